@@ -1,0 +1,79 @@
+// Bounds-checked read-only access to a file's bytes. Every read of untrusted input goes through ByteView:
+// reads past the end return std::nullopt instead of touching memory.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tagwho/result.hpp"
+
+namespace tagwho {
+
+class ByteView {
+ public:
+  ByteView() = default;
+  ByteView(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // True when [offset, offset+length) lies inside the view (overflow-safe).
+  bool contains(uint64_t offset, uint64_t length) const {
+    return offset <= size_ && length <= size_ - offset;
+  }
+
+  // The sub-view [offset, offset+length), or nullopt when it does not fit.
+  std::optional<ByteView> sub(uint64_t offset, uint64_t length) const {
+    if (!contains(offset, length)) return std::nullopt;
+    return ByteView(data_ + offset, static_cast<size_t>(length));
+  }
+  // The sub-view [offset, offset+length) clipped to the view (possibly empty).
+  ByteView clipped(uint64_t offset, uint64_t length) const {
+    if (offset >= size_) return ByteView(data_ + size_, 0);
+    uint64_t available = size_ - offset;
+    return ByteView(data_ + offset, static_cast<size_t>(length < available ? length : available));
+  }
+
+  template <typename T>
+  std::optional<T> read(uint64_t offset) const {  // little-endian host assumed (x86-64, arm64)
+    if (!contains(offset, sizeof(T))) return std::nullopt;
+    T value;
+    std::memcpy(&value, data_ + offset, sizeof(T));
+    return value;
+  }
+  std::optional<uint8_t> u8(uint64_t offset) const { return read<uint8_t>(offset); }
+  std::optional<uint16_t> u16(uint64_t offset) const { return read<uint16_t>(offset); }
+  std::optional<uint32_t> u32(uint64_t offset) const { return read<uint32_t>(offset); }
+  std::optional<uint64_t> u64(uint64_t offset) const { return read<uint64_t>(offset); }
+
+  // A NUL-terminated string starting at offset, at most max_length bytes; nullopt when unterminated.
+  std::optional<std::string_view> c_string(uint64_t offset, size_t max_length) const;
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// A read-only memory mapping of a whole file (opened O_RDONLY, mapped PROT_READ, MAP_PRIVATE).
+class MappedFile {
+ public:
+  static Result<MappedFile> open(const std::string& path);
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  ByteView view() const { return ByteView(static_cast<const uint8_t*>(address_), size_); }
+
+ private:
+  MappedFile() = default;
+  void* address_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace tagwho

@@ -1,0 +1,38 @@
+// Architecture-specific code analysis behind one interface: tags recovered at the call sites of
+// tag-taking APIs, and the classification of a literal hit inside code.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tagwho/evidence.hpp"
+#include "tagwho/pe_image.hpp"
+
+namespace tagwho {
+
+// An instruction whose immediate operand covers some bytes.
+struct ImmediateUse {
+  uint32_t instruction_rva = 0;
+  std::string mnemonic;  // "mov", "cmp", "push"...
+};
+
+struct CallSiteAnalysis {
+  std::vector<Evidence> calls;       // one per (call site, recovered tag value), kind == call
+  std::vector<std::string> problems; // analysis limits hit, undecodable regions... (for diagnostics)
+  size_t call_sites = 0;             // call sites of tag-taking APIs found, recovered or not
+};
+
+class CodeAnalyser {
+ public:
+  virtual ~CodeAnalyser() = default;
+  // Every tag value passed to a tag-taking API (builtin_tag_apis()) at a call site in the image.
+  virtual CallSiteAnalysis find_call_site_tags(const PeImage& image) const = 0;
+  // When the 4 bytes at rva are (part of) an immediate operand of a decoded instruction, that instruction.
+  virtual std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const = 0;
+};
+
+// The analyser for the image's machine (x86 and x64 with Zydis), or nullptr when none exists yet.
+const CodeAnalyser* analyser_for(Machine machine);
+
+}  // namespace tagwho

@@ -1,0 +1,57 @@
+// Why we believe a tag belongs to a file, and the per-file / per-tag results built from it.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tagwho/pe_image.hpp"
+#include "tagwho/tag.hpp"
+
+namespace tagwho {
+
+// The evidence ladder, weakest first, so that a larger value is stronger evidence.
+enum class Confidence { raw = 0, data = 1, code = 2, wrapper = 3, call = 4 };
+const char* confidence_name(Confidence confidence);  // "raw", "data", "code", "wrapper", "call"
+
+// How a call site reaches the import.
+enum class CallForm { none, iat, reg, thunk, tail };
+const char* call_form_name(CallForm form);  // "", "call [iat]", "call reg", "thunk", "tail jmp [iat]"
+
+struct Evidence {
+  Confidence kind = Confidence::raw;
+  Tag tag;
+  std::string api;                   // tag-taking API for call/wrapper evidence
+  uint32_t rva = 0;                  // call/wrapper: the call instruction; literal: the tag bytes
+  std::optional<uint64_t> file_offset;  // literal hits: where the 4 bytes are
+  std::string section;               // section holding rva ("" when outside every section)
+  CallForm form = CallForm::none;    // call evidence: how the import was reached
+  bool negative_displacement = false;  // call evidence (x64): IAT reached with a negative RIP displacement
+  uint32_t tag_rva = 0;              // call evidence: instruction that supplied the tag value
+  std::optional<uint64_t> pool_type; // POOL_TYPE, or POOL_FLAGS when pool_flags
+  bool pool_flags = false;
+  std::optional<uint64_t> size;
+  bool protected_pool = false;       // literal matched with the PROTECTED_POOL bit set
+  std::string detail;                // free text: "immediate of cmp", "in headers"...
+  std::vector<std::string> chain;    // wrapper chain, outermost first (next issue)
+};
+
+// One tag in one file with everything that supports it, strongest evidence first.
+struct Finding {
+  Tag tag;
+  Confidence best = Confidence::raw;
+  std::vector<Evidence> evidence;
+};
+
+// One file: what it is and every finding in it. errors are one-line messages.
+struct DriverReport {
+  std::string path;
+  Machine machine = Machine::other;
+  bool parsed = false;  // false when the PE could not be loaded (only raw evidence then)
+  uint64_t size = 0;
+  VersionInfo version;
+  std::vector<Finding> findings;  // ordered by the tag's characters
+  std::vector<std::string> errors;
+};
+
+}  // namespace tagwho

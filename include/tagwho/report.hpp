@@ -1,0 +1,42 @@
+// Ranking and output: the human table and JSON Lines, for searches (tag -> files) and driver listings
+// (file -> tags). Reports only format; they never analyse.
+#pragma once
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tagwho/evidence.hpp"
+#include "tagwho/tag.hpp"
+
+namespace tagwho {
+
+// One (tag, file) answer of a search.
+struct SearchRow {
+  const DriverReport* report = nullptr;
+  const Finding* finding = nullptr;
+};
+
+// Orders search answers: tags in the order asked, then strongest evidence first (the ladder), then the
+// number of evidence items at that level, then path (so the order is stable).
+std::vector<SearchRow> rank_search(const std::vector<const DriverReport*>& reports, const std::vector<Tag>& tags);
+
+struct ReportOptions {
+  size_t max_evidence = 5;  // evidence lines per finding in the table (0 = all); JSON always has all
+};
+
+void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, const ReportOptions& options);
+void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows);
+void write_driver_table(std::ostream& out, const DriverReport& report, const ReportOptions& options);
+void write_driver_json(std::ostream& out, const DriverReport& report);
+
+// "NonPagedPoolNx", "PagedPool", or the number when unknown; POOL_FLAGS as "POOL_FLAG_NON_PAGED|...".
+std::string pool_type_name(uint64_t value, bool pool_flags);
+// One evidence item as a line of text: "call ExAllocatePoolWithTag at 0x1040 (.text, call [iat]) ...".
+std::string describe_evidence(const Evidence& evidence);
+// Text from a file or file name made safe for a terminal: control bytes become \xNN (hostile names and
+// version strings must not move the cursor or change colours); valid UTF-8 is kept.
+std::string printable(const std::string& text);
+// A string escaped for JSON, with surrounding quotes; bytes that are not valid UTF-8 become \u00XX.
+std::string json_string(const std::string& text);
+
+}  // namespace tagwho

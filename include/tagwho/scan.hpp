@@ -1,0 +1,61 @@
+// From paths to reports: walk the inputs, analyse each PE file, collect findings per file.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tagwho/byte_view.hpp"
+#include "tagwho/evidence.hpp"
+#include "tagwho/literal_matcher.hpp"
+#include "tagwho/result.hpp"
+#include "tagwho/tag.hpp"
+
+namespace tagwho {
+
+// A file found under the user's paths. explicit_path: named on the command line, so a non-PE file is
+// worth an error rather than a silent skip.
+struct InputFile {
+  std::string path;
+  bool explicit_path = false;
+};
+
+struct WalkProblem {
+  std::string path;
+  std::string message;
+};
+
+// Lists regular files under the paths (directories recursively, entries sorted by name so the output
+// order never depends on the file system). Symlinks to files are followed, symlinked directories are not
+// (no loops). Problems (missing path, permission denied) are reported, and the walk goes on.
+std::vector<InputFile> walk_inputs(const std::vector<std::string>& paths, std::vector<WalkProblem>& problems);
+
+struct ScanRequest {
+  std::vector<Tag> tags;     // search: the tags asked for (without the protected bit, no duplicates)
+  bool all_tags = false;     // driver mode: every tag recovered at a call site, no literal search
+};
+
+// Outcome of analysing one file.
+struct FileResult {
+  DriverReport report;
+  bool not_pe = false;       // skipped: content is not a PE file
+};
+
+// Analyses files for one request. Thread-safe: analyse() may run on several threads at once.
+class Scanner {
+ public:
+  static Result<Scanner> create(ScanRequest request);
+  FileResult analyse(const std::string& path) const;
+  FileResult analyse_bytes(const std::string& path, ByteView bytes) const;
+  const ScanRequest& request() const { return request_; }
+
+ private:
+  Scanner() = default;
+  ScanRequest request_;
+  std::shared_ptr<const LiteralMatcher> matcher_;  // absent in driver mode
+};
+
+// Runs analyse() over the inputs on `threads` threads; results come back in input order.
+std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads);
+
+}  // namespace tagwho

@@ -1,0 +1,18 @@
+// analyser_for(): the CodeAnalyser of each machine that has one.
+#include "analysis/x86_model.hpp"
+#include "tagwho/code_analysis.hpp"
+
+namespace tagwho {
+
+const CodeAnalyser* analyser_for(Machine machine) {
+  switch (machine) {
+    case Machine::x86:
+      return &x86::x86_analyser();
+    case Machine::x64:
+      return &x86::x64_analyser();
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace tagwho

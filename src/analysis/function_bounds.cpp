@@ -1,0 +1,295 @@
+// Pass 1 (the linear sweep of executable code) and the regions analysed around call sites: the .pdata
+// function on x64, otherwise a bounded window starting at the nearest known function start (entry point,
+// direct call targets, code addresses used as immediates, import thunks).
+#include <algorithm>
+
+#include "analysis/x86_dataflow.hpp"
+
+namespace tagwho::x86 {
+namespace {
+
+void sort_unique(std::vector<uint32_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// nop, xchg ax,ax, lea esi,[esi+0], mov edi,edi...: alignment filler.
+bool is_padding(const Insn& insn) {
+  if (insn.mnemonic == ZYDIS_MNEMONIC_NOP) return true;
+  if (insn.operand_count != 2 || insn.op[0].kind != OpKind::reg) return false;
+  if (insn.mnemonic == ZYDIS_MNEMONIC_LEA)
+    return insn.op[1].base == insn.op[0].reg && insn.op[1].index == kNoReg && insn.op[1].disp == 0;
+  if (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG)
+    return insn.op[1].kind == OpKind::reg && insn.op[1].reg == insn.op[0].reg && insn.op[0].size == insn.op[1].size &&
+           insn.op[0].reg < 16;
+  return false;
+}
+
+bool contains_sorted(const std::vector<uint32_t>& v, uint32_t x) { return std::binary_search(v.begin(), v.end(), x); }
+
+}  // namespace
+
+const CodeSection* CodeModel::section_at(uint32_t rva) const {
+  for (const CodeSection& s : sections)
+    if (rva >= s.rva && rva - s.rva < s.size) return &s;
+  return nullptr;
+}
+
+const RuntimeFunction* CodeModel::function_at(uint32_t rva) const {
+  auto it = std::upper_bound(functions.begin(), functions.end(), rva,
+                             [](uint32_t x, const RuntimeFunction& f) { return x < f.begin_rva; });
+  if (it == functions.begin()) return nullptr;
+  --it;
+  return rva >= it->begin_rva && rva < it->end_rva ? &*it : nullptr;
+}
+
+int Region::index_of(uint32_t rva) const {
+  auto it = std::lower_bound(insns.begin(), insns.end(), rva, [](const Insn& i, uint32_t x) { return i.rva < x; });
+  if (it == insns.end() || it->rva != rva) return -1;
+  return static_cast<int>(it - insns.begin());
+}
+
+Analysis::Analysis(const CodeModel& model, Limits limits)
+    : model_(model), limits_(limits), decoder_(model.x64, model.image_base) {
+  for (const ImportRef& import : model_.imports) slots_.emplace(import.slot_rva, &import);
+}
+
+std::string hex(uint32_t value) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  do {
+    out.insert(out.begin(), digits[value & 0xf]);
+    value >>= 4;
+  } while (value);
+  return "0x" + out;
+}
+
+void Analysis::problem(std::string text) {
+  if (problems_.size() < limits_.max_problems) problems_.push_back(std::move(text));
+}
+
+const ImportRef* Analysis::slot(uint32_t rva) const {
+  auto it = slots_.find(rva);
+  return it == slots_.end() ? nullptr : it->second;
+}
+
+bool Analysis::is_known_start(uint32_t rva) const { return contains_sorted(known_starts_, rva); }
+bool Analysis::is_entry_like(uint32_t rva) const { return contains_sorted(entry_like_, rva); }
+
+void Analysis::sweep() {
+  std::vector<uint32_t> code_pointers;
+  const auto in_code = [this](uint64_t rva) {
+    if (rva > 0xffffffffull) return false;
+    const CodeSection* s = model_.section_at(static_cast<uint32_t>(rva));
+    return s && s->executable;
+  };
+  for (const CodeSection& sec : model_.sections) {
+    if (!sec.executable) continue;
+    SweepSection ss;
+    ss.section = &sec;
+    const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+    code_bytes_ += n;
+    ss.checkpoints.assign(n / 64 + 1, static_cast<uint32_t>(sec.rva + n));
+    const uint8_t* data = sec.bytes.data();
+    auto fit = std::lower_bound(model_.functions.begin(), model_.functions.end(), sec.rva,
+                                [](const RuntimeFunction& f, uint32_t x) { return f.begin_rva < x; });
+    size_t off = 0;
+    size_t next_cp = 0;
+    bool prev_falls = false;
+    while (off < n) {
+      const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
+      while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
+      while (next_cp < ss.checkpoints.size() && next_cp * 64 <= off) ss.checkpoints[next_cp++] = rva;
+      Insn insn;
+      if (!decoder_.decode(data + off, n - off, rva, insn)) {
+        ++undecodable_;
+        ++off;
+        prev_falls = false;
+        continue;
+      }
+      if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < insn.end()) {
+        off = fit->begin_rva - sec.rva;  // resynchronise on the function start
+        prev_falls = false;
+        continue;
+      }
+      if (insn.has_target && (insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc) &&
+          in_code(insn.target)) {
+        Edge e;
+        e.source = rva;
+        e.target = insn.target;
+        e.kind = insn.flow == Flow::call ? Edge::call : insn.flow == Flow::jmp ? Edge::jmp : Edge::jcc;
+        e.source_has_fallthrough_pred = prev_falls;
+        edges_.push_back(e);
+        if (insn.flow == Flow::call) call_targets_.push_back(insn.target);
+      }
+      if (insn.mem_rva && insn.mnemonic != ZYDIS_MNEMONIC_LEA) {
+        if (const ImportRef* import = slot(*insn.mem_rva); import && import->api) {
+          SlotRef ref;
+          ref.rva = rva;
+          ref.import = import;
+          ref.flow = insn.flow;
+          ref.negative = insn.negative_disp;
+          ref.has_fallthrough_pred = prev_falls;
+          if (insn.flow == Flow::call_indirect || insn.flow == Flow::jmp_indirect ||
+              (insn.flow == Flow::normal && insn.mnemonic == ZYDIS_MNEMONIC_MOV))
+            slot_refs_.push_back(ref);
+        }
+      }
+      if (!model_.x64 && (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_PUSH)) {
+        for (int i = 0; i < insn.operand_count; ++i) {
+          const Operand& op = insn.op[i];
+          if (op.kind == OpKind::imm && op.size >= 4) {
+            uint64_t va = op.imm & 0xffffffffull;
+            if (va >= model_.image_base && in_code(va - model_.image_base))
+              code_pointers.push_back(static_cast<uint32_t>(va - model_.image_base));
+          }
+        }
+      }
+      // Alignment padding between functions keeps the state of the instruction before it.
+      if (!is_padding(insn)) prev_falls = insn.falls_through();
+      off += insn.length;
+    }
+    sweep_sections_.push_back(std::move(ss));
+  }
+  // A few undecodable bytes are normal (data between functions); many mean data or packed code.
+  if (undecodable_ > 256 && undecodable_ * 100 > code_bytes_)
+    problem(std::to_string(undecodable_) + " of " + std::to_string(code_bytes_) +
+            " bytes of executable sections do not decode");
+
+  std::sort(edges_.begin(), edges_.end(), [](const Edge& a, const Edge& b) {
+    return a.target != b.target ? a.target < b.target : a.source < b.source;
+  });
+  sort_unique(call_targets_);
+  entry_like_ = call_targets_;
+  entry_like_.insert(entry_like_.end(), code_pointers.begin(), code_pointers.end());
+  if (model_.entry_rva) entry_like_.push_back(model_.entry_rva);
+  sort_unique(entry_like_);
+  known_starts_ = entry_like_;
+  for (const RuntimeFunction& f : model_.functions) known_starts_.push_back(f.begin_rva);
+  for (const CodeSection& sec : model_.sections)
+    if (sec.executable) known_starts_.push_back(sec.rva);
+  sort_unique(known_starts_);
+}
+
+const Analysis::SweepSection* Analysis::sweep_section_at(uint32_t rva) const {
+  for (const SweepSection& ss : sweep_sections_) {
+    const CodeSection& s = *ss.section;
+    const size_t n = std::min<size_t>(s.bytes.size(), s.size);
+    if (rva >= s.rva && rva - s.rva < n) return &ss;
+  }
+  return nullptr;
+}
+
+std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
+  const SweepSection* ss = sweep_section_at(rva);
+  if (!ss) return std::nullopt;
+  size_t k = (rva - ss->section->rva) / 64;
+  if (k >= ss->checkpoints.size()) return std::nullopt;
+  return ss->checkpoints[k];
+}
+
+const Region* Analysis::build_region(uint32_t start, uint32_t end) {
+  auto key = std::make_pair(start, end);
+  if (auto it = regions_.find(key); it != regions_.end()) return it->second.get();
+  auto region = std::make_unique<Region>();
+  region->start = start;
+  region->end = end;
+  const CodeSection* sec = model_.section_at(start);
+  if (decoded_ >= limits_.decode_budget) {
+    sec = nullptr;
+    if (!budget_reported_) problem("analysis budget exhausted: later call sites not analysed");
+    budget_reported_ = true;
+  }
+  if (sec) {
+    const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+    const uint8_t* data = sec->bytes.data();
+    uint32_t rva = start;
+    while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
+      size_t off = rva - sec->rva;
+      Insn insn;
+      if (!decoder_.decode(data + off, n - off, rva, insn)) {
+        insn = Insn{};
+        insn.rva = rva;
+        insn.length = 1;
+        insn.flow = Flow::stop;
+      }
+      region->insns.push_back(insn);
+      rva += insn.length;
+    }
+    decoded_ += region->insns.size();
+    if (region->insns.size() >= limits_.max_region_insns)
+      problem("code at " + hex(start) + " clipped to " +
+              std::to_string(limits_.max_region_insns) + " instructions");
+  }
+  for (size_t i = 0; i < region->insns.size(); ++i) {
+    const Insn& insn = region->insns[i];
+    if (insn.has_target && (insn.flow == Flow::jmp || insn.flow == Flow::jcc) && insn.target >= start &&
+        insn.target < end)
+      region->branch_in.emplace_back(insn.target, static_cast<uint32_t>(i));
+  }
+  std::sort(region->branch_in.begin(), region->branch_in.end());
+  const Region* result = region.get();
+  regions_.emplace(key, std::move(region));
+  return result;
+}
+
+void Analysis::trim_cache() {
+  if (regions_.size() > limits_.max_regions_cached) regions_.clear();
+}
+
+const Region* Analysis::region_for(uint32_t rva) {
+  const SweepSection* ss = sweep_section_at(rva);
+  if (!ss) return nullptr;
+  const CodeSection& sec = *ss->section;
+  const uint32_t sec_lo = sec.rva;
+  const uint32_t sec_hi = static_cast<uint32_t>(sec.rva + std::min<size_t>(sec.bytes.size(), sec.size));
+
+  uint32_t lo = 0;
+  uint32_t hi = 0;
+  std::optional<uint32_t> start;
+  const RuntimeFunction* f = model_.x64 ? model_.function_at(rva) : nullptr;
+  if (f && f->begin_rva >= sec_lo) {
+    const uint32_t half = limits_.max_function_bytes / 2;
+    lo = f->begin_rva;
+    hi = std::min(f->end_rva, sec_hi);
+    if (hi - lo > limits_.max_function_bytes) {
+      if (rva - lo > half) lo = rva - half;
+      if (hi - rva > half) hi = rva + half;
+    }
+    if (lo == f->begin_rva) start = lo;
+  } else {
+    // Windows on a 1 KiB grid, so that nearby sites share (cached) regions.
+    const uint32_t grid_lo = rva & ~0x3ffu;
+    const uint32_t grid_hi = grid_lo + 0x400;
+    lo = grid_lo - sec_lo > limits_.window_before ? grid_lo - limits_.window_before : sec_lo;
+    hi = sec_hi - grid_hi > limits_.window_after ? grid_hi + limits_.window_after : sec_hi;
+    if (model_.x64) {
+      // Do not run into the neighbouring .pdata functions.
+      auto it = std::upper_bound(model_.functions.begin(), model_.functions.end(), rva,
+                                 [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
+      if (it != model_.functions.end()) hi = std::min(hi, std::max(it->begin_rva, rva + 1));
+      if (it != model_.functions.begin()) {
+        --it;
+        if (it->end_rva <= rva) lo = std::max(lo, it->end_rva);
+      }
+    }
+    auto ks = std::upper_bound(known_starts_.begin(), known_starts_.end(), rva);
+    if (ks != known_starts_.end()) hi = std::min(hi, std::max(*ks, rva + 1));
+    if (ks != known_starts_.begin() && *(ks - 1) >= lo) start = *(ks - 1);
+  }
+  if (start) {
+    const Region* r = build_region(*start, hi);
+    if (r->index_of(rva) >= 0) return r;
+  }
+  // Start at a boundary of the sweep (which saw the instruction at rva), as close to lo as possible.
+  std::optional<uint32_t> cp = checkpoint_at(lo);
+  if (!cp || *cp < lo || *cp > rva) cp = checkpoint_at(lo + 63);
+  if (!cp || *cp < lo || *cp > rva) cp = checkpoint_at(rva);
+  if (!cp || *cp > rva) cp = rva;
+  const Region* r = build_region(*cp, hi);
+  if (r->index_of(rva) >= 0) return r;
+  r = build_region(rva, hi);
+  return r->index_of(rva) >= 0 ? r : nullptr;
+}
+
+}  // namespace tagwho::x86

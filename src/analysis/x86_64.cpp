@@ -1,0 +1,311 @@
+// The x86 and x64 CodeAnalyser (Zydis): call sites of tag-taking APIs and the constant tags passed there,
+// and immediate operands covering literal hits.
+//
+// Call sites are references to the IAT slots of tag-taking imports, reached as
+//   call [slot]                      (iat; x64 RIP-relative, possibly with a negative displacement)
+//   mov reg, [slot] ... call reg     (reg; also jmp reg)
+//   call thunk, thunk: jmp [slot]    (thunk; thunks may chain through jmp rel stubs)
+//   jmp [slot] / jmp thunk           (tail: arguments set up before a tail call)
+// Arguments are then followed backwards through the function (see x86_dataflow.cpp).
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include "analysis/x86_dataflow.hpp"
+#include "tagwho/code_analysis.hpp"
+
+namespace tagwho::x86 {
+namespace {
+
+bool inside_function_body(const CodeModel& model, uint32_t rva) {
+  if (!model.x64) return false;
+  const RuntimeFunction* f = model.function_at(rva);
+  return f && f->begin_rva < rva;
+}
+
+struct Summary {
+  std::vector<uint64_t> constants;  // distinct, in discovery order
+  std::vector<uint32_t> rvas;       // defining instruction of each
+  bool unknown = false;
+};
+
+Summary summarise(const std::vector<Def>& defs, uint8_t size) {
+  Summary s;
+  for (const Def& d : defs) {
+    if (d.kind != Def::constant) {
+      s.unknown = true;
+      continue;
+    }
+    uint64_t v = size >= 8 ? d.value : d.value & 0xffffffffull;
+    auto it = std::find(s.constants.begin(), s.constants.end(), v);
+    if (it == s.constants.end()) {
+      s.constants.push_back(v);
+      s.rvas.push_back(d.rva);
+    } else {
+      size_t i = static_cast<size_t>(it - s.constants.begin());
+      s.rvas[i] = std::min(s.rvas[i], d.rva);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::vector<Site> Analysis::find_sites() {
+  std::map<uint32_t, Site> sites;
+  const auto add = [&](const Site& s) { sites.emplace(s.rva, s); };
+
+  struct Thunk {
+    const ImportRef* import;
+  };
+  std::map<uint32_t, Thunk> thunks;
+  for (const SlotRef& ref : slot_refs_) {
+    if (ref.flow == Flow::call_indirect) {
+      add(Site{ref.rva, ref.import, CallForm::iat, ref.negative, false});
+    } else if (ref.flow == Flow::jmp_indirect) {
+      const bool thunk = !inside_function_body(model_, ref.rva) &&
+                         (std::binary_search(call_targets_.begin(), call_targets_.end(), ref.rva) ||
+                          !ref.has_fallthrough_pred);
+      if (thunk)
+        thunks.emplace(ref.rva, Thunk{ref.import});
+      else
+        add(Site{ref.rva, ref.import, CallForm::tail, ref.negative, true});
+    }
+  }
+  const auto edges_to = [this](uint32_t target) {
+    auto lo = std::lower_bound(edges_.begin(), edges_.end(), target,
+                               [](const Edge& e, uint32_t x) { return e.target < x; });
+    auto hi = std::upper_bound(lo, edges_.end(), target, [](uint32_t x, const Edge& e) { return x < e.target; });
+    return std::make_pair(lo, hi);
+  };
+  // Stubs made of a single "jmp thunk" are thunks too.
+  std::vector<uint32_t> pending;
+  for (const auto& [rva, t] : thunks) pending.push_back(rva);
+  for (size_t round = 0; !pending.empty() && round < 16; ++round) {
+    std::vector<uint32_t> next;
+    for (uint32_t target : pending) {
+      auto [lo, hi] = edges_to(target);
+      for (auto it = lo; it != hi; ++it) {
+        if (it->kind != Edge::jmp || thunks.count(it->source)) continue;
+        const bool stub = !inside_function_body(model_, it->source) &&
+                          (std::binary_search(call_targets_.begin(), call_targets_.end(), it->source) ||
+                           !it->source_has_fallthrough_pred);
+        if (!stub) continue;
+        thunks.emplace(it->source, thunks.at(target));
+        next.push_back(it->source);
+      }
+    }
+    pending = std::move(next);
+  }
+  for (const auto& [rva, t] : thunks) {
+    auto [lo, hi] = edges_to(rva);
+    for (auto it = lo; it != hi; ++it) {
+      if (thunks.count(it->source)) continue;
+      if (it->kind == Edge::call)
+        add(Site{it->source, t.import, CallForm::thunk, false, false});
+      else
+        add(Site{it->source, t.import, CallForm::tail, false, true});
+    }
+    known_starts_.push_back(rva);
+    entry_like_.push_back(rva);
+  }
+  std::sort(known_starts_.begin(), known_starts_.end());
+  known_starts_.erase(std::unique(known_starts_.begin(), known_starts_.end()), known_starts_.end());
+  std::sort(entry_like_.begin(), entry_like_.end());
+  entry_like_.erase(std::unique(entry_like_.begin(), entry_like_.end()), entry_like_.end());
+
+  // mov reg, [slot] ... call reg: look at the indirect calls of the region holding each load.
+  std::set<std::pair<uint32_t, uint32_t>> scanned;
+  for (const SlotRef& ref : slot_refs_) {
+    if (ref.flow != Flow::normal) continue;
+    trim_cache();
+    const Region* region = region_for(ref.rva);
+    if (!region || !scanned.insert({region->start, region->end}).second) continue;
+    for (size_t i = 0; i < region->insns.size(); ++i) {
+      const Insn& insn = region->insns[i];
+      if ((insn.flow != Flow::call_indirect && insn.flow != Flow::jmp_indirect) || insn.operand_count < 1 ||
+          sites.count(insn.rva))
+        continue;
+      // call reg, or call [local] (-O0 keeps the function pointer in a stack slot).
+      const Operand& target = insn.op[0];
+      Loc loc;
+      if (target.kind == OpKind::reg && target.reg < 16) {
+        loc = Loc{Loc::in_reg, target.reg, 0};
+      } else if (target.kind == OpKind::mem && target.base == kRsp && target.index == kNoReg &&
+                 !target.segment_override && target.disp >= 0) {
+        loc = Loc{Loc::at_sp, kNoReg, static_cast<int32_t>(target.disp)};
+      } else if (target.kind == OpKind::mem && target.base == kRbp && target.index == kNoReg &&
+                 !target.segment_override) {
+        loc = Loc{Loc::at_fp, kRbp, static_cast<int32_t>(target.disp)};
+      } else {
+        continue;
+      }
+      for (const Def& d : resolve(region, static_cast<int>(i), loc)) {
+        if (d.kind != Def::slot_load) continue;
+        const ImportRef* import = slot(static_cast<uint32_t>(d.value));
+        if (!import || !import->api) continue;
+        add(Site{insn.rva, import, CallForm::reg, false, insn.flow == Flow::jmp_indirect});
+        break;
+      }
+    }
+  }
+  std::vector<Site> result;
+  result.reserve(sites.size());
+  for (const auto& [rva, s] : sites) result.push_back(s);
+  return result;
+}
+
+std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
+  if (!arg.present()) return {};
+  const Region* region = region_for(site.rva);
+  if (!region) return {Def{}};
+  const int index = region->index_of(site.rva);
+  Loc loc;
+  if (model_.x64) {
+    static constexpr uint8_t kArgRegs[4] = {kRcx, kRdx, kR8, kR9};
+    if (arg.index <= 4) {
+      loc = Loc{Loc::in_reg, kArgRegs[arg.index - 1], 0};
+    } else {
+      loc = Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 1) + (site.tail ? 8 : 0)};
+    }
+  } else {
+    if (arg.x86_slot < 0) return {Def{}};
+    loc = Loc{Loc::at_sp, kNoReg, 4 * arg.x86_slot + (site.tail ? 4 : 0)};
+  }
+  return resolve(region, index, loc);
+}
+
+CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
+  CallSiteAnalysis result;
+  Analysis analysis(model);
+  analysis.sweep();
+  std::vector<Site> sites = analysis.find_sites();
+  result.call_sites = sites.size();
+  for (const Site& site : sites) {
+    analysis.trim_cache();
+    const TagApi& api = *site.import->api;
+    Summary tags = summarise(analysis.resolve_argument(site, api.tag), 4);
+    if (tags.constants.empty()) continue;
+    Evidence base;
+    base.kind = Confidence::call;
+    base.api = std::string(api.name);
+    base.rva = site.rva;
+    if (const CodeSection* s = model.section_at(site.rva)) base.section = s->name;
+    base.form = site.form;
+    base.negative_displacement = site.negative_displacement;
+    base.pool_flags = api.pool_flags;
+    if (api.pool_type.present()) {
+      Summary pool = summarise(analysis.resolve_argument(site, api.pool_type), 8);
+      if (pool.constants.size() == 1 && !pool.unknown) base.pool_type = pool.constants[0];
+    }
+    if (api.size.present()) {
+      Summary size = summarise(analysis.resolve_argument(site, api.size), model.x64 ? 8 : 4);
+      if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
+    }
+    for (size_t i = 0; i < tags.constants.size(); ++i) {
+      Evidence e = base;
+      e.tag = Tag{static_cast<uint32_t>(tags.constants[i])};
+      e.tag_rva = tags.rvas[i];
+      if (tags.constants.size() > 1) e.detail = "one of " + std::to_string(tags.constants.size()) + " tags";
+      result.calls.push_back(std::move(e));
+    }
+  }
+  result.problems = analysis.problems();
+  return result;
+}
+
+std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
+  const CodeSection* sec = model.section_at(rva);
+  if (!sec || !sec->executable) return std::nullopt;
+  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+  if (rva - sec->rva >= n) return std::nullopt;
+  uint32_t start = rva - sec->rva > 2048 ? rva - 2048 : sec->rva;
+  if (const RuntimeFunction* f = model.function_at(rva); f && f->begin_rva >= sec->rva && f->begin_rva <= rva)
+    start = f->begin_rva;
+  Decoder decoder(model.x64, model.image_base);
+  uint32_t at = start;
+  while (at <= rva && at - sec->rva < n) {
+    Insn insn;
+    const size_t off = at - sec->rva;
+    if (!decoder.decode(sec->bytes.data() + off, n - off, at, insn)) {
+      ++at;
+      continue;
+    }
+    if (insn.end() > rva) {
+      for (int i = 0; i < 2; ++i) {
+        if (insn.imm_size[i] == 0) continue;
+        const uint64_t lo = static_cast<uint64_t>(insn.rva) + insn.imm_offset[i];
+        const uint64_t hi = lo + insn.imm_size[i] / 8;
+        if (rva >= lo && static_cast<uint64_t>(rva) + 4 <= hi) {
+          ImmediateUse use;
+          use.instruction_rva = insn.rva;
+          use.mnemonic = ZydisMnemonicGetString(insn.mnemonic);
+          for (char& c : use.mnemonic) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          return use;
+        }
+      }
+      return std::nullopt;
+    }
+    at = insn.end();
+  }
+  return std::nullopt;
+}
+
+CodeModel model_from_image(const PeImage& image, bool with_imports) {
+  CodeModel m;
+  m.x64 = image.machine() == Machine::x64;
+  m.image_base = image.image_base();
+  m.entry_rva = image.entry_rva();
+  for (const Section& s : image.sections()) {
+    CodeSection c;
+    c.name = s.name;
+    c.rva = s.rva;
+    c.size = s.mapped_size();
+    c.bytes = image.section_bytes(s);
+    c.executable = s.is_code();
+    m.sections.push_back(std::move(c));
+  }
+  for (const ImportSlot& slot : with_imports ? image.imports() : std::vector<ImportSlot>{}) {
+    ImportRef ref;
+    ref.slot_rva = slot.iat_rva;
+    ref.name = slot.name;
+    ref.api = slot.name.empty() ? nullptr : find_tag_api(slot.name);
+    m.imports.push_back(std::move(ref));
+  }
+  m.functions = image.functions();
+  std::sort(m.functions.begin(), m.functions.end(),
+            [](const RuntimeFunction& a, const RuntimeFunction& b) { return a.begin_rva < b.begin_rva; });
+  return m;
+}
+
+namespace {
+
+bool supported(const PeImage& image) { return image.machine() == Machine::x86 || image.machine() == Machine::x64; }
+
+// Stateless: one instance serves every thread. The image's own machine selects the decoder mode.
+class ZydisAnalyser final : public CodeAnalyser {
+ public:
+  CallSiteAnalysis find_call_site_tags(const PeImage& image) const override {
+    if (!supported(image)) return {};
+    return analyse_call_sites(model_from_image(image, true));
+  }
+  std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
+    if (!supported(image)) return std::nullopt;
+    return immediate_use_at(model_from_image(image, false), rva);
+  }
+};
+
+}  // namespace
+
+const CodeAnalyser& x86_analyser() {
+  static const ZydisAnalyser analyser;
+  return analyser;
+}
+
+const CodeAnalyser& x64_analyser() {
+  static const ZydisAnalyser analyser;
+  return analyser;
+}
+
+}  // namespace tagwho::x86

@@ -1,0 +1,165 @@
+// One run of the x86/x64 call-site analysis over one image: a linear sweep of the code (pass 1), local
+// control-flow regions around call sites, and a bounded backward data-flow walk that recovers the constant
+// arguments of a call. All state lives in the Analysis object: analysers stay stateless and thread-safe.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "analysis/x86_insn.hpp"
+#include "analysis/x86_model.hpp"
+
+namespace tagwho::x86 {
+
+std::string hex(uint32_t value);  // "0x1a2b"
+
+// Limits: hostile or huge code never makes the analysis loop or blow up.
+struct Limits {
+  uint32_t window_before = 4096;       // bytes analysed before a call site when its function is unknown
+  uint32_t window_after = 4096;        // ... and after it (loops whose back edge follows the call)
+  uint32_t max_function_bytes = 0x10000;  // a .pdata function larger than this is clipped around the site
+  uint32_t max_region_insns = 20000;
+  uint32_t max_steps = 20000;          // backward steps per resolved value
+  uint32_t max_hops = 3;               // region changes (jumps from other functions) per resolved value
+  size_t max_defs = 64;                // reaching definitions kept per resolved value
+  size_t max_regions_cached = 64;
+  size_t max_problems = 20;
+  uint32_t max_foreign_regions = 16;    // regions of other functions opened per resolved value
+  uint64_t decode_budget = 40'000'000;  // instructions decoded for regions over the whole image
+};
+
+// Arithmetic applied to a value after it was defined (x = c; x <<= 24; x += 'Ta\0\0'): the walk collects it
+// backwards so that computed constants (ternaries compiled to sbb/setcc arithmetic) resolve too.
+struct ValueOp {
+  enum Kind : uint8_t { add, and_, or_, xor_, shl, shr, sar, neg, not_ } kind = add;
+  uint8_t size = 4;  // operand bytes: the result is truncated to them
+  uint64_t imm = 0;
+  bool operator==(const ValueOp&) const = default;
+};
+constexpr size_t kMaxValueOps = 4;
+
+// A location holding a value at one program point, and the arithmetic still to apply to it.
+struct Loc {
+  enum Kind : uint8_t { in_reg, at_sp, at_fp } kind = in_reg;
+  uint8_t reg = kNoReg;  // in_reg: the register; at_fp: the frame base register
+  int32_t off = 0;       // stack offset from rsp (at_sp) or from the frame register (at_fp)
+  uint8_t nops = 0;      // ops[0..nops) in execution order
+  std::array<ValueOp, kMaxValueOps> ops{};
+  bool operator==(const Loc&) const = default;
+};
+uint64_t apply_ops(uint64_t value, const Loc& loc);
+
+// A reaching definition found by the backward walk.
+struct Def {
+  enum Kind : uint8_t { constant, slot_load, address, unknown } kind = unknown;
+  uint64_t value = 0;  // constant value, the slot RVA for slot_load, the VA for address (lea [rip+d])
+  uint32_t rva = 0;    // the defining instruction
+};
+
+// Instructions decoded linearly over [start, end) with their intra-region branch edges.
+struct Region {
+  uint32_t start = 0;
+  uint32_t end = 0;
+  std::vector<Insn> insns;
+  std::vector<std::pair<uint32_t, uint32_t>> branch_in;  // (target RVA, source index), sorted
+  int index_of(uint32_t rva) const;  // -1 when no instruction starts there
+};
+
+struct Edge {
+  uint32_t source = 0;
+  uint32_t target = 0;
+  enum Kind : uint8_t { call, jmp, jcc } kind = call;
+  bool source_has_fallthrough_pred = false;  // the instruction before the source falls into it
+};
+
+// A found call site of a tag-taking API.
+struct Site {
+  uint32_t rva = 0;
+  const ImportRef* import = nullptr;
+  CallForm form = CallForm::iat;
+  bool negative_displacement = false;
+  bool tail = false;  // reached by a jump: the return address is already on the stack
+};
+
+class Analysis {
+ public:
+  explicit Analysis(const CodeModel& model, Limits limits = {});
+
+  // Pass 1: sweep all executable sections.
+  void sweep();
+  // Sites from pass 1 (iat, thunk, tail forms) plus the register form.
+  std::vector<Site> find_sites();
+  // Constant values reaching argument position `arg` at the site.
+  std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
+
+  const std::vector<std::string>& problems() const { return problems_; }
+  void problem(std::string text);
+  // Drops cached regions (call between sites only: resolve() holds region pointers).
+  void trim_cache();
+
+  // --- exposed for the resolver and tests
+  const Region* region_for(uint32_t rva);
+  std::vector<Def> resolve(const Region* region, int index, Loc loc);
+  const ImportRef* slot(uint32_t rva) const;
+  bool is_known_start(uint32_t rva) const;
+  bool is_entry_like(uint32_t rva) const;
+
+ private:
+  struct SweepSection {
+    const CodeSection* section = nullptr;
+    std::vector<uint32_t> checkpoints;  // checkpoints[k]: first instruction boundary at or after rva+64k
+  };
+  struct SlotRef {
+    uint32_t rva = 0;
+    const ImportRef* import = nullptr;
+    Flow flow = Flow::normal;
+    bool negative = false;
+    bool has_fallthrough_pred = false;
+  };
+  struct Outcome {
+    enum Kind : uint8_t { pass, defined } kind = pass;
+    Loc loc;
+    Def def;
+  };
+
+  const Region* build_region(uint32_t start, uint32_t end);
+  std::optional<uint32_t> checkpoint_at(uint32_t rva) const;  // a sweep boundary <= rva, near rva
+  const SweepSection* sweep_section_at(uint32_t rva) const;
+  void step(const Region& region, int index, const Loc& loc, std::vector<Outcome>& out);
+  Outcome value_of_operand(const Insn& insn, const Operand& op, uint8_t dest_size);
+  std::optional<std::vector<uint64_t>> table_values(const Region& region, int index, const Operand& op);
+  std::optional<uint32_t> index_bound(const Region& region, int index, uint8_t reg) const;
+  bool cleared_before(const Region& region, int index, uint8_t reg) const;
+  std::optional<int64_t> sp_alias(const Region& region, int index, uint8_t reg) const;
+  std::optional<uint32_t> call_pops(const Region& region, int index);
+  std::optional<uint32_t> callee_pops(uint32_t target, int depth);
+  std::optional<uint32_t> import_pops(const ImportRef* import) const;
+
+  const CodeModel& model_;
+  Limits limits_;
+  Decoder decoder_;
+  std::vector<std::string> problems_;
+  std::unordered_map<uint32_t, const ImportRef*> slots_;  // every import slot by RVA
+  std::vector<SweepSection> sweep_sections_;
+  std::vector<SlotRef> slot_refs_;
+  std::vector<Edge> edges_;            // sorted by target
+  std::vector<uint32_t> call_targets_; // sorted, unique
+  std::vector<uint32_t> known_starts_; // sorted, unique
+  std::vector<uint32_t> entry_like_;   // sorted, unique: call targets, entry, code pointers, thunks
+  std::vector<uint32_t> thunks_;       // sorted
+  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
+  std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
+  std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
+  int nested_resolves_ = 0;
+  uint64_t decoded_ = 0;
+  bool budget_reported_ = false;
+  uint64_t undecodable_ = 0;
+  uint64_t code_bytes_ = 0;
+};
+
+}  // namespace tagwho::x86

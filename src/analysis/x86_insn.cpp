@@ -1,0 +1,150 @@
+#include "analysis/x86_insn.hpp"
+
+namespace tagwho::x86 {
+namespace {
+
+uint8_t gpr_id(ZydisMachineMode mode, ZydisRegister reg) {
+  if (reg == ZYDIS_REGISTER_NONE) return kNoReg;
+  if (reg == ZYDIS_REGISTER_RIP || reg == ZYDIS_REGISTER_EIP) return kRip;
+  ZydisRegister largest = ZydisRegisterGetLargestEnclosing(mode, reg);
+  ZydisRegisterClass cls = ZydisRegisterGetClass(largest);
+  if (cls != ZYDIS_REGCLASS_GPR64 && cls != ZYDIS_REGCLASS_GPR32) return kNoReg;
+  ZyanI8 id = ZydisRegisterGetId(largest);
+  if (id < 0 || id > 15) return kNoReg;
+  return static_cast<uint8_t>(id);
+}
+
+Flow classify(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops, bool& direct) {
+  direct = insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+           ops[0].imm.is_relative;
+  switch (insn.meta.category) {
+    case ZYDIS_CATEGORY_CALL:
+      return direct ? Flow::call : Flow::call_indirect;
+    case ZYDIS_CATEGORY_UNCOND_BR:
+      return direct ? Flow::jmp : Flow::jmp_indirect;
+    case ZYDIS_CATEGORY_COND_BR:
+      return direct ? Flow::jcc : Flow::jmp_indirect;  // (no indirect conditional branches exist)
+    case ZYDIS_CATEGORY_RET:
+    case ZYDIS_CATEGORY_SYSRET:
+      return Flow::ret;
+    default:
+      break;
+  }
+  switch (insn.mnemonic) {
+    case ZYDIS_MNEMONIC_INT3:
+    case ZYDIS_MNEMONIC_UD0:
+    case ZYDIS_MNEMONIC_UD1:
+    case ZYDIS_MNEMONIC_UD2:
+    case ZYDIS_MNEMONIC_HLT:
+    case ZYDIS_MNEMONIC_IRET:
+    case ZYDIS_MNEMONIC_IRETD:
+    case ZYDIS_MNEMONIC_IRETQ:
+      return Flow::stop;
+    case ZYDIS_MNEMONIC_INT:
+      // int 0x29 (__fastfail) and int 0x2c (assertion failure) never return.
+      if (insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+          (ops[0].imm.value.u == 0x29 || ops[0].imm.value.u == 0x2c))
+        return Flow::stop;
+      return Flow::normal;
+    default:
+      return Flow::normal;
+  }
+}
+
+}  // namespace
+
+Decoder::Decoder(bool x64, uint64_t image_base) : x64_(x64), image_base_(image_base) {
+  ZydisDecoderInit(&decoder_, x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
+                   x64 ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
+}
+
+bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+  ZydisDecodedInstruction insn;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, data, available, &insn, ops))) return false;
+  const ZydisMachineMode mode = insn.machine_mode;
+
+  out = Insn{};
+  out.rva = rva;
+  out.length = insn.length;
+  out.mnemonic = insn.mnemonic;
+  bool direct = false;
+  out.flow = classify(insn, ops, direct);
+  if (direct) {
+    ZyanU64 target = 0;
+    if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&insn, &ops[0], rva, &target))) {
+      out.target = static_cast<uint32_t>(target);
+      out.has_target = x64_ ? target <= 0xffffffffull : true;
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    out.imm_offset[i] = insn.raw.imm[i].offset;
+    out.imm_size[i] = insn.raw.imm[i].size;
+  }
+
+  bool mem_done = false;
+  for (uint8_t i = 0; i < insn.operand_count; ++i) {
+    const ZydisDecodedOperand& op = ops[i];
+    const bool visible = op.visibility == ZYDIS_OPERAND_VISIBILITY_EXPLICIT ||
+                         op.visibility == ZYDIS_OPERAND_VISIBILITY_IMPLICIT;
+    const bool write = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+    const bool read = (op.actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
+    if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && write) {
+      uint8_t id = gpr_id(mode, op.reg.value);
+      if (id < 16) {
+        out.gpr_writes |= static_cast<uint16_t>(1u << id);
+        if (ZydisRegisterGetWidth(mode, op.reg.value) < 32) out.gpr_partial |= static_cast<uint16_t>(1u << id);
+      }
+    }
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && !mem_done && visible) {
+      mem_done = true;
+      const bool segment = op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS;
+      uint64_t va = 0;
+      bool absolute = false;
+      if (!segment && (op.mem.base == ZYDIS_REGISTER_RIP)) {
+        va = image_base_ + static_cast<uint64_t>(rva) + insn.length + static_cast<uint64_t>(op.mem.disp.value);
+        absolute = true;
+        out.negative_disp = op.mem.disp.value < 0;
+      } else if (!segment && op.mem.base == ZYDIS_REGISTER_NONE && op.mem.index == ZYDIS_REGISTER_NONE) {
+        va = x64_ ? static_cast<uint64_t>(op.mem.disp.value)
+                  : static_cast<uint64_t>(static_cast<uint32_t>(op.mem.disp.value));
+        absolute = true;
+      }
+      if (absolute && va >= image_base_ && va - image_base_ <= 0xffffffffull)
+        out.mem_rva = static_cast<uint32_t>(va - image_base_);
+    }
+    if (i < 2 && i < insn.operand_count_visible && visible) {
+      Operand& o = out.op[i];
+      o.size = static_cast<uint8_t>(op.size / 8);
+      o.read = read;
+      o.write = write;
+      switch (op.type) {
+        case ZYDIS_OPERAND_TYPE_REGISTER:
+          o.kind = OpKind::reg;
+          o.reg = gpr_id(mode, op.reg.value);
+          if (o.reg == kRip) o.reg = kNoReg;
+          break;
+        case ZYDIS_OPERAND_TYPE_MEMORY:
+          o.kind = OpKind::mem;  // (lea's address operand too)
+          o.scale = op.mem.scale;
+          o.base = gpr_id(mode, op.mem.base);
+          o.index = gpr_id(mode, op.mem.index);
+          if (op.mem.index != ZYDIS_REGISTER_NONE && o.index == kNoReg) o.index = kRip;  // vector index: unusable
+          o.segment_override = op.mem.segment == ZYDIS_REGISTER_FS || op.mem.segment == ZYDIS_REGISTER_GS;
+          o.disp = op.mem.disp.value;
+          break;
+        case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+          o.kind = OpKind::imm;
+          o.imm = op.imm.value.u;
+          break;
+        default:
+          o.kind = OpKind::other;
+          break;
+      }
+      out.operand_count = static_cast<uint8_t>(i + 1);
+    }
+  }
+  return true;
+}
+
+}  // namespace tagwho::x86

@@ -1,0 +1,94 @@
+// A compact decoded x86/x64 instruction (Zydis underneath) holding just what the tag analysis needs.
+#pragma once
+#include <Zydis/Zydis.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace tagwho::x86 {
+
+// General-purpose registers by Zydis id (0 = rax/eax ... 15 = r15), or these markers.
+constexpr uint8_t kNoReg = 0xff;
+constexpr uint8_t kRip = 0xfe;
+constexpr uint8_t kRsp = 4;
+constexpr uint8_t kRbp = 5;
+constexpr uint8_t kRax = 0;
+constexpr uint8_t kRcx = 1;
+constexpr uint8_t kRdx = 2;
+constexpr uint8_t kRbx = 3;
+constexpr uint8_t kRsi = 6;
+constexpr uint8_t kRdi = 7;
+constexpr uint8_t kR8 = 8;
+constexpr uint8_t kR9 = 9;
+
+enum class Flow : uint8_t {
+  normal,
+  call,           // call rel
+  call_indirect,  // call reg / call [mem]
+  jmp,            // jmp rel
+  jmp_indirect,   // jmp reg / jmp [mem]
+  jcc,            // conditional branch rel (including loop/jcxz)
+  ret,
+  stop,           // int3, ud2, hlt, int 0x29...: no fall-through
+};
+
+enum class OpKind : uint8_t { none, reg, mem, imm, other };
+
+struct Operand {
+  OpKind kind = OpKind::none;
+  uint8_t size = 0;        // bytes
+  bool read = false;
+  bool write = false;
+  uint8_t reg = kNoReg;    // reg: GPR id (kNoReg for non-GPR registers)
+  uint8_t base = kNoReg;   // mem: GPR id, kRip, or kNoReg
+  uint8_t index = kNoReg;  // mem
+  uint8_t scale = 0;       // mem: index scale (0 without index)
+  bool segment_override = false;  // mem: fs/gs (never an image address)
+  int64_t disp = 0;        // mem
+  uint64_t imm = 0;        // imm (sign-extended to 64 bits when signed)
+};
+
+struct Insn {
+  uint32_t rva = 0;
+  uint8_t length = 0;
+  Flow flow = Flow::normal;
+  ZydisMnemonic mnemonic = ZYDIS_MNEMONIC_INVALID;
+  uint8_t operand_count = 0;  // visible operands kept in op (at most 2)
+  Operand op[2];
+  uint32_t target = 0;        // direct branch target RVA
+  bool has_target = false;
+  uint16_t gpr_writes = 0;    // GPRs written (explicitly or implicitly), by id
+  uint16_t gpr_partial = 0;   // of those, written with fewer than 32 bits (merging writes)
+  bool writes_sp_other = false;  // rsp written by something other than push/pop/call/ret/add/sub/lea
+  std::optional<uint32_t> mem_rva;  // RVA of an absolute/RIP-relative memory operand (or lea) inside the image
+  bool negative_disp = false;       // that memory operand used a negative RIP displacement
+  uint8_t imm_offset[2] = {0, 0};   // raw immediate byte positions inside the instruction
+  uint8_t imm_size[2] = {0, 0};
+
+  uint32_t end() const { return rva + length; }
+  bool falls_through() const {
+    return flow != Flow::jmp && flow != Flow::jmp_indirect && flow != Flow::ret && flow != Flow::stop;
+  }
+};
+
+class Decoder {
+ public:
+  Decoder(bool x64, uint64_t image_base);
+  bool x64() const { return x64_; }
+  // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
+  bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // Only length, flow and target (fast path for sweeps that need nothing else).
+  const ZydisDecoder& raw() const { return decoder_; }
+
+ private:
+  ZydisDecoder decoder_;
+  bool x64_;
+  uint64_t image_base_;
+};
+
+inline bool is_volatile(bool x64, uint8_t reg) {
+  if (x64) return reg == kRax || reg == kRcx || reg == kRdx || (reg >= 8 && reg <= 11);
+  return reg == kRax || reg == kRcx || reg == kRdx;
+}
+
+}  // namespace tagwho::x86

@@ -1,0 +1,267 @@
+#include "tagwho/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace tagwho {
+namespace {
+
+std::string hex(uint64_t value) {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+// Length of the multi-byte UTF-8 sequence starting at text[i], or 0 when it is not a valid one.
+size_t valid_utf8_length(const std::string& text, size_t i) {
+  unsigned char lead = static_cast<unsigned char>(text[i]);
+  size_t length = (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3 : (lead & 0xf8) == 0xf0 ? 4 : 0;
+  if (!length || i + length > text.size()) return 0;
+  for (size_t k = 1; k < length; ++k)
+    if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return 0;
+  return length;
+}
+
+size_t tag_order(const std::vector<Tag>& tags, Tag tag) {
+  return static_cast<size_t>(std::find(tags.begin(), tags.end(), tag) - tags.begin());
+}
+
+size_t count_at_best(const Finding& finding) {
+  return static_cast<size_t>(std::count_if(finding.evidence.begin(), finding.evidence.end(),
+                                           [&](const Evidence& e) { return e.kind == finding.best; }));
+}
+
+std::string version_summary(const VersionInfo& version) {
+  std::string text = version.description;
+  if (!version.company.empty()) text += (text.empty() ? "" : ", ") + version.company;
+  if (!version.file_version.empty()) text += (text.empty() ? "" : ", ") + version.file_version;
+  return text;
+}
+
+void write_evidence_lines(std::ostream& out, const Finding& finding, const ReportOptions& options,
+                          const char* indent) {
+  size_t shown = options.max_evidence ? std::min(options.max_evidence, finding.evidence.size())
+                                      : finding.evidence.size();
+  for (size_t i = 0; i < shown; ++i) out << indent << describe_evidence(finding.evidence[i]) << '\n';
+  if (shown < finding.evidence.size())
+    out << indent << "... " << finding.evidence.size() - shown << " more (--max-evidence 0 shows all)\n";
+}
+
+void write_evidence_json(std::ostream& out, const std::vector<Evidence>& evidence) {
+  out << '[';
+  for (size_t i = 0; i < evidence.size(); ++i) {
+    const Evidence& e = evidence[i];
+    if (i) out << ',';
+    out << "{\"kind\":\"" << confidence_name(e.kind) << '"';
+    if (!e.api.empty()) out << ",\"api\":" << json_string(e.api);
+    out << ",\"rva\":\"" << hex(e.rva) << '"';
+    out << ",\"section\":" << json_string(e.section);
+    if (e.file_offset) out << ",\"offset\":\"" << hex(*e.file_offset) << '"';
+    if (e.form != CallForm::none) out << ",\"form\":" << json_string(call_form_name(e.form));
+    if (e.kind == Confidence::call || e.kind == Confidence::wrapper) out << ",\"tag_rva\":\"" << hex(e.tag_rva) << '"';
+    if (e.pool_type) {
+      out << ",\"" << (e.pool_flags ? "pool_flags" : "pool_type") << "\":\"" << hex(*e.pool_type) << '"';
+      out << ",\"pool\":" << json_string(pool_type_name(*e.pool_type, e.pool_flags));
+    }
+    if (e.size) out << ",\"size\":" << *e.size;
+    if (e.protected_pool) out << ",\"protected\":true";
+    if (e.negative_displacement) out << ",\"negative_displacement\":true";
+    if (!e.detail.empty()) out << ",\"detail\":" << json_string(e.detail);
+    if (!e.chain.empty()) {
+      out << ",\"chain\":[";
+      for (size_t c = 0; c < e.chain.size(); ++c) out << (c ? "," : "") << json_string(e.chain[c]);
+      out << ']';
+    }
+    out << '}';
+  }
+  out << ']';
+}
+
+void write_tag_fields(std::ostream& out, const Finding& finding) {
+  out << "\"tag\":" << json_string(finding.tag.display()) << ",\"value\":\"" << finding.tag.hex() << '"';
+}
+
+}  // namespace
+
+std::vector<SearchRow> rank_search(const std::vector<const DriverReport*>& reports, const std::vector<Tag>& tags) {
+  std::vector<SearchRow> rows;
+  for (const DriverReport* report : reports)
+    for (const Finding& finding : report->findings) rows.push_back({report, &finding});
+  std::stable_sort(rows.begin(), rows.end(), [&](const SearchRow& a, const SearchRow& b) {
+    size_t order_a = tag_order(tags, a.finding->tag), order_b = tag_order(tags, b.finding->tag);
+    if (order_a != order_b) return order_a < order_b;
+    if (a.finding->best != b.finding->best) return a.finding->best > b.finding->best;
+    size_t count_a = count_at_best(*a.finding), count_b = count_at_best(*b.finding);
+    if (count_a != count_b) return count_a > count_b;
+    return a.report->path < b.report->path;
+  });
+  return rows;
+}
+
+std::string pool_type_name(uint64_t value, bool pool_flags) {
+  if (pool_flags) {
+    static const std::pair<uint64_t, const char*> kFlags[] = {
+        {0x1, "USE_QUOTA"},       {0x2, "UNINITIALIZED"},    {0x4, "SESSION"},
+        {0x8, "CACHE_ALIGNED"},   {0x20, "RAISE_ON_FAILURE"}, {0x40, "NON_PAGED"},
+        {0x80, "NON_PAGED_EXECUTE"}, {0x100, "PAGED"}};
+    std::string text;
+    uint64_t rest = value;
+    for (auto [bit, name] : kFlags)
+      if (value & bit) {
+        text += (text.empty() ? "POOL_FLAG_" : "|POOL_FLAG_") + std::string(name);
+        rest &= ~bit;
+      }
+    if (rest || text.empty()) text += (text.empty() ? "" : "|") + hex(rest);
+    return text;
+  }
+  // POOL_TYPE values; the flag bits POOL_QUOTA_FAIL_INSTEAD_OF_RAISE (0x8),
+  // POOL_RAISE_IF_ALLOCATION_FAILURE (0x10) and POOL_ZERO_ALLOCATION (0x400) are shown after the base type.
+  static const std::pair<uint64_t, const char*> kTypes[] = {
+      {0, "NonPagedPool"},  {1, "PagedPool"}, {2, "NonPagedPoolMustSucceed"}, {4, "NonPagedPoolCacheAligned"},
+      {5, "PagedPoolCacheAligned"}, {6, "NonPagedPoolCacheAlignedMustS"}, {32, "NonPagedPoolSession"},
+      {33, "PagedPoolSession"}, {512, "NonPagedPoolNx"}, {516, "NonPagedPoolNxCacheAligned"},
+      {544, "NonPagedPoolSessionNx"}};
+  uint64_t base = value & ~uint64_t{0x8 | 0x10 | 0x400};
+  for (auto [type, name] : kTypes)
+    if (type == base) {
+      std::string text = name;
+      if (value & 0x8) text += "|QUOTA_FAIL_INSTEAD_OF_RAISE";
+      if (value & 0x10) text += "|RAISE_IF_FAILURE";
+      if (value & 0x400) text += "|ZERO";
+      return text;
+    }
+  return hex(value);
+}
+
+std::string describe_evidence(const Evidence& e) {
+  std::ostringstream text;
+  text << confidence_name(e.kind);
+  if (e.kind == Confidence::call || e.kind == Confidence::wrapper) {
+    text << "  " << e.api << " at " << hex(e.rva) << " (" << (e.section.empty() ? "?" : printable(e.section));
+    if (e.form != CallForm::none) text << ", " << call_form_name(e.form);
+    text << ")";
+    if (e.pool_type) text << ", " << pool_type_name(*e.pool_type, e.pool_flags);
+    if (e.size) text << ", " << *e.size << " bytes";
+    text << ", tag set at " << hex(e.tag_rva);
+    for (const std::string& link : e.chain) text << " -> " << link;
+  } else {
+    text << "  ";
+    if (!e.section.empty()) text << printable(e.section) << " rva " << hex(e.rva) << ", ";
+    if (e.file_offset) text << "offset " << hex(*e.file_offset);
+    if (!e.detail.empty()) text << ", " << e.detail;
+    if (e.protected_pool) text << ", with PROTECTED_POOL bit";
+  }
+  return text.str();
+}
+
+void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, const ReportOptions& options) {
+  for (const SearchRow& row : rows) {
+    const DriverReport& report = *row.report;
+    out << row.finding->tag.display() << "  " << confidence_name(row.finding->best) << "  "
+        << machine_name(report.machine) << "  " << printable(report.path);
+    std::string version = version_summary(report.version);
+    if (!version.empty()) out << "  [" << printable(version) << "]";
+    out << '\n';
+    write_evidence_lines(out, *row.finding, options, "    ");
+  }
+}
+
+void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows) {
+  for (const SearchRow& row : rows) {
+    out << '{';
+    write_tag_fields(out, *row.finding);
+    out << ",\"path\":" << json_string(row.report->path) << ",\"machine\":\"" << machine_name(row.report->machine)
+        << "\",\"confidence\":\"" << confidence_name(row.finding->best) << "\",\"evidence\":";
+    write_evidence_json(out, row.finding->evidence);
+    out << "}\n";
+  }
+}
+
+void write_driver_table(std::ostream& out, const DriverReport& report, const ReportOptions& options) {
+  out << printable(report.path) << "  " << machine_name(report.machine);
+  std::string version = version_summary(report.version);
+  if (!version.empty()) out << "  [" << printable(version) << "]";
+  out << '\n';
+  if (report.findings.empty()) out << "    (no tags found)\n";
+  for (const Finding& finding : report.findings) {
+    out << "  " << finding.tag.display() << "  " << finding.tag.hex() << "  " << confidence_name(finding.best) << '\n';
+    write_evidence_lines(out, finding, options, "      ");
+  }
+}
+
+void write_driver_json(std::ostream& out, const DriverReport& report) {
+  out << "{\"path\":" << json_string(report.path) << ",\"machine\":\"" << machine_name(report.machine) << '"';
+  out << ",\"version\":{\"company\":" << json_string(report.version.company)
+      << ",\"description\":" << json_string(report.version.description)
+      << ",\"file_version\":" << json_string(report.version.file_version) << '}';
+  out << ",\"tags\":[";
+  for (size_t i = 0; i < report.findings.size(); ++i) {
+    const Finding& finding = report.findings[i];
+    out << (i ? "," : "") << '{';
+    write_tag_fields(out, finding);
+    out << ",\"confidence\":\"" << confidence_name(finding.best) << "\",\"evidence\":";
+    write_evidence_json(out, finding.evidence);
+    out << '}';
+  }
+  out << "],\"errors\":[";
+  for (size_t i = 0; i < report.errors.size(); ++i) out << (i ? "," : "") << json_string(report.errors[i]);
+  out << "]}\n";
+}
+
+std::string printable(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80 ? 0 : valid_utf8_length(text, i);
+    if (length) {
+      out.append(text, i, length);
+      i += length - 1;
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\x%02x", c);
+      out += buffer;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    switch (c) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      default: break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      continue;
+    }
+    // Copy a valid UTF-8 sequence as is; escape stray bytes (file names need not be UTF-8).
+    size_t length = valid_utf8_length(text, i);
+    if (length) {
+      out.append(text, i, length);
+      i += length - 1;
+    } else {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace tagwho

@@ -1,0 +1,124 @@
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "scan/classify.hpp"
+#include "tagwho/code_analysis.hpp"
+#include "tagwho/pe_image.hpp"
+#include "tagwho/scan.hpp"
+
+namespace tagwho {
+namespace {
+
+bool stronger_first(const Evidence& a, const Evidence& b) {
+  if (a.kind != b.kind) return a.kind > b.kind;
+  if (a.rva != b.rva) return a.rva < b.rva;
+  return a.file_offset.value_or(0) < b.file_offset.value_or(0);
+}
+
+// Groups evidence by tag (the protected bit is not part of a tag's identity: poolmon strips it). Tags come
+// out in the order of their characters, as a reader expects ("PuCx" before "PuLn"): the byte-swapped value.
+std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
+  std::map<uint32_t, Finding> by_tag;
+  for (Evidence& item : evidence) {
+    Tag tag = item.tag.without_protected_bit();
+    Finding& finding = by_tag[__builtin_bswap32(tag.value)];
+    finding.tag = tag;
+    finding.best = std::max(finding.best, item.kind);
+    finding.evidence.push_back(std::move(item));
+  }
+  std::vector<Finding> findings;
+  for (auto& [value, finding] : by_tag) {
+    std::sort(finding.evidence.begin(), finding.evidence.end(), stronger_first);
+    findings.push_back(std::move(finding));
+  }
+  return findings;
+}
+
+bool is_requested(const std::vector<Tag>& tags, Tag tag) {
+  Tag plain = tag.without_protected_bit();
+  return std::find(tags.begin(), tags.end(), plain) != tags.end();
+}
+
+}  // namespace
+
+Result<Scanner> Scanner::create(ScanRequest request) {
+  Scanner scanner;
+  if (!request.tags.empty()) {
+    auto matcher = LiteralMatcher::build(request.tags);
+    if (!matcher) return Error{matcher.error()};
+    scanner.matcher_ = std::make_shared<const LiteralMatcher>(std::move(*matcher));
+  }
+  scanner.request_ = std::move(request);
+  return scanner;
+}
+
+FileResult Scanner::analyse(const std::string& path) const {
+  auto mapped = MappedFile::open(path);
+  if (!mapped) {
+    FileResult result;
+    result.report.path = path;
+    result.report.errors.push_back(mapped.error());
+    return result;
+  }
+  return analyse_bytes(path, mapped->view());
+}
+
+FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {
+  FileResult result;
+  DriverReport& report = result.report;
+  report.path = path;
+  report.size = bytes.size();
+  // Only the MZ signature decides whether a file is meant to be a PE: a damaged header after it is an
+  // error worth reporting, not a reason to skip the file.
+  if (bytes.u16(0) != uint16_t{0x5a4d}) {
+    result.not_pe = true;
+    return result;
+  }
+
+  std::vector<Evidence> evidence;
+  auto image = PeImage::load(bytes);
+  const PeImage* pe = image ? &*image : nullptr;
+  if (pe) {
+    report.parsed = true;
+    report.machine = pe->machine();
+    report.version = pe->version();
+    if (const CodeAnalyser* analyser = analyser_for(pe->machine())) {
+      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
+      for (Evidence& call : calls.calls)
+        if (request_.all_tags || is_requested(request_.tags, call.tag)) evidence.push_back(std::move(call));
+    }
+  } else {
+    report.errors.push_back(image.error());
+  }
+
+  if (matcher_) {
+    auto scratch = matcher_->make_scratch();
+    auto hits = scratch ? matcher_->scan(bytes, *scratch) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
+    if (!hits) {
+      report.errors.push_back(hits.error());
+    } else {
+      std::vector<Evidence> literals = classify_literal_hits(*hits, matcher_->tags(), pe, evidence);
+      std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+    }
+  }
+  report.findings = group_by_tag(std::move(evidence));
+  return result;
+}
+
+std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads) {
+  std::vector<FileResult> results(inputs.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < inputs.size(); i = next++) results[i] = scanner.analyse(inputs[i].path);
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(inputs.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+  return results;
+}
+
+}  // namespace tagwho

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Generate the tagwho test corpus.
+#
+# Usage: tests/corpus/generate.sh OUTDIR
+#
+# Compiles tests/corpus/src/{patterns,thunk}.c (one call-site pattern per
+# function, one tag per pattern) for
+#   {clang (x86_64|i686)-pc-windows-msvc + lld-link, mingw-w64 gcc}
+#   x {x64, x86} x {-O0, -O1, -O2, -Os}
+# into OUTDIR/<clang|mingw>-<x64|x86>-<O0|O1|O2|Os>.sys and writes
+#   OUTDIR/truth.tsv  file, tag, expect (call|decoy), api, pattern
+#   OUTDIR/forms.tsv  file, form, count  (call forms seen by llvm-objdump)
+# Only those files are written to OUTDIR; temporaries go to a mktemp dir.
+# Exit status: 0 ok, 77 toolchain missing (skip), 1 failure.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+incdir="$root/samples/include"
+libdir="$root/samples/lib"
+srcdir="$here/src"
+
+die() { echo "generate.sh: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+
+missing=()
+for tool in clang lld-link llvm-dlltool llvm-objdump llvm-readobj \
+            x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc x86_64-w64-mingw32-dlltool i686-w64-mingw32-dlltool; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "generate.sh: SKIP: missing toolchain: ${missing[*]}" \
+         "(needs clang, lld, llvm, mingw-w64)" >&2
+    exit 77
+fi
+
+# --- expected facts --------------------------------------------------------
+# tag <TAB> expect <TAB> api <TAB> pattern ; the same for every built file.
+# Call tags must match the TAG4(...) uses in src/*.c exactly (checked below).
+TABLE='Cnst	call	ExAllocatePoolWithTag	const
+LpCt	call	ExAllocatePoolWithTag	loop
+LpRg	call	ExAllocatePoolWithTag	loop-callee-saved
+Mul1	call	ExAllocatePoolWithTag	multi-call
+Mul2	call	ExAllocatePoolWithTag	multi-call
+Mul3	call	ExAllocatePoolWithTag	multi-call
+Quot	call	ExAllocatePoolWithQuotaTag	quota
+Prio	call	ExAllocatePoolWithTagPriority	priority
+Pl2a	call	ExAllocatePool2	pool2-const-flags
+Pl2b	call	ExAllocatePool2	pool2-var-flags
+Free	call	ExFreePoolWithTag	free
+LkNp	call	ExInitializeNPagedLookasideList	lookaside-npaged
+LkPg	call	ExInitializePagedLookasideList	lookaside-paged
+PgCl	call	ExAllocatePoolWithTag	page-section
+PgLp	call	ExAllocatePoolWithQuotaTag	page-section-loop
+Thnk	call	ExAllocatePoolWithTag	thunk
+DStr	decoy	-	string-literal
+DCmp	decoy	-	compare-only
+DStk	decoy	-	stack-string
+DDat	decoy	-	data-constant'
+
+# ULONG value of a 4-char tag as poolmon shows it (little-endian bytes).
+tag_value() {
+    local t=$1 v=0 i c
+    for i in 3 2 1 0; do
+        printf -v c '%d' "'${t:i:1}"
+        v=$((v * 256 + c))
+    done
+    echo "$v"
+}
+
+src_tags=$(cat "$srcdir"/*.c |
+    sed -n "s/.*TAG4('\(.\)','\(.\)','\(.\)','\(.\)').*/\1\2\3\4/p" | sort -u)
+# (one TAG4 per line in the sources; count them to be sure)
+n_uses=$(cat "$srcdir"/*.c | grep -o "TAG4('.','.','.','.')" | wc -l)
+[ "$n_uses" -eq "$(printf '%s\n' "$src_tags" | wc -l)" ] ||
+    die "each TAG4 tag must be used exactly once, one per line, in src/*.c"
+table_call=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="call"{print $1}' | sort -u)
+table_decoy=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="decoy"{print $1}' | sort -u)
+[ "$src_tags" = "$table_call" ] ||
+    die "truth table call tags differ from TAG4 uses in src/*.c"
+for t in $table_decoy; do
+    grep -qx "$t" <<<"$src_tags" && die "decoy $t is used with TAG4"
+done
+
+# --- build -----------------------------------------------------------------
+mkdir -p "$1"
+outdir=$(cd "$1" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tagwho-corpus.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+llvm-dlltool -m i386:x86-64 -d "$libdir/ntoskrnl.def" -l "$tmp/nt_x64.lib" ||
+    die "llvm-dlltool (x64) failed"
+llvm-dlltool -m i386 -k -d "$libdir/ntoskrnl_x86.def" -l "$tmp/nt_x86.lib" ||
+    die "llvm-dlltool (x86) failed"
+# GNU ld misreads llvm-dlltool's short import libraries (the import descriptor ends up pointing 8 bytes
+# past the real lookup table and IAT), so the mingw builds get import libraries from binutils' dlltool.
+x86_64-w64-mingw32-dlltool -d "$libdir/ntoskrnl.def" -D ntoskrnl.exe -l "$tmp/nt_x64.a" ||
+    die "x86_64-w64-mingw32-dlltool failed"
+i686-w64-mingw32-dlltool -k -d "$libdir/ntoskrnl_x86.def" -D ntoskrnl.exe -l "$tmp/nt_x86.a" ||
+    die "i686-w64-mingw32-dlltool failed"
+
+common=(-ffreestanding -fno-stack-protector -Wall -Wextra -Werror -I "$incdir")
+
+build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
+    local tc=$1 arch=$2 opt=$3 name="$1-$2-$3" w="$tmp/$1-$2-$3"
+    mkdir -p "$w"
+    if [ "$tc" = clang ]; then
+        local triple=x86_64-pc-windows-msvc machine=x64
+        [ "$arch" = x86 ] && triple=i686-pc-windows-msvc machine=x86
+        clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
+            -c "$srcdir/patterns.c" -o "$w/patterns.obj" &&
+        clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
+            -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.obj" &&
+        lld-link /nologo /driver:wdm /subsystem:native /entry:DriverEntry \
+            /nodefaultlib /machine:"$machine" /Brepro \
+            /out:"$tmp/out/$name.sys" "$w/patterns.obj" "$w/thunk.obj" \
+            "$tmp/nt_$arch.lib"
+    else
+        local cc=x86_64-w64-mingw32-gcc entry=DriverEntry extra=()
+        if [ "$arch" = x86 ]; then
+            cc=i686-w64-mingw32-gcc entry=_DriverEntry@8
+            extra=(-fno-asynchronous-unwind-tables)
+        fi
+        "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
+            -c "$srcdir/patterns.c" -o "$w/patterns.o" &&
+        "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
+            -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.o" &&
+        "$cc" -s -nostdlib -nostartfiles \
+            -Wl,--subsystem,native -Wl,--entry,"$entry" -Wl,--wdmdriver \
+            -Wl,--dynamicbase -Wl,--no-insert-timestamp \
+            -o "$tmp/out/$name.sys" "$w/patterns.o" "$w/thunk.o" \
+            "$tmp/nt_$arch.a"
+    fi
+}
+
+mkdir -p "$tmp/out"
+files=()
+pids=()
+for tc in clang mingw; do
+    for arch in x64 x86; do
+        for opt in O0 O1 O2 Os; do
+            files+=("$tc-$arch-$opt.sys")
+            build_one "$tc" "$arch" "$opt" >"$tmp/$tc-$arch-$opt.log" 2>&1 &
+            pids+=($!)
+        done
+    done
+done
+fail=0
+for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+        echo "generate.sh: build failed: ${files[$i]}" >&2
+        sed 's/^/  /' "$tmp/${files[$i]%.sys}.log" >&2
+        fail=1
+    fi
+done
+[ "$fail" -eq 0 ] || die "build failed"
+
+# --- self-check: every tag's 4 bytes occur in every file -------------------
+# (call tags as an immediate at the call or in a register load; decoys in
+# .rdata/.data or as a compared/stored immediate)
+all_tags=$(printf '%s\n' "$TABLE" | cut -f1)
+for f in "${files[@]}"; do
+    for t in $all_tags; do
+        LC_ALL=C grep -qaF -- "$t" "$tmp/out/$f" ||
+            die "$f: bytes of tag '$t' not found"
+    done
+done
+
+# --- truth.tsv ---------------------------------------------------------------
+{
+    printf 'file\ttag\texpect\tapi\tpattern\n'
+    for f in "${files[@]}"; do
+        printf '%s\n' "$TABLE" | awk -F'\t' -v f="$f" -v OFS='\t' \
+            '{print f, $1, $2, $3, $4}'
+    done
+} >"$tmp/out/truth.tsv"
+
+# --- forms.tsv ---------------------------------------------------------------
+# Forms, from llvm-objdump -d (Intel syntax) and the IAT data directory:
+#   call-iat          call [IAT slot]        (x64 call [rip+d], x86 call [abs])
+#   iat-load          mov reg, [IAT slot]
+#   call-reg          call reg, reg loaded from an IAT slot somewhere in the file
+#   thunk             jmp [IAT slot] not preceded by code of the same function
+#                     (import thunk; mingw ld emits one per import, used or not)
+#   call-thunk        direct call to such a thunk
+#   tail-jmp-iat      jmp [IAT slot] ending a function (tail call, args set)
+#   negative-rip      x64 IAT slot reached with [rip - d] (call, jmp or mov)
+#   tag-push-imm      x86 push <call tag>
+#   tag-mov-esp-imm   x86 mov dword ptr [esp + N], <call tag>
+#   tag-mov-rsp-imm   x64 mov dword ptr [rsp + N], <call tag> (stack argument
+#                     at -O1+, or a local at clang -O0)
+#   tag-arg-reg-imm   mov <x64 argument register>, <call tag>
+#   tag-callee-saved  mov <callee-saved register>, <call tag>
+#   tag-frame-local   mov dword ptr [rbp/ebp - N], <call tag>
+#   tag-mov-mem-other mov dword ptr [other base], <call tag> (e.g. clang x86
+#                     -O0 builds ExAllocatePool2's arguments through eax)
+call_values=$(for t in $table_call; do tag_value "$t"; done | tr '\n' ' ')
+{
+    printf 'file\tform\tcount\n'
+    for f in "${files[@]}"; do
+        hdr=$(llvm-readobj --file-headers "$tmp/out/$f")
+        base=$(awk '$1=="ImageBase:"{print $2}' <<<"$hdr")
+        iatrva=$(awk '$1=="IATRVA:"{print $2}' <<<"$hdr")
+        iatsize=$(awk '$1=="IATSize:"{print $2}' <<<"$hdr")
+        [ -n "$base" ] && [ -n "$iatrva" ] && [ -n "$iatsize" ] ||
+            die "$f: no IAT directory"
+        lo=$((base + iatrva))
+        hi=$((lo + iatsize))
+        llvm-objdump -d -M intel --no-show-raw-insn "$tmp/out/$f" |
+        awk -v f="$f" -v lo="$lo" -v hi="$hi" -v tags="$call_values" '
+            # numeric value of a hex string (exact below 2^53)
+            function hex(s,   i, c, v) {
+                s = tolower(s); sub(/^0x/, "", s); v = 0
+                for (i = 1; i <= length(s); i++) {
+                    c = index("0123456789abcdef", substr(s, i, 1)) - 1
+                    if (c < 0) break
+                    v = v * 16 + c
+                }
+                return v
+            }
+            # canonical string key of a hex address (array subscripts must
+            # not go through CONVFMT, which mawk applies to big numbers)
+            function key(s) {
+                s = tolower(s); sub(/^0x/, "", s); sub(/:$/, "", s)
+                sub(/^0+/, "", s)
+                return s
+            }
+            # target address of a memory operand: the "# 0x..." comment
+            # (x64 rip-relative) or the absolute [N] (x86)
+            function target(s) {
+                if (match(s, /# 0x[0-9a-f]+/))
+                    return hex(substr(s, RSTART + 2, RLENGTH - 2))
+                if (match(s, /ptr \[[0-9]+\]/))
+                    return substr(s, RSTART + 5, RLENGTH - 6) + 0
+                return -1
+            }
+            function iat(a) { return a >= lo + 0 && a < hi + 0 }
+            function add(form) { cnt[form]++ }
+            BEGIN {
+                n = split(tags, tv, " ")
+                for (i = 1; i <= n; i++) istag[tv[i]] = 1
+                n = split("rbx rbp rdi rsi r12 r13 r14 r15 ebx ebp edi esi " \
+                          "r12d r13d r14d r15d", cs, " ")
+                for (i = 1; i <= n; i++) callee[cs[i]] = 1
+                n = split("ecx edx r8d r9d rcx rdx r8 r9", ar, " ")
+                for (i = 1; i <= n; i++) argreg[ar[i]] = 1
+                prev = ""
+            }
+            !/^ *[0-9a-f]+: *\t/ { prev = ""; next }   # labels, headers
+            {
+                addr = key($1)
+                line = $0
+                sub(/^[^\t]*\t/, "", line)              # drop "addr:   "
+                mn = line; sub(/\t.*/, "", mn)
+                ops = ""
+                if (index(line, "\t")) { ops = line; sub(/^[^\t]*\t/, "", ops) }
+                if (ops ~ /ptr \[/) {
+                    t = target(ops)
+                    if (iat(t)) {
+                        if (ops ~ /rip - /) add("negative-rip")
+                        if (mn == "call") add("call-iat")
+                        else if (mn == "jmp") {
+                            if (prev == "" || prev ~ /^(ret|jmp|int3|nop|<unknown>)$/) {
+                                add("thunk"); thunk[addr] = 1
+                            } else add("tail-jmp-iat")
+                        } else if (mn == "mov") {
+                            add("iat-load")
+                            r = ops; sub(/,.*/, "", r); loaded[r] = 1
+                        }
+                    }
+                }
+                if (mn == "call" && ops ~ /^[a-z0-9]+$/) regcall[ops]++
+                if (mn == "call" && ops ~ /^0x[0-9a-f]+/) {
+                    c = ops; sub(/ .*/, "", c); dcall[key(c)]++
+                }
+                # immediates that are call tags (decimal in Intel syntax)
+                if (mn == "mov" && match(ops, /, [0-9]+$/)) {
+                    v = substr(ops, RSTART + 2)
+                    dst = substr(ops, 1, RSTART - 1)
+                    if (v in istag) {
+                        if (dst ~ /^dword ptr \[esp( \+ [0-9]+)?\]$/)
+                            add("tag-mov-esp-imm")
+                        else if (dst ~ /^dword ptr \[rsp( \+ [0-9]+)?\]$/)
+                            add("tag-mov-rsp-imm")
+                        else if (dst ~ /^dword ptr \[[re]bp - [0-9]+\]$/)
+                            add("tag-frame-local")
+                        else if (dst ~ /^dword ptr \[/)
+                            add("tag-mov-mem-other")
+                        else if (dst in callee)
+                            add("tag-callee-saved")
+                        else if (dst in argreg)
+                            add("tag-arg-reg-imm")
+                    }
+                }
+                if (mn == "push" && (ops in istag)) add("tag-push-imm")
+                prev = mn
+            }
+            END {
+                for (r in regcall) if (r in loaded) cnt["call-reg"] += regcall[r]
+                for (a in dcall) if (a in thunk) cnt["call-thunk"] += dcall[a]
+                for (k in cnt) printf "%s\t%s\t%d\n", f, k, cnt[k]
+            }' | sort
+    done
+} >"$tmp/out/forms.tsv"
+
+# The corpus must exercise every form it is meant to test (somewhere).
+for form in call-iat call-reg thunk call-thunk tail-jmp-iat negative-rip \
+            tag-push-imm tag-mov-esp-imm tag-mov-rsp-imm tag-callee-saved; do
+    awk -F'\t' -v x="$form" '$2==x{found=1} END{exit !found}' \
+        "$tmp/out/forms.tsv" || die "no build shows form '$form'"
+done
+
+# --- publish -----------------------------------------------------------------
+for f in "${files[@]}" truth.tsv forms.tsv; do
+    mv -f "$tmp/out/$f" "$outdir/$f"
+done
+echo "generate.sh: ${#files[@]} files, truth.tsv and forms.tsv in $outdir"

@@ -1,0 +1,72 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tagwho/literal_matcher.hpp"
+#include "tagwho/report.hpp"
+
+using namespace tagwho;
+
+namespace {
+ByteView view_of(const std::string& bytes) {
+  return ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+}  // namespace
+
+TEST_CASE("literal matcher finds every tag and its protected variant at their start offsets") {
+  std::vector<Tag> tags = {*Tag::parse("Leak"), *Tag::parse("\\x00\\x01\\x02\\x03")};
+  auto matcher = LiteralMatcher::build(tags);
+  REQUIRE(matcher.ok());
+  std::string bytes = "xxLeakyy";
+  bytes += std::string("\x00\x01\x02\x03", 4);
+  bytes += "Lea";
+  bytes += '\xeb';  // 'Leak' | PROTECTED_POOL: the high bit sits in the last byte
+  bytes += "LeakLeak";
+  auto scratch = matcher->make_scratch();
+  auto hits = matcher->scan(view_of(bytes), *scratch);
+  REQUIRE(hits.ok());
+  REQUIRE(hits->size() == 5);
+  CHECK((*hits)[0].offset == 2);
+  CHECK((*hits)[0].tag_index == 0);
+  CHECK((*hits)[1].offset == 8);
+  CHECK((*hits)[1].tag_index == 1);
+  CHECK((*hits)[2].offset == 12);
+  CHECK((*hits)[2].protected_bit);
+  CHECK((*hits)[3].offset == 16);
+  CHECK((*hits)[4].offset == 20);
+  CHECK_FALSE((*hits)[4].protected_bit);
+}
+
+TEST_CASE("literal matcher on empty and tiny inputs") {
+  auto matcher = LiteralMatcher::build({*Tag::parse("Leak")});
+  REQUIRE(matcher.ok());
+  auto scratch = matcher->make_scratch();
+  CHECK(matcher->scan(ByteView(), *scratch)->empty());
+  CHECK(matcher->scan(view_of("Lea"), *scratch)->empty());
+  CHECK(matcher->scan(view_of("Leak"), *scratch)->size() == 1);
+  CHECK_FALSE(LiteralMatcher::build({}).ok());
+}
+
+TEST_CASE("json strings escape control bytes and invalid UTF-8") {
+  CHECK(json_string("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(json_string(std::string("\x01\n", 2)) == "\"\\u0001\\n\"");
+  CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+  CHECK(json_string("bad\xff") == "\"bad\\u00ff\"");
+  CHECK(json_string("cut\xc3") == "\"cut\\u00c3\"");
+}
+
+TEST_CASE("pool types and flags have names") {
+  CHECK(pool_type_name(512, false) == "NonPagedPoolNx");
+  CHECK(pool_type_name(1 | 0x10, false) == "PagedPool|RAISE_IF_FAILURE");
+  CHECK(pool_type_name(1 | 0x8, false) == "PagedPool|QUOTA_FAIL_INSTEAD_OF_RAISE");
+  CHECK(pool_type_name(0x40, true) == "POOL_FLAG_NON_PAGED");
+  CHECK(pool_type_name(0x41, true) == "POOL_FLAG_USE_QUOTA|POOL_FLAG_NON_PAGED");
+  CHECK(pool_type_name(12345, false) == "0x3039");
+}
+
+TEST_CASE("printable escapes terminal control bytes and stray bytes, keeps UTF-8") {
+  CHECK(printable("a\x1b[31mb") == "a\\x1b[31mb");
+  CHECK(printable("caf\xc3\xa9") == "caf\xc3\xa9");
+  CHECK(printable("\xff.text") == "\\xff.text");
+  CHECK(printable("x\x9by") == "x\\x9by");
+}
