@@ -248,7 +248,7 @@ const Region* Analysis::region_for(uint32_t rva) {
   uint32_t hi = 0;
   std::optional<uint32_t> start;
   const RuntimeFunction* f = model_.x64 ? model_.function_at(rva) : nullptr;
-  if (f && f->begin_rva >= sec_lo) {
+  if (f && f->begin_rva >= sec_lo && f->end_rva > rva) {
     const uint32_t half = limits_.max_function_bytes / 2;
     lo = f->begin_rva;
     hi = std::min(f->end_rva, sec_hi);
@@ -259,8 +259,8 @@ const Region* Analysis::region_for(uint32_t rva) {
     if (lo == f->begin_rva) start = lo;
   } else {
     // Windows on a 1 KiB grid, so that nearby sites share (cached) regions.
-    const uint32_t grid_lo = rva & ~0x3ffu;
-    const uint32_t grid_hi = grid_lo + 0x400;
+    const uint32_t grid_lo = std::max(rva & ~0x3ffu, sec_lo);
+    const uint32_t grid_hi = std::min((rva & ~0x3ffu) + 0x400, sec_hi);
     lo = grid_lo - sec_lo > limits_.window_before ? grid_lo - limits_.window_before : sec_lo;
     hi = sec_hi - grid_hi > limits_.window_after ? grid_hi + limits_.window_after : sec_hi;
     if (model_.x64) {

@@ -59,11 +59,10 @@ struct Insn {
   bool has_target = false;
   uint16_t gpr_writes = 0;    // GPRs written (explicitly or implicitly), by id
   uint16_t gpr_partial = 0;   // of those, written with fewer than 32 bits (merging writes)
-  bool writes_sp_other = false;  // rsp written by something other than push/pop/call/ret/add/sub/lea
   std::optional<uint32_t> mem_rva;  // RVA of an absolute/RIP-relative memory operand (or lea) inside the image
   bool negative_disp = false;       // that memory operand used a negative RIP displacement
-  uint8_t imm_offset[2] = {0, 0};   // raw immediate byte positions inside the instruction
-  uint8_t imm_size[2] = {0, 0};
+  uint8_t imm_offset[2] = {0, 0};   // raw immediates: byte offset inside the instruction
+  uint8_t imm_size[2] = {0, 0};     // ... and size in bits (0: none)
 
   uint32_t end() const { return rva + length; }
   bool falls_through() const {
@@ -77,8 +76,6 @@ class Decoder {
   bool x64() const { return x64_; }
   // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
-  // Only length, flow and target (fast path for sweeps that need nothing else).
-  const ZydisDecoder& raw() const { return decoder_; }
 
  private:
   ZydisDecoder decoder_;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "analysis/x86_model.hpp"
@@ -29,11 +31,265 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// --- Hand-assembled code (llvm-mc, Intel syntax; the listings are in the comments of each test) ---------
+// --- Hand-assembled code -------------------------------------------------------------------------------------
 // x64: .text at RVA 0x1000, image base 0x140000000; IAT slots at RVA 0x3000 + 8*i:
 //   0 ExAllocatePoolWithTag, 1 ExFreePoolWithTag, 2 ExInitializeNPagedLookasideList, 3 ExAllocatePool2,
 //   4 DbgPrint.  x86: .text at RVA 0x1000, image base 0x400000, the same slots at RVA 0x3000 + 4*i.
+// Assembled with llvm-mc -x86-asm-syntax=intel -filetype=obj, then ld.lld -Ttext=<VA> --oformat binary
+// --defsym slot_alloc=<VA of slot 0> ... (the sources are in the comments above each array).
 
+// x64 .text (functions are 16-byte aligned with int3 padding: f1 at 0x1000, f2 0x1020, f3 0x1060, f4 0x1090,
+// f5 0x10c0, f6 0x10f0, f8 0x1130, f9 0x1170, f10 0x11b0, f11 0x11e0, f12 0x1200, thunk_alloc 0x1230,
+// stub_free 0x1238, thunk_free 0x1240, f13 0x1250, f14 0x1270, f15 0x12a0, f16 0x12c0, f17 0x12d0,
+// f15_frag 0x12f0, f18 0x1300, f19 0x1330, table19 0x1360, f20 0x1370):
+//   f1:
+//     sub rsp, 0x28
+//     mov ecx, 0x200
+//     mov edx, 0x40
+//     mov r8d, 0x7A000001
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f2:
+//     push rbx
+//     push rsi
+//     push rdi
+//     sub rsp, 0x20
+//     mov ebx, 0x7A000002
+//     mov rsi, qword ptr [rip + slot_alloc]
+//     mov edi, 10
+//   .L2:
+//     mov ecx, 1
+//     mov edx, 0x80
+//     mov r8d, ebx
+//     call rsi
+//     dec edi
+//     jnz .L2
+//     add rsp, 0x20
+//     pop rdi
+//     pop rsi
+//     pop rbx
+//     ret
+//   .p2align 4, 0xcc
+//   f3:
+//     push rbx
+//     sub rsp, 0x20
+//     mov ebx, 0x7A000003
+//     jmp .L3cond
+//   .L3body:
+//     mov r8d, ebx
+//     mov edx, 0x20
+//     xor ecx, ecx
+//     call qword ptr [rip + slot_alloc]
+//   .L3cond:
+//     test eax, eax
+//     jnz .L3body
+//     add rsp, 0x20
+//     pop rbx
+//     ret
+//   .p2align 4, 0xcc
+//   f4:
+//     sub rsp, 0x28
+//     mov r8d, 0x7A000004
+//     test ecx, ecx
+//     je .L4
+//     mov r8d, 0x7A000005
+//   .L4:
+//     mov edx, 0x10
+//     mov ecx, 1
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f5:
+//     sub rsp, 0x28
+//     mov eax, 0x7A000006
+//     mov r8d, 0x7A000007
+//     test ecx, ecx
+//     cmovne r8d, eax
+//     xor ecx, ecx
+//     mov edx, 0x10
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f6:
+//     sub rsp, 0x28
+//     mov r8d, 0x7D000001
+//     call f1
+//     mov ecx, 1
+//     mov edx, 0x10
+//     call qword ptr [rip + slot_alloc]
+//     mov r8d, ecx
+//     mov edx, 0x10
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f8:
+//     sub rsp, 0x48
+//     mov dword ptr [rsp + 0x30], 0
+//     mov dword ptr [rsp + 0x28], 0x7A000008
+//     mov qword ptr [rsp + 0x20], 0x60
+//     xor r9d, r9d
+//     xor r8d, r8d
+//     xor edx, edx
+//     lea rcx, [rip + f1]
+//     call qword ptr [rip + slot_lookaside]
+//     add rsp, 0x48
+//     ret
+//   .p2align 4, 0xcc
+//   f9:
+//     push rbp
+//     mov rbp, rsp
+//     sub rsp, 0x40
+//     mov dword ptr [rbp - 4], 0x7A000009
+//     mov dword ptr [rbp - 8], 0x100
+//     mov eax, dword ptr [rbp - 4]
+//     mov r8d, eax
+//     mov eax, dword ptr [rbp - 8]
+//     mov edx, eax
+//     mov ecx, 1
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x40
+//     pop rbp
+//     ret
+//   .p2align 4, 0xcc
+//   f10:
+//     sub rsp, 0x48
+//     mov dword ptr [rsp + 0x3c], 0x7A00000A
+//     call f1
+//     mov r8d, dword ptr [rsp + 0x3c]
+//     mov edx, 0x10
+//     mov ecx, 1
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x48
+//     ret
+//   .p2align 4, 0xcc
+//   f11:
+//     mov r8d, 0x7A00000B
+//     mov edx, 0x30
+//     xor ecx, ecx
+//     jmp qword ptr [rip + slot_alloc]
+//   .p2align 4, 0xcc
+//   f12:
+//     sub rsp, 0x28
+//     mov r8d, 0x7A00000C
+//     mov edx, 0x10
+//     xor ecx, ecx
+//     call thunk_alloc
+//     mov edx, 0x7A00000D
+//     mov rcx, rax
+//     call stub_free
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   thunk_alloc:
+//     jmp qword ptr [rip + slot_alloc]
+//   .p2align 3, 0xcc
+//   stub_free:
+//     jmp thunk_free
+//   .p2align 3, 0xcc
+//   thunk_free:
+//     jmp qword ptr [rip + slot_free]
+//   .p2align 4, 0xcc
+//   f13:
+//     sub rsp, 0x28
+//     push 0x7A00000E
+//     pop r8
+//     push 0x10
+//     pop rdx
+//     xor ecx, ecx
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f14:
+//     push rbx
+//     sub rsp, 0x20
+//     mov ebx, 0x7A00000F
+//     call f1
+//     mov r8d, ebx
+//     mov edx, 1
+//     mov ecx, 1
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x20
+//     pop rbx
+//     ret
+//   .p2align 4, 0xcc
+//   f15:
+//     sub rsp, 0x28
+//     mov r8d, 0x7A000010
+//     test ecx, ecx
+//     jne f15_frag
+//   .L15back:
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f16:
+//   .L16:
+//     jmp .L16
+//   .p2align 4, 0xcc
+//   f17:
+//     cmp dword ptr [rcx], 0x6b61654c
+//     jne .L17
+//     mov r8d, r8d
+//   .L17:
+//     xor eax, eax
+//     call qword ptr [rip + slot_alloc]
+//     ret
+//   .p2align 4, 0xcc
+//   f15_frag:
+//     mov edx, 0x10
+//     xor ecx, ecx
+//     call qword ptr [rip + slot_alloc]
+//     jmp .L15back
+//   .p2align 4, 0xcc
+//   f18:
+//     sub rsp, 0x28
+//     xor r8d, r8d
+//     test ecx, ecx
+//     sete r8b
+//     shl r8d, 24
+//     add r8d, 0x41000001
+//     mov edx, 0x10
+//     xor ecx, ecx
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   f19:
+//     sub rsp, 0x28
+//     mov eax, ecx
+//     mov r8d, 0x43000000
+//     cmp eax, 2
+//     ja .L19
+//     lea rdx, [rip + table19]
+//     mov r8d, dword ptr [rdx + 4*rax]
+//   .L19:
+//     mov edx, 0x10
+//     xor ecx, ecx
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
+//   .p2align 4, 0xcc
+//   table19:
+//     .long 0x43000001, 0x43000002, 0x43000003, 0x4D000001
+//   .p2align 4, 0xcc
+//   f20:
+//     sub rsp, 0x38
+//     mov rax, qword ptr [rip + slot_alloc]
+//     mov qword ptr [rsp + 0x20], rax
+//     mov ecx, 1
+//     mov edx, 0x10
+//     mov r8d, 0x44000001
+//     call qword ptr [rsp + 0x20]
+//     add rsp, 0x38
+//     ret
+//   .p2align 4, 0xcc
+//   end_of_text:
+//     ret
 const std::vector<uint8_t> kX64Text = {
   0x48, 0x83, 0xec, 0x28, 0xb9, 0x00, 0x02, 0x00, 0x00, 0xba, 0x40, 0x00,
   0x00, 0x00, 0x41, 0xb8, 0x01, 0x00, 0x00, 0x7a, 0xff, 0x15, 0xe6, 0x1f,
@@ -114,6 +370,167 @@ const std::vector<uint8_t> kX64Text = {
   0xff, 0x54, 0x24, 0x20, 0x48, 0x83, 0xc4, 0x38, 0xc3, 0xcc, 0xcc, 0xcc,
   0xcc, 0xcc, 0xcc, 0xcc, 0xc3};
 
+// x86 .text (x1 at 0x1000, helper_std4 0x1020, x2 0x1030, x4 0x1090, x5 0x10c0, thunk_alloc 0x10d0,
+// x6 0x10e0, x7 0x1110, x9 0x1130, cdecl_helper 0x1150, x10 0x1160, x11 0x1180, x12 0x11c0, table12 0x11f0):
+//   x1:
+//     push esi
+//     push 0x7B000001
+//     push dword ptr [esp + 8]
+//     call helper_std4
+//     push eax
+//     push 1
+//     .att_syntax prefix
+//     call *slot_alloc
+//     pop esi
+//     ret 4
+//   .p2align 4, 0xcc
+//   helper_std4:
+//     mov eax, dword ptr [esp + 4]
+//     ret 4
+//   .p2align 4, 0xcc
+//   x2:
+//     push ebx
+//     sub esp, 0x18
+//     mov dword ptr [esp + 8], 0x7B000002
+//     mov dword ptr [esp + 4], 0x40
+//     mov dword ptr [esp], 0x200
+//     .att_syntax prefix
+//     call *slot_alloc
+//     sub esp, 12
+//     mov dword ptr [esp + 12], 0x7B000003
+//     mov dword ptr [esp + 8], 0x80
+//     mov dword ptr [esp + 4], 0
+//     mov dword ptr [esp], 0x40
+//     .att_syntax prefix
+//     call *slot_pool2
+//     sub esp, 16
+//     add esp, 0x18
+//     pop ebx
+//     ret
+//   .p2align 4, 0xcc
+//   x4:
+//     push esi
+//     push edi
+//     push ebx
+//     mov edi, 0x7B000004
+//     mov esi, dword ptr [slot_alloc]
+//     mov ebx, 5
+//   .L4:
+//     push edi
+//     push 0x10
+//     push 0
+//     call esi
+//     dec ebx
+//     jnz .L4
+//     pop ebx
+//     pop edi
+//     pop esi
+//     ret
+//   .p2align 4, 0xcc
+//   x5:
+//     push 0x7B000005
+//     push 0x20
+//     push 1
+//     call thunk_alloc
+//     ret
+//   .p2align 4, 0xcc
+//   thunk_alloc:
+//     .att_syntax prefix
+//     jmp *slot_alloc
+//   .p2align 4, 0xcc
+//   x6:
+//     push 0x7D000002
+//     push 0x403100
+//     .att_syntax prefix
+//     call *slot_dbg
+//     add esp, 8
+//     call helper_std4
+//     push eax
+//     push 0x10
+//     push 1
+//     .att_syntax prefix
+//     call *slot_alloc
+//     ret
+//   .p2align 4, 0xcc
+//   x7:
+//     push ebp
+//     mov ebp, esp
+//     sub esp, 8
+//     mov dword ptr [ebp - 4], 0x7B000007
+//     mov eax, dword ptr [ebp - 4]
+//     push eax
+//     push 0x30
+//     push 0
+//     .att_syntax prefix
+//     call *slot_alloc
+//     mov esp, ebp
+//     pop ebp
+//     ret
+//   .p2align 4, 0xcc
+//   x9:
+//     push 0x7B000009
+//     push 5
+//     call cdecl_helper
+//     add esp, 4
+//     push eax
+//     push 1
+//     .att_syntax prefix
+//     call *slot_alloc
+//     ret
+//   .p2align 4, 0xcc
+//   cdecl_helper:
+//     mov eax, dword ptr [esp + 4]
+//     ret
+//   .p2align 4, 0xcc
+//   x10:
+//     push 0x7B00000A
+//     push 0x20
+//     push 1
+//     mov eax, dword ptr [slot_alloc]
+//     call eax
+//     ret
+//   .p2align 4, 0xcc
+//   x11:
+//     push ebp
+//     mov ebp, esp
+//     sub esp, 16
+//     cmp dword ptr [ebp + 8], 1
+//     sbb ecx, ecx
+//     and ecx, 0x01000000
+//     add ecx, 0x45000001
+//     mov eax, esp
+//     mov dword ptr [eax + 8], ecx
+//     mov dword ptr [eax + 4], 0x20
+//     mov dword ptr [eax], 1
+//     .att_syntax prefix
+//     call *slot_alloc
+//     sub esp, 12
+//     add esp, 16
+//     pop ebp
+//     ret 4
+//   .p2align 4, 0xcc
+//   x12:
+//     push esi
+//     mov esi, 0x47000000
+//     lea esi, [esi + 0]
+//     mov ecx, dword ptr [esp + 8]
+//     cmp ecx, 1
+//     ja .L12
+//     mov esi, dword ptr [4*ecx + table12]
+//   .L12:
+//     push esi
+//     push 0x10
+//     push 0
+//     .att_syntax prefix
+//     call *slot_alloc
+//     pop esi
+//     ret 4
+//   .p2align 4, 0xcc
+//   table12:
+//     .long 0x47000001, 0x47000002, 0x4D000002
+//   .p2align 4, 0xcc
+//   end_of_text:
+//     ret
 const std::vector<uint8_t> kX86Text = {
   0x56, 0x68, 0x01, 0x00, 0x00, 0x7b, 0xff, 0x74, 0x24, 0x08, 0xe8, 0x11,
   0x00, 0x00, 0x00, 0x50, 0x6a, 0x01, 0xff, 0x15, 0x00, 0x30, 0x40, 0x00,
@@ -159,6 +576,15 @@ const std::vector<uint8_t> kX86Text = {
   0xcc, 0xcc, 0xcc, 0xcc, 0x01, 0x00, 0x00, 0x47, 0x02, 0x00, 0x00, 0x47,
   0x02, 0x00, 0x00, 0x4d, 0xcc, 0xcc, 0xcc, 0xcc, 0xc3};
 
+// The code of f1 with 'Leak' as the tag, at RVA 0x4000: the IAT slot (RVA 0x3000) lies below it.
+//   f1:
+//     sub rsp, 0x28
+//     mov ecx, 0x200
+//     mov edx, 0x40
+//     mov r8d, 0x6b61654c
+//     call qword ptr [rip + slot_alloc]
+//     add rsp, 0x28
+//     ret
 const std::vector<uint8_t> kNegText = {
   0x48, 0x83, 0xec, 0x28, 0xb9, 0x00, 0x02, 0x00, 0x00, 0xba, 0x40, 0x00,
   0x00, 0x00, 0x41, 0xb8, 0x4c, 0x65, 0x61, 0x6b, 0xff, 0x15, 0xe6, 0xef,
@@ -401,6 +827,21 @@ TEST_CASE("hostile code: random bytes and self loops finish quickly") {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     CHECK(ms < 5000);
   }
+}
+
+TEST_CASE("the analysis is usable from several threads at once") {
+  const x86::CodeModel model = make_model(true, kX64Text, kTextRva, {{0x1000, 0x1020}, {0x1020, 0x1060}});
+  const size_t expected = x86::analyse_call_sites(model).calls.size();
+  REQUIRE(expected > 0);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i)
+        if (x86::analyse_call_sites(model).calls.size() != expected) ++mismatches;
+    });
+  for (std::thread& t : threads) t.join();
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("analyser_for") {
