@@ -7,6 +7,7 @@
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/pe_image.hpp"
 #include "tagwho/scan.hpp"
+#include "tagwho/tag_api.hpp"
 
 namespace tagwho {
 namespace {
@@ -34,6 +35,13 @@ std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
     findings.push_back(std::move(finding));
   }
   return findings;
+}
+
+// Call-site evidence starts at an import of a tag-taking API (wrappers derive from those too): an image
+// without one cannot have any, and its code need not be decoded.
+bool imports_tag_api(const PeImage& image) {
+  return std::any_of(image.imports().begin(), image.imports().end(),
+                     [](const ImportSlot& slot) { return find_tag_api(slot.name) != nullptr; });
 }
 
 bool is_requested(const std::vector<Tag>& tags, Tag tag) {
@@ -84,7 +92,8 @@ FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const
     report.parsed = true;
     report.machine = pe->machine();
     report.version = pe->version();
-    if (const CodeAnalyser* analyser = analyser_for(pe->machine())) {
+    const CodeAnalyser* analyser = analyser_for(pe->machine());
+    if (analyser && imports_tag_api(*pe)) {
       CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
       for (Evidence& call : calls.calls)
         if (request_.all_tags || is_requested(request_.tags, call.tag)) evidence.push_back(std::move(call));
