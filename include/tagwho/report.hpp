@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tagwho/evidence.hpp"
+#include "tagwho/tagdb.hpp"
 #include "tagwho/tag.hpp"
 
 namespace tagwho {
@@ -22,12 +23,24 @@ std::vector<SearchRow> rank_search(const std::vector<const DriverReport*>& repor
 
 struct ReportOptions {
   size_t max_evidence = 5;  // evidence lines per finding in the table (0 = all); JSON always has all
+  const Tagdb* tagdb = nullptr;  // when set, every result shows the database entries for its tag
 };
 
 void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, const ReportOptions& options);
-void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows);
+void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows, const Tagdb* tagdb = nullptr);
+// Files the database names for a searched tag with no evidence found in them, after the search rows.
+void write_unproven_table(std::ostream& out, const std::vector<UnprovenEntry>& rows);
+void write_unproven_json(std::ostream& out, const std::vector<UnprovenEntry>& rows);
 void write_driver_table(std::ostream& out, const DriverReport& report, const ReportOptions& options);
-void write_driver_json(std::ostream& out, const DriverReport& report);
+void write_driver_json(std::ostream& out, const DriverReport& report, const Tagdb* tagdb = nullptr);
+
+// tagwho tagdb lookup: the entries for one tag ("Afd1  Afd? - afd.sys - AFD objects  [pooltag.txt:57]").
+void write_lookup_table(std::ostream& out, Tag tag, const std::vector<const TagdbEntry*>& entries);
+void write_lookup_json(std::ostream& out, Tag tag, const std::vector<const TagdbEntry*>& entries);
+// tagwho tagdb unknown: one object per (tag, file) the database does not know.
+void write_unknown_json(std::ostream& out, const DriverReport& report, const Finding& finding);
+// An entry as JSON: {"pattern":"Afd?","binary":"afd.sys","description":"AFD objects","source":...,"line":57}
+std::string tagdb_entry_json(const TagdbEntry& entry);
 
 // "NonPagedPoolNx", "PagedPool", or the number when unknown; POOL_FLAGS as "POOL_FLAG_NON_PAGED|...".
 std::string pool_type_name(uint64_t value, bool pool_flags);

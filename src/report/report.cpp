@@ -82,6 +82,43 @@ void write_tag_fields(std::ostream& out, const Finding& finding) {
   out << "\"tag\":" << json_string(finding.tag.display()) << ",\"value\":\"" << finding.tag.hex() << '"';
 }
 
+
+// "pooltag.txt:57": where an entry came from, short enough for a table line.
+std::string entry_origin(const TagdbEntry& entry) {
+  std::string name = entry.source.substr(entry.source.find_last_of('/') + 1);
+  return name + ":" + std::to_string(entry.line);
+}
+
+std::string entry_text(const TagdbEntry& entry) {
+  std::string text = entry.pattern + " - " + (entry.binary.empty() ? "" : entry.binary + " - ") + entry.description;
+  return printable(text) + "  [" + printable(entry_origin(entry)) + "]";
+}
+
+// The database's view of a finding, under its evidence: the entries, then a disagreement if any.
+void write_tagdb_lines(std::ostream& out, const Tagdb& tagdb, const Finding& finding, const std::string& path,
+                       const char* indent) {
+  TagdbJoin join = join_finding(tagdb, finding, path);
+  for (const TagdbEntry* entry : join.entries) out << indent << "tagdb  " << entry_text(*entry) << '\n';
+  if (join.entries.empty()) out << indent << "tagdb  (no entry for " << finding.tag.display() << ")\n";
+  if (join.disagrees())
+    out << indent << "disagrees: " << confidence_name(finding.best) << " evidence here, but the tag database "
+        << (join.entries.empty() ? "has no entry for this tag" : "does not name this file") << '\n';
+}
+
+void write_entries_json(std::ostream& out, const std::vector<const TagdbEntry*>& entries) {
+  out << '[';
+  for (size_t i = 0; i < entries.size(); ++i) out << (i ? "," : "") << tagdb_entry_json(*entries[i]);
+  out << ']';
+}
+
+void write_tagdb_json(std::ostream& out, const Tagdb& tagdb, const Finding& finding, const std::string& path) {
+  TagdbJoin join = join_finding(tagdb, finding, path);
+  out << ",\"tagdb\":";
+  write_entries_json(out, join.entries);
+  out << ",\"tagdb_names_file\":" << (join.names_file ? "true" : "false");
+  if (join.disagrees()) out << ",\"disagreement\":\"not_named\"";
+}
+
 }  // namespace
 
 std::vector<SearchRow> rank_search(const std::vector<const DriverReport*>& reports, const std::vector<Tag>& tags) {
@@ -164,17 +201,38 @@ void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, c
     if (!version.empty()) out << "  [" << printable(version) << "]";
     out << '\n';
     write_evidence_lines(out, *row.finding, options, "    ");
+    if (options.tagdb) write_tagdb_lines(out, *options.tagdb, *row.finding, report.path, "    ");
   }
 }
 
-void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows) {
+void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows, const Tagdb* tagdb) {
   for (const SearchRow& row : rows) {
     out << '{';
     write_tag_fields(out, *row.finding);
     out << ",\"path\":" << json_string(row.report->path) << ",\"machine\":\"" << machine_name(row.report->machine)
         << "\",\"confidence\":\"" << confidence_name(row.finding->best) << "\",\"evidence\":";
     write_evidence_json(out, row.finding->evidence);
+    if (tagdb) write_tagdb_json(out, *tagdb, *row.finding, row.report->path);
     out << "}\n";
+  }
+}
+
+void write_unproven_table(std::ostream& out, const std::vector<UnprovenEntry>& rows) {
+  for (const UnprovenEntry& row : rows) {
+    out << row.tag.display() << "  none  " << machine_name(row.report->machine) << "  " << printable(row.report->path)
+        << '\n';
+    for (const TagdbEntry* entry : row.entries) out << "    tagdb  " << entry_text(*entry) << '\n';
+    out << "    disagrees: the tag database names this file, but the scan found no evidence here\n";
+  }
+}
+
+void write_unproven_json(std::ostream& out, const std::vector<UnprovenEntry>& rows) {
+  for (const UnprovenEntry& row : rows) {
+    out << "{\"tag\":" << json_string(row.tag.display()) << ",\"value\":\"" << row.tag.hex() << '"'
+        << ",\"path\":" << json_string(row.report->path) << ",\"machine\":\"" << machine_name(row.report->machine)
+        << "\",\"confidence\":\"none\",\"evidence\":[],\"tagdb\":";
+    write_entries_json(out, row.entries);
+    out << ",\"tagdb_names_file\":true,\"disagreement\":\"no_evidence\"}\n";
   }
 }
 
@@ -187,10 +245,15 @@ void write_driver_table(std::ostream& out, const DriverReport& report, const Rep
   for (const Finding& finding : report.findings) {
     out << "  " << finding.tag.display() << "  " << finding.tag.hex() << "  " << confidence_name(finding.best) << '\n';
     write_evidence_lines(out, finding, options, "      ");
+    if (options.tagdb) write_tagdb_lines(out, *options.tagdb, finding, report.path, "      ");
   }
+  if (!options.tagdb) return;
+  std::vector<const TagdbEntry*> unproven = unproven_driver(*options.tagdb, report);
+  if (!unproven.empty()) out << "  the tag database names this file for tags the scan did not find here:\n";
+  for (const TagdbEntry* entry : unproven) out << "      " << entry_text(*entry) << '\n';
 }
 
-void write_driver_json(std::ostream& out, const DriverReport& report) {
+void write_driver_json(std::ostream& out, const DriverReport& report, const Tagdb* tagdb) {
   out << "{\"path\":" << json_string(report.path) << ",\"machine\":\"" << machine_name(report.machine) << '"';
   out << ",\"version\":{\"company\":" << json_string(report.version.company)
       << ",\"description\":" << json_string(report.version.description)
@@ -202,11 +265,43 @@ void write_driver_json(std::ostream& out, const DriverReport& report) {
     write_tag_fields(out, finding);
     out << ",\"confidence\":\"" << confidence_name(finding.best) << "\",\"evidence\":";
     write_evidence_json(out, finding.evidence);
+    if (tagdb) write_tagdb_json(out, *tagdb, finding, report.path);
     out << '}';
   }
-  out << "],\"errors\":[";
+  out << ']';
+  if (tagdb) {
+    out << ",\"tagdb_unproven\":";
+    write_entries_json(out, unproven_driver(*tagdb, report));
+  }
+  out << ",\"errors\":[";
   for (size_t i = 0; i < report.errors.size(); ++i) out << (i ? "," : "") << json_string(report.errors[i]);
   out << "]}\n";
+}
+
+void write_lookup_table(std::ostream& out, Tag tag, const std::vector<const TagdbEntry*>& entries) {
+  if (entries.empty()) out << tag.display() << "  (not in the tag database)\n";
+  for (const TagdbEntry* entry : entries) out << tag.display() << "  " << entry_text(*entry) << '\n';
+}
+
+void write_lookup_json(std::ostream& out, Tag tag, const std::vector<const TagdbEntry*>& entries) {
+  out << "{\"tag\":" << json_string(tag.display()) << ",\"matches\":";
+  write_entries_json(out, entries);
+  out << "}\n";
+}
+
+void write_unknown_json(std::ostream& out, const DriverReport& report, const Finding& finding) {
+  out << '{';
+  write_tag_fields(out, finding);
+  out << ",\"path\":" << json_string(report.path) << ",\"machine\":\"" << machine_name(report.machine)
+      << "\",\"confidence\":\"" << confidence_name(finding.best) << "\",\"evidence\":";
+  write_evidence_json(out, finding.evidence);
+  out << "}\n";
+}
+
+std::string tagdb_entry_json(const TagdbEntry& entry) {
+  return "{\"pattern\":" + json_string(entry.pattern) + ",\"binary\":" + json_string(entry.binary) +
+         ",\"description\":" + json_string(entry.description) + ",\"source\":" + json_string(entry.source) +
+         ",\"line\":" + std::to_string(entry.line) + "}";
 }
 
 std::string printable(const std::string& text) {
