@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Build the tagwho sample drivers (samples/src/*.c) with two toolchains and
-# two architectures:
+# three architectures (ARM64 with clang only: Debian has no ARM64 mingw):
 #   bin/<name>-clang-x64.sys   clang --target=x86_64-pc-windows-msvc + lld-link
 #   bin/<name>-clang-x86.sys   clang --target=i686-pc-windows-msvc   + lld-link
+#   bin/<name>-clang-arm64.sys clang --target=aarch64-pc-windows-msvc + lld-link
 #   bin/<name>-mingw-x64.sys   x86_64-w64-mingw32-gcc
 #   bin/<name>-mingw-x86.sys   i686-w64-mingw32-gcc
 # Import libraries for ntoskrnl.exe are made with llvm-dlltool from
-# lib/ntoskrnl.def (x64) and lib/ntoskrnl_x86.def (x86, stdcall names).
+# lib/ntoskrnl.def (x64, ARM64) and lib/ntoskrnl_x86.def (x86, stdcall names).
 # Output is deterministic (lld-link /Brepro, ld --no-insert-timestamp).
 #
 # Usage: samples/build.sh [OUTDIR]     (default OUTDIR: samples/bin)
@@ -33,6 +34,8 @@ llvm-dlltool -m i386:x86-64 -d "$here/lib/ntoskrnl.def" \
     -l "$tmp/ntoskrnl_x64.lib" || die "llvm-dlltool (x64) failed"
 llvm-dlltool -m i386 -k -d "$here/lib/ntoskrnl_x86.def" \
     -l "$tmp/ntoskrnl_x86.lib" || die "llvm-dlltool (x86) failed"
+llvm-dlltool -m arm64 -d "$here/lib/ntoskrnl.def" \
+    -l "$tmp/ntoskrnl_arm64.lib" || die "llvm-dlltool (arm64) failed"
 # GNU ld misreads llvm-dlltool's short import libraries (the import descriptor ends up pointing 8 bytes
 # past the real lookup table and IAT), so the mingw builds get import libraries from binutils' dlltool.
 x86_64-w64-mingw32-dlltool -d "$here/lib/ntoskrnl.def" -D ntoskrnl.exe \
@@ -48,6 +51,7 @@ build_clang() { # src arch out
     case $arch in
         x64) triple=x86_64-pc-windows-msvc; machine=x64 ;;
         x86) triple=i686-pc-windows-msvc;   machine=x86 ;;
+        arm64) triple=aarch64-pc-windows-msvc; machine=arm64 ;;
     esac
     obj="$tmp/$(basename "$out" .sys).obj"
     clang --target="$triple" "${cflags_common[@]}" -funwind-tables \
@@ -76,7 +80,9 @@ n=0
 for src in "$here"/src/*.c; do
     name=$(basename "$src" .c)
     for tc in clang mingw; do
-        for arch in x64 x86; do
+        arches="x64 x86"
+        [ "$tc" = clang ] && arches="x64 x86 arm64"
+        for arch in $arches; do
             out="$outdir/$name-$tc-$arch.sys"
             rm -f "$out"
             "build_$tc" "$src" "$arch" "$out" || die "failed: $out"

@@ -18,7 +18,8 @@ struct ImmediateUse {
 };
 
 struct CallSiteAnalysis {
-  std::vector<Evidence> calls;       // one per (call site, recovered tag value), kind == call
+  std::vector<Evidence> calls;       // one per (call site, recovered tag value): kind call at calls of a
+                                     // tag-taking API, kind wrapper at calls of a function passing it on
   std::vector<std::string> problems; // analysis limits hit, undecodable regions... (for diagnostics)
   size_t call_sites = 0;             // call sites of tag-taking APIs found, recovered or not
 };

@@ -15,8 +15,9 @@ enum class Confidence { raw = 0, data = 1, code = 2, wrapper = 3, call = 4 };
 const char* confidence_name(Confidence confidence);  // "raw", "data", "code", "wrapper", "call"
 
 // How a call site reaches the import.
-enum class CallForm { none, iat, reg, thunk, tail };
-const char* call_form_name(CallForm form);  // "", "call [iat]", "call reg", "thunk", "tail jmp [iat]"
+// direct / direct_tail: a call or tail jump to a wrapper function (wrapper evidence).
+enum class CallForm { none, iat, reg, thunk, tail, direct, direct_tail };
+const char* call_form_name(CallForm form);  // "", "call [iat]", "call reg", "thunk", "tail jmp [iat]", "call", "tail jmp"
 
 struct Evidence {
   Confidence kind = Confidence::raw;
@@ -33,7 +34,8 @@ struct Evidence {
   std::optional<uint64_t> size;
   bool protected_pool = false;       // literal matched with the PROTECTED_POOL bit set
   std::string detail;                // free text: "immediate of cmp", "in headers"...
-  std::vector<std::string> chain;    // wrapper chain, outermost first (next issue)
+  std::vector<std::string> chain;    // wrapper evidence: the wrappers outermost first, then the API
+                                     // ("sub@0x1200", "ExAllocatePoolWithTag")
 };
 
 // One tag in one file with everything that supports it, strongest evidence first.

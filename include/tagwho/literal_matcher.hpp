@@ -1,4 +1,6 @@
-// All requested tags matched as raw little-endian bytes in one Hyperscan pass over a file.
+// All requested tags matched in one Hyperscan pass over a file: as raw little-endian bytes, and as the ARM64
+// instruction words that build a 32-bit constant from two halves (MOVZ Rd, #lo16 and MOVK Rd, #hi16, LSL #16,
+// W or X destination, any register), so that ARM64 code where the 4 bytes never appear is found too.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -10,15 +12,27 @@
 
 namespace tagwho {
 
+// What matched: the tag's 4 bytes, or one ARM64 instruction carrying one half of it.
+enum class LiteralEncoding : uint8_t {
+  bytes,            // the 4 bytes of the tag, little-endian
+  arm64_movz_low,   // MOVZ Wd/Xd, #(tag & 0xffff)            (the low half, LSL #0)
+  arm64_movk_high,  // MOVK Wd/Xd, #(tag >> 16), LSL #16       (the high half)
+};
+const char* literal_encoding_name(LiteralEncoding encoding);  // "bytes", "movz", "movk"
+
 struct LiteralHit {
   size_t tag_index = 0;      // index into the tags the matcher was built for
-  uint64_t offset = 0;       // start of the 4 bytes in the file
-  bool protected_bit = false;  // matched the tag with the PROTECTED_POOL bit set
+  uint64_t offset = 0;       // start of the 4 bytes in the file (the instruction word for ARM64 encodings)
+  bool protected_bit = false;  // matched the tag with the PROTECTED_POOL bit set (only the high half has it)
+  LiteralEncoding encoding = LiteralEncoding::bytes;
+  uint8_t reg = 0;           // ARM64 encodings: the destination register number (0-31)
+  bool wide = false;         // ARM64 encodings: X destination (else W)
 };
 
 class LiteralMatcher {
  public:
-  // Compiles one database for the tags and their PROTECTED_POOL variants.
+  // Compiles one database for the tags and their PROTECTED_POOL variants, as bytes and as ARM64 MOVZ/MOVK
+  // words (classification decides later whether an instruction hit means anything for the file at hand).
   static Result<LiteralMatcher> build(const std::vector<Tag>& tags);
   LiteralMatcher(LiteralMatcher&&) noexcept;
   LiteralMatcher& operator=(LiteralMatcher&&) noexcept;

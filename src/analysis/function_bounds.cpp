@@ -135,6 +135,7 @@ void Analysis::sweep() {
             slot_refs_.push_back(ref);
         }
       }
+      note_memory_use(insn);
       if (!model_.x64 && (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_PUSH)) {
         for (int i = 0; i < insn.operand_count; ++i) {
           const Operand& op = insn.op[i];
@@ -155,6 +156,9 @@ void Analysis::sweep() {
   if (undecodable_ > 256 && undecodable_ * 100 > code_bytes_)
     problem(std::to_string(undecodable_) + " of " + std::to_string(code_bytes_) +
             " bytes of executable sections do not decode");
+
+  std::sort(stores_.begin(), stores_.end());
+  sort_unique(taken_);
 
   std::sort(edges_.begin(), edges_.end(), [](const Edge& a, const Edge& b) {
     return a.target != b.target ? a.target < b.target : a.source < b.source;

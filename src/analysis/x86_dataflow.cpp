@@ -195,6 +195,12 @@ Analysis::Outcome Analysis::value_of_operand(const Insn& insn, const Operand& op
           o.def.value = *insn.mem_rva;
           return o;
         }
+        if (insn.mem_rva && (op.size == 4 || op.size == 8)) {
+          o.def.kind = Def::mem_load;
+          o.def.value = *insn.mem_rva;
+          o.def.size = std::min(op.size, dest_size);
+          return o;
+        }
         break;
       }
       if (is_stack_base(op)) {
@@ -270,6 +276,9 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
       o.def.value = apply_ops(o.def.value, loc);
     } else if (o.def.kind == Def::slot_load && loc.nops > 0) {
       o.def.kind = Def::unknown;
+    } else if (o.def.kind == Def::mem_load) {
+      o.def.loc.nops = loc.nops;
+      o.def.loc.ops = loc.ops;
     }
     return o;
   };
@@ -441,7 +450,23 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
     if (store && overlaps(*store, op0.size, loc.off, 4)) return out.push_back(unknown);
   }
   if (!stack_sp) {
-    if (insn.gpr_writes & bit(loc.reg)) return out.push_back(unknown);  // the frame register moved
+    if (insn.gpr_writes & bit(loc.reg)) {
+      // The frame being set up (mov rbp, rsp / lea rbp, [rsp+k]): the slot relative to rsp before it.
+      int64_t base = -1;
+      if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && two && op0.kind == OpKind::reg && op0.reg == loc.reg &&
+          op0.size == width && op1.kind == OpKind::reg && op1.reg == kRsp)
+        base = 0;
+      else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && two && op0.kind == OpKind::reg && op0.reg == loc.reg &&
+               op0.size == width && is_stack_base(op1))
+        base = op1.disp;
+      const int64_t off = base + loc.off;
+      if (base < 0 || off < 0 || off > 0x100000) return out.push_back(unknown);
+      Outcome o = same;
+      o.loc.kind = Loc::at_sp;
+      o.loc.reg = kNoReg;
+      o.loc.off = static_cast<int32_t>(off);
+      return out.push_back(o);
+    }
     return out.push_back(same);
   }
   if (!(insn.gpr_writes & bit(kRsp))) return out.push_back(same);
@@ -609,7 +634,9 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   std::vector<Def> defs;
   const auto add_def = [&](const Def& d) {
     for (const Def& e : defs)
-      if (e.kind == d.kind && e.value == d.value && (d.kind != Def::unknown)) return;
+      if (e.kind == d.kind && e.value == d.value && (d.kind != Def::unknown) &&
+          (d.kind != Def::param || (e.rva == d.rva && e.loc == d.loc)) && (d.kind != Def::mem_load || e.loc == d.loc))
+        return;
     if (d.kind == Def::unknown) {
       for (const Def& e : defs)
         if (e.kind == Def::unknown) return;
@@ -647,6 +674,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
       if (known && src.rva < at.rva) continue;  // a jump into a function start from before it: a tail call
       preds.emplace_back(&r, static_cast<int>(it->second));
     }
+    int foreign_taken = 0;
     if (!is_entry_like(at.rva) && item.hops < limits_.max_hops) {
       auto lo = std::lower_bound(edges_.begin(), edges_.end(), at.rva,
                                  [](const Edge& e, uint32_t x) { return e.target < x; });
@@ -663,11 +691,13 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
         preds.emplace_back(other, idx);
         ++taken;
       }
+      foreign_taken = taken;
     }
-    if (preds.empty()) {
-      add_def(Def{Def::unknown, 0, at.rva});
-      continue;
-    }
+    // At a function entry the value may come from the caller (a parameter), whatever jumps back to the
+    // entry. (A .pdata start reached only by jumps from other functions is followed into them instead.)
+    if (is_function_entry(at.rva) && (is_entry_like(at.rva) || foreign_taken == 0)) add_def(entry_def(item.loc, at.rva));
+    else if (preds.empty()) add_def(Def{Def::unknown, 0, at.rva});
+    if (preds.empty()) continue;
     for (const auto& [pr, pi] : preds) {
       Key key{pr->start, pr->end, pi, item.loc};
       if (!visited.insert(key).second) continue;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analysis/wrappers.hpp"
 #include "analysis/x86_insn.hpp"
 #include "analysis/x86_model.hpp"
 
@@ -55,10 +56,22 @@ struct Loc {
 uint64_t apply_ops(uint64_t value, const Loc& loc);
 
 // A reaching definition found by the backward walk.
+//   param:    the value is what the function starting at `rva` received in `loc` (a register, or [rsp+off] at
+//             its entry, return address at [rsp]); only at known function starts, without pending arithmetic.
+//   mem_load: a load from the image at RVA `value` (`size` bytes, not an IAT slot), with `loc.ops` still to
+//             apply; Analysis::memory_constant() decides whether that memory holds a constant.
 struct Def {
-  enum Kind : uint8_t { constant, slot_load, address, unknown } kind = unknown;
+  enum Kind : uint8_t { constant, slot_load, address, unknown, param, mem_load } kind = unknown;
   uint64_t value = 0;  // constant value, the slot RVA for slot_load, the VA for address (lea [rip+d])
-  uint32_t rva = 0;    // the defining instruction
+  uint32_t rva = 0;    // the defining instruction; param: the function entry
+  uint8_t size = 0;    // mem_load: bytes loaded
+  Loc loc{};           // param: where the function received the value; mem_load: arithmetic still to apply
+};
+
+// A constant found in memory: read-only data, or a global variable that no code writes.
+struct MemoryConstant {
+  uint64_t value = 0;
+  std::string detail;  // "tag loaded from .rdata at 0x2010", "tag loaded from global at 0x3008 (never written)"
 };
 
 // Instructions decoded linearly over [start, end) with their intra-region branch edges.
@@ -97,7 +110,22 @@ class Analysis {
   // Constant values reaching argument position `arg` at the site.
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
 
+  // --- wrappers across functions (see wrappers.hpp)
+  // A function start whose registers and stack slots at entry are its parameters: a call target, the entry
+  // point or a code address taken (x86 and x64), or the start of a .pdata function (x64).
+  bool is_function_entry(uint32_t rva) const;
+  // Direct calls and tail jumps (jmp/jcc from outside the function) to a function entry.
+  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit);
+  // The values reaching, at a caller site, the argument the callee receives at `arg`.
+  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg);
+  // Defs as wrapper values: constants (including memory constants), parameters, the rest unknown.
+  std::vector<wrappers::Value> values_of(const std::vector<Def>& defs);
+  // The value at [rva, rva+size) when it is a constant: in a section that is not writable, or in initialised
+  // writable data that no code writes and whose address no code or data takes (see memory_constant()).
+  std::optional<MemoryConstant> memory_constant(uint32_t rva, uint8_t size);
+
   const std::vector<std::string>& problems() const { return problems_; }
+  std::vector<std::string>& mutable_problems() { return problems_; }
   void problem(std::string text);
   // Drops cached regions (call between sites only: resolve() holds region pointers).
   void trim_cache();
@@ -139,6 +167,9 @@ class Analysis {
   std::optional<uint32_t> call_pops(const Region& region, int index);
   std::optional<uint32_t> callee_pops(uint32_t target, int depth);
   std::optional<uint32_t> import_pops(const ImportRef* import) const;
+  Def entry_def(const Loc& loc, uint32_t entry) const;
+  void note_memory_use(const Insn& insn);  // sweep: stores_ and taken_
+  bool address_taken_near(uint32_t rva);
 
   const CodeModel& model_;
   Limits limits_;
@@ -152,6 +183,13 @@ class Analysis {
   std::vector<uint32_t> known_starts_; // sorted, unique
   std::vector<uint32_t> entry_like_;   // sorted, unique: call targets, entry, code pointers, thunks
   std::vector<uint32_t> thunks_;       // sorted
+  // Memory the code writes at absolute / RIP-relative addresses: (RVA, bytes), sorted.
+  std::vector<std::pair<uint32_t, uint32_t>> stores_;
+  // Image addresses whose address the code takes (lea, immediates, indexed absolute bases), sorted.
+  std::vector<uint32_t> taken_;
+  // Pointer-sized values in non-executable sections that are image addresses (as RVAs), sorted; built on
+  // first use.
+  std::optional<std::vector<uint32_t>> data_pointers_;
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
@@ -161,5 +199,10 @@ class Analysis {
   uint64_t undecodable_ = 0;
   uint64_t code_bytes_ = 0;
 };
+
+// Wrappers across functions from the seeds (parameters reaching a tag argument at import call sites) to a
+// fixpoint; wrapper evidence is appended to out (x86_wrappers.cpp).
+wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
+                                  std::vector<Evidence>& out);
 
 }  // namespace tagwho::x86

@@ -20,6 +20,7 @@ struct CodeSection {
   uint32_t size = 0;    // mapped size
   ByteView bytes;       // file-backed bytes from rva (may be shorter than size)
   bool executable = false;
+  bool writable = false;  // IMAGE_SCN_MEM_WRITE: loads from other sections are constants
 };
 
 struct ImportRef {

@@ -21,6 +21,8 @@ const char* call_form_name(CallForm form) {
     case CallForm::reg: return "call reg";
     case CallForm::thunk: return "thunk";
     case CallForm::tail: return "tail jmp [iat]";
+    case CallForm::direct: return "call";
+    case CallForm::direct_tail: return "tail jmp";
   }
   return "";
 }

@@ -16,19 +16,46 @@ LiteralMatcher::Scratch::~Scratch() { hs_free_scratch(static_cast<hs_scratch_t*>
 
 namespace {
 
-// Pattern ids encode (tag index, protected variant) as 2*index + protected.
-unsigned pattern_id(size_t tag_index, bool protected_bit) {
-  return static_cast<unsigned>(tag_index * 2 + (protected_bit ? 1 : 0));
+// Pattern ids encode (tag index, variant) as kVariants * index + variant.
+enum Variant : unsigned {
+  v_bytes, v_bytes_protected,
+  v_movz_w, v_movk_w, v_movk_w_protected,
+  v_movz_x, v_movk_x, v_movk_x_protected,
+  kVariants
+};
+
+unsigned pattern_id(size_t tag_index, Variant variant) { return static_cast<unsigned>(tag_index * kVariants + variant); }
+
+std::string escaped(uint8_t byte) {
+  static const char digits[] = "0123456789abcdef";
+  return std::string("\\x") + digits[byte >> 4] + digits[byte & 15];
 }
 
-std::string little_endian_bytes(uint32_t value) {
-  std::string bytes(4, '\0');
-  for (int i = 0; i < 4; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>(value >> (8 * i));
-  return bytes;
+// The 4 bytes of value, little-endian, as a Hyperscan expression.
+std::string bytes_pattern(uint32_t value) {
+  std::string pattern;
+  for (int i = 0; i < 4; ++i) pattern += escaped(static_cast<uint8_t>(value >> (8 * i)));
+  return pattern;
 }
+
+// An ARM64 move-wide word (MOVZ/MOVK with the given opcode bits and 16-bit immediate) to any destination
+// register: the register is bits 0-4, so the first byte is a class of 32 values.
+std::string move_wide_pattern(uint32_t opcode, uint16_t imm) {
+  const uint32_t word = opcode | uint32_t{imm} << 5;
+  const uint8_t low = static_cast<uint8_t>(word & 0xe0);
+  std::string pattern = "[" + escaped(low) + "-" + escaped(static_cast<uint8_t>(low | 0x1f)) + "]";
+  for (int i = 1; i < 4; ++i) pattern += escaped(static_cast<uint8_t>(word >> (8 * i)));
+  return pattern;
+}
+
+constexpr uint32_t kMovzW = 0x52800000u;         // MOVZ Wd, #imm16
+constexpr uint32_t kMovkW16 = 0x72a00000u;       // MOVK Wd, #imm16, LSL #16
+constexpr uint32_t kMovzX = 0xd2800000u;         // MOVZ Xd, #imm16
+constexpr uint32_t kMovkX16 = 0xf2a00000u;       // MOVK Xd, #imm16, LSL #16
 
 struct ScanContext {
   std::vector<LiteralHit>* hits;
+  const uint8_t* chunk;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
 };
@@ -37,36 +64,73 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
              void* context_pointer) {
   auto* context = static_cast<ScanContext*>(context_pointer);
   // Hyperscan reports the end of the match; every pattern is exactly four bytes long.
-  uint64_t start = context->chunk_start + to - 4;
-  if (start < context->accept_below) context->hits->push_back(LiteralHit{id / 2, start, (id & 1) != 0});
+  const uint64_t start = context->chunk_start + to - 4;
+  if (start >= context->accept_below) return 0;
+  LiteralHit hit;
+  hit.tag_index = id / kVariants;
+  hit.offset = start;
+  const auto variant = static_cast<Variant>(id % kVariants);
+  switch (variant) {
+    case v_bytes: break;
+    case v_bytes_protected: hit.protected_bit = true; break;
+    case v_movz_w: case v_movz_x: hit.encoding = LiteralEncoding::arm64_movz_low; break;
+    case v_movk_w: case v_movk_x: hit.encoding = LiteralEncoding::arm64_movk_high; break;
+    case v_movk_w_protected: case v_movk_x_protected:
+      hit.encoding = LiteralEncoding::arm64_movk_high;
+      hit.protected_bit = true;
+      break;
+    default: break;
+  }
+  if (hit.encoding != LiteralEncoding::bytes) {
+    hit.reg = context->chunk[to - 4] & 0x1f;
+    hit.wide = variant == v_movz_x || variant == v_movk_x || variant == v_movk_x_protected;
+  }
+  context->hits->push_back(hit);
   return 0;
 }
 
 }  // namespace
 
+const char* literal_encoding_name(LiteralEncoding encoding) {
+  switch (encoding) {
+    case LiteralEncoding::bytes: return "bytes";
+    case LiteralEncoding::arm64_movz_low: return "movz";
+    case LiteralEncoding::arm64_movk_high: return "movk";
+  }
+  return "?";
+}
+
 Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
   if (tags.empty()) return Error{"no tags to match"};
   std::vector<std::string> patterns;
   std::vector<unsigned> ids;
+  const auto add = [&](std::string pattern, size_t index, Variant variant) {
+    patterns.push_back(std::move(pattern));
+    ids.push_back(pattern_id(index, variant));
+  };
   for (size_t i = 0; i < tags.size(); ++i) {
-    Tag plain = tags[i].without_protected_bit();
-    patterns.push_back(little_endian_bytes(plain.value));
-    ids.push_back(pattern_id(i, false));
-    patterns.push_back(little_endian_bytes(plain.with_protected_bit().value));
-    ids.push_back(pattern_id(i, true));
+    const uint32_t plain = tags[i].without_protected_bit().value;
+    const uint32_t guarded = tags[i].without_protected_bit().with_protected_bit().value;
+    add(bytes_pattern(plain), i, v_bytes);
+    add(bytes_pattern(guarded), i, v_bytes_protected);
+    const auto lo = static_cast<uint16_t>(plain & 0xffff);
+    const auto hi = static_cast<uint16_t>(plain >> 16);
+    const auto hi_guarded = static_cast<uint16_t>(guarded >> 16);
+    add(move_wide_pattern(kMovzW, lo), i, v_movz_w);
+    add(move_wide_pattern(kMovkW16, hi), i, v_movk_w);
+    add(move_wide_pattern(kMovkW16, hi_guarded), i, v_movk_w_protected);
+    add(move_wide_pattern(kMovzX, lo), i, v_movz_x);
+    add(move_wide_pattern(kMovkX16, hi), i, v_movk_x);
+    add(move_wide_pattern(kMovkX16, hi_guarded), i, v_movk_x_protected);
   }
   std::vector<const char*> expressions;
-  std::vector<size_t> lengths;
-  std::vector<unsigned> flags(patterns.size(), 0);
-  for (const std::string& pattern : patterns) {
-    expressions.push_back(pattern.data());
-    lengths.push_back(pattern.size());
-  }
+  for (const std::string& pattern : patterns) expressions.push_back(pattern.c_str());
+  // DOTALL for good measure (no pattern has a dot); no UTF-8 mode, so \xNN is one byte.
+  std::vector<unsigned> flags(patterns.size(), HS_FLAG_DOTALL);
   hs_database_t* handle = nullptr;
   hs_compile_error_t* compile_error = nullptr;
-  if (hs_compile_lit_multi(expressions.data(), flags.data(), ids.data(), lengths.data(),
-                           static_cast<unsigned>(patterns.size()), HS_MODE_BLOCK, nullptr, &handle,
-                           &compile_error) != HS_SUCCESS) {
+  if (hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(patterns.size()),
+                       HS_MODE_BLOCK, nullptr, &handle, &compile_error) != HS_SUCCESS) {
     std::string message = compile_error && compile_error->message ? compile_error->message : "unknown";
     hs_free_compile_error(compile_error);
     return Error{"cannot compile the tag patterns: " + message};
@@ -95,13 +159,15 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
   constexpr uint64_t kChunk = 1ull << 30;
   for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{&hits, start, start + kChunk};
+    ScanContext context{&hits, chunk.data(), start, start + kChunk};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
   }
   std::sort(hits.begin(), hits.end(), [](const LiteralHit& a, const LiteralHit& b) {
-    return a.offset != b.offset ? a.offset < b.offset : a.tag_index < b.tag_index;
+    if (a.offset != b.offset) return a.offset < b.offset;
+    if (a.tag_index != b.tag_index) return a.tag_index < b.tag_index;
+    return a.encoding < b.encoding;
   });
   return hits;
 }

@@ -181,6 +181,7 @@ std::string describe_evidence(const Evidence& e) {
     if (e.pool_type) text << ", " << pool_type_name(*e.pool_type, e.pool_flags);
     if (e.size) text << ", " << *e.size << " bytes";
     text << ", tag set at " << hex(e.tag_rva);
+    if (!e.detail.empty()) text << ", " << e.detail;  // "one of 2 tags", "tag loaded from .rdata at 0x..."
     for (const std::string& link : e.chain) text << " -> " << link;
   } else {
     text << "  ";

@@ -26,7 +26,84 @@ std::string outside_sections(const PeImage& image, uint64_t offset) {
 
 bool same_instruction_as_call(uint32_t instruction_rva, const std::vector<Evidence>& calls) {
   return std::any_of(calls.begin(), calls.end(),
-                     [&](const Evidence& call) { return call.kind == Confidence::call && call.tag_rva == instruction_rva; });
+                     [&](const Evidence& call) {
+                       return (call.kind == Confidence::call || call.kind == Confidence::wrapper) &&
+                              call.tag_rva == instruction_rva;
+                     });
+}
+
+// An ARM64 MOVZ/MOVK hit confirmed as an instruction of the image's code.
+struct MoveHit {
+  const LiteralHit* hit;
+  uint32_t rva;
+  const Section* section;
+};
+
+// Largest distance between a MOVZ and the MOVK that completes it when no .pdata function holds both.
+constexpr uint32_t kPairWindow = 256;
+// ... and inside one function (compilers hoist the MOVZ, but not across a whole large function).
+constexpr uint32_t kPairWindowInFunction = 4096;
+
+// ARM64: the 32-bit tag built by "movz Rd, #lo" and a later "movk Rd, #hi, lsl #16" on the same register, in
+// the same function (or within kPairWindow bytes when no .pdata entry covers them), is code evidence. A lone
+// half is no evidence at all: a 16-bit constant says nothing about a 32-bit tag, and reporting it would put
+// every ARM64 file that uses the number 0x654c among the results for "Leak".
+void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, const PeImage& image,
+                       const CodeAnalyser& analyser, const std::vector<Evidence>& call_evidence,
+                       std::vector<Evidence>& evidence) {
+  // Only halves whose partner (same tag, register and width) matched somewhere are worth decoding.
+  const auto key = [](const LiteralHit& h) { return (uint64_t{h.tag_index} << 8) | uint64_t{h.reg} << 1 | (h.wide ? 1 : 0); };
+  std::vector<uint64_t> low_keys, high_keys;
+  for (const LiteralHit& hit : hits) {
+    if (hit.encoding == LiteralEncoding::arm64_movz_low) low_keys.push_back(key(hit));
+    if (hit.encoding == LiteralEncoding::arm64_movk_high) high_keys.push_back(key(hit));
+  }
+  std::sort(low_keys.begin(), low_keys.end());
+  std::sort(high_keys.begin(), high_keys.end());
+  std::vector<MoveHit> lows, highs;
+  for (const LiteralHit& hit : hits) {
+    if (hit.encoding == LiteralEncoding::bytes) continue;
+    const auto& partners = hit.encoding == LiteralEncoding::arm64_movz_low ? high_keys : low_keys;
+    if (!std::binary_search(partners.begin(), partners.end(), key(hit))) continue;
+    const Section* section = image.section_at_offset(hit.offset);
+    if (!section || !section->is_code()) continue;
+    auto rva = image.offset_to_rva(hit.offset);
+    if (!rva) continue;
+    auto use = analyser.immediate_at(image, *rva);
+    const char* expected = hit.encoding == LiteralEncoding::arm64_movz_low ? "movz" : "movk";
+    if (!use || use->instruction_rva != *rva || use->mnemonic != expected) continue;
+    (hit.encoding == LiteralEncoding::arm64_movz_low ? lows : highs).push_back(MoveHit{&hit, *rva, section});
+  }
+  std::vector<uint32_t> used_lows;
+  for (const MoveHit& high : highs) {
+    const RuntimeFunction* function = image.function_at(high.rva);
+    const MoveHit* best = nullptr;
+    for (const MoveHit& low : lows) {
+      if (low.hit->tag_index != high.hit->tag_index || low.hit->reg != high.hit->reg ||
+          low.hit->wide != high.hit->wide || low.rva >= high.rva || low.section != high.section)
+        continue;
+      const uint32_t distance = high.rva - low.rva;
+      const bool same_function = function && function->begin_rva <= low.rva;
+      if (distance > (same_function ? kPairWindowInFunction : kPairWindow)) continue;
+      if (!function && image.function_at(low.rva)) continue;  // low half in a function, high half outside it
+      if (!best || low.rva > best->rva) best = &low;
+    }
+    if (!best) continue;
+    if (std::find(used_lows.begin(), used_lows.end(), best->rva) != used_lows.end()) continue;
+    used_lows.push_back(best->rva);
+    if (same_instruction_as_call(best->rva, call_evidence) || same_instruction_as_call(high.rva, call_evidence))
+      continue;  // the very instructions a call site took its tag from
+    Evidence item;
+    item.kind = Confidence::code;
+    item.tag = tags[high.hit->tag_index].without_protected_bit();
+    item.file_offset = best->hit->offset;
+    item.rva = best->rva;
+    item.section = best->section->name;
+    item.protected_pool = high.hit->protected_bit;
+    const std::string reg = (high.hit->wide ? "x" : "w") + std::to_string(high.hit->reg);
+    item.detail = "movz/movk " + reg + " at " + hex(best->rva) + ", " + hex(high.rva);
+    evidence.push_back(std::move(item));
+  }
 }
 
 }  // namespace
@@ -36,7 +113,10 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
                                             const std::vector<Evidence>& call_evidence) {
   std::vector<Evidence> evidence;
   const CodeAnalyser* analyser = image ? analyser_for(image->machine()) : nullptr;
+  const bool arm64 = image && image->machine() == Machine::arm64;
   for (const LiteralHit& hit : hits) {
+    // Instruction encodings only mean something in ARM64 code: paired below, dropped everywhere else.
+    if (hit.encoding != LiteralEncoding::bytes) continue;
     Evidence item;
     item.tag = tags[hit.tag_index].without_protected_bit();
     item.file_offset = hit.offset;
@@ -55,7 +135,10 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
     }
     item.section = section->name;
     item.rva = image->offset_to_rva(hit.offset).value_or(0);
-    if (section->is_code()) {
+    if (section->is_code() && arm64) {
+      // ARM64 instructions have no 32-bit immediates: the 4 bytes are data in code (a literal pool) or chance.
+      item.detail = "in code, not an instruction";
+    } else if (section->is_code()) {
       auto immediate = analyser ? analyser->immediate_at(*image, item.rva) : std::nullopt;
       if (immediate) {
         if (same_instruction_as_call(immediate->instruction_rva, call_evidence)) continue;
@@ -72,6 +155,7 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
     }
     evidence.push_back(std::move(item));
   }
+  if (arm64 && analyser) pair_arm64_halves(hits, tags, *image, *analyser, call_evidence, evidence);
   return evidence;
 }
 

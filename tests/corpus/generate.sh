@@ -3,12 +3,15 @@
 #
 # Usage: tests/corpus/generate.sh OUTDIR
 #
-# Compiles tests/corpus/src/{patterns,thunk}.c (one call-site pattern per
+# Compiles tests/corpus/src/{patterns,wrappers,thunk}.c (one pattern per
 # function, one tag per pattern) for
 #   {clang (x86_64|i686)-pc-windows-msvc + lld-link, mingw-w64 gcc}
 #   x {x64, x86} x {-O0, -O1, -O2, -Os}
-# into OUTDIR/<clang|mingw>-<x64|x86>-<O0|O1|O2|Os>.sys and writes
-#   OUTDIR/truth.tsv  file, tag, expect (call|decoy), api, pattern
+# and clang aarch64-pc-windows-msvc + lld-link at the same levels (ARM64:
+# clang only, Debian has no ARM64 mingw)
+# into OUTDIR/<clang|mingw>-<x64|x86|arm64>-<O0|O1|O2|Os>.sys and writes
+#   OUTDIR/truth.tsv  file, tag, expect (call|wrapper|decoy), api, pattern
+#                     (wrapper: reported as wrapper or call, see wrappers.c)
 #   OUTDIR/forms.tsv  file, form, count  (call forms seen by llvm-objdump)
 # Only those files are written to OUTDIR; temporaries go to a mktemp dir.
 # Exit status: 0 ok, 77 toolchain missing (skip), 1 failure.
@@ -57,7 +60,27 @@ Thnk	call	ExAllocatePoolWithTag	thunk
 DStr	decoy	-	string-literal
 DCmp	decoy	-	compare-only
 DStk	decoy	-	stack-string
-DDat	decoy	-	data-constant'
+DDat	decoy	-	data-constant
+WrA1	wrapper	ExAllocatePoolWithTag	wrapper-1-level
+WrA2	wrapper	ExAllocatePoolWithTag	wrapper-2-levels
+WrA3	wrapper	ExAllocatePoolWithTag	wrapper-3-levels
+WrTl	wrapper	ExAllocatePoolWithTag	wrapper-tail-call
+WrLk	wrapper	ExInitializeNPagedLookasideList	wrapper-lookaside-5th-param
+WrF1	wrapper	ExFreePoolWithTag	wrapper-two-tags
+WrF2	wrapper	ExFreePoolWithTag	wrapper-two-tags
+WrFc	wrapper	ExAllocatePoolWithTag	wrapper-fastcall
+InlW	call	ExAllocatePoolWithTag	wrapper-inlined
+WrSz	call	ExAllocatePoolWithTag	size-param-wrapper
+CdCa	call	ExAllocatePoolWithTag	cond-call
+QzCb	call	ExAllocatePoolWithTag	cond-call
+CdWa	wrapper	ExAllocatePoolWithTag	cond-wrapper
+YxWb	wrapper	ExAllocatePoolWithTag	cond-wrapper
+RoCn	wrapper	ExAllocatePoolWithTag	rdata-constant
+GlNw	wrapper	ExAllocatePoolWithTag	global-never-written
+DGwr	decoy	-	global-written
+DPrm	decoy	-	param-not-a-tag
+DSiz	decoy	-	param-is-size
+DTb0	decoy	-	rdata-table-unused-entry'
 
 # ULONG value of a 4-char tag as poolmon shows it (little-endian bytes).
 tag_value() {
@@ -77,8 +100,9 @@ n_uses=$(cat "$srcdir"/*.c | grep -o "TAG4('.','.','.','.')" | wc -l)
     die "each TAG4 tag must be used exactly once, one per line, in src/*.c"
 table_call=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="call"{print $1}' | sort -u)
 table_decoy=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="decoy"{print $1}' | sort -u)
-[ "$src_tags" = "$table_call" ] ||
-    die "truth table call tags differ from TAG4 uses in src/*.c"
+table_tagged=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="call"||$2=="wrapper"{print $1}' | sort -u)
+[ "$src_tags" = "$table_tagged" ] ||
+    die "truth table call and wrapper tags differ from TAG4 uses in src/*.c"
 for t in $table_decoy; do
     grep -qx "$t" <<<"$src_tags" && die "decoy $t is used with TAG4"
 done
@@ -99,6 +123,10 @@ x86_64-w64-mingw32-dlltool -d "$libdir/ntoskrnl.def" -D ntoskrnl.exe -l "$tmp/nt
     die "x86_64-w64-mingw32-dlltool failed"
 i686-w64-mingw32-dlltool -k -d "$libdir/ntoskrnl_x86.def" -D ntoskrnl.exe -l "$tmp/nt_x86.a" ||
     die "i686-w64-mingw32-dlltool failed"
+# ARM64: clang -O0 copies the stack-string decoy with a call to memcpy (ntoskrnl exports it).
+{ cat "$libdir/ntoskrnl.def"; echo memcpy; } >"$tmp/nt_arm64.def"
+llvm-dlltool -m arm64 -d "$tmp/nt_arm64.def" -l "$tmp/nt_arm64.lib" ||
+    die "llvm-dlltool (arm64) failed"
 
 common=(-ffreestanding -fno-stack-protector -Wall -Wextra -Werror -I "$incdir")
 
@@ -108,13 +136,16 @@ build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
     if [ "$tc" = clang ]; then
         local triple=x86_64-pc-windows-msvc machine=x64
         [ "$arch" = x86 ] && triple=i686-pc-windows-msvc machine=x86
+        [ "$arch" = arm64 ] && triple=aarch64-pc-windows-msvc machine=arm64
         clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
             -c "$srcdir/patterns.c" -o "$w/patterns.obj" &&
+        clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
+            -c "$srcdir/wrappers.c" -o "$w/wrappers.obj" &&
         clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
             -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.obj" &&
         lld-link /nologo /driver:wdm /subsystem:native /entry:DriverEntry \
             /nodefaultlib /machine:"$machine" /Brepro \
-            /out:"$tmp/out/$name.sys" "$w/patterns.obj" "$w/thunk.obj" \
+            /out:"$tmp/out/$name.sys" "$w/patterns.obj" "$w/wrappers.obj" "$w/thunk.obj" \
             "$tmp/nt_$arch.lib"
     else
         local cc=x86_64-w64-mingw32-gcc entry=DriverEntry extra=()
@@ -125,11 +156,13 @@ build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
         "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
             -c "$srcdir/patterns.c" -o "$w/patterns.o" &&
         "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
+            -c "$srcdir/wrappers.c" -o "$w/wrappers.o" &&
+        "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
             -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.o" &&
         "$cc" -s -nostdlib -nostartfiles \
             -Wl,--subsystem,native -Wl,--entry,"$entry" -Wl,--wdmdriver \
             -Wl,--dynamicbase -Wl,--no-insert-timestamp \
-            -o "$tmp/out/$name.sys" "$w/patterns.o" "$w/thunk.o" \
+            -o "$tmp/out/$name.sys" "$w/patterns.o" "$w/wrappers.o" "$w/thunk.o" \
             "$tmp/nt_$arch.a"
     fi
 }
@@ -138,7 +171,9 @@ mkdir -p "$tmp/out"
 files=()
 pids=()
 for tc in clang mingw; do
-    for arch in x64 x86; do
+    arches="x64 x86"
+    [ "$tc" = clang ] && arches="x64 x86 arm64"
+    for arch in $arches; do
         for opt in O0 O1 O2 Os; do
             files+=("$tc-$arch-$opt.sys")
             build_one "$tc" "$arch" "$opt" >"$tmp/$tc-$arch-$opt.log" 2>&1 &
@@ -156,11 +191,34 @@ for i in "${!pids[@]}"; do
 done
 [ "$fail" -eq 0 ] || die "build failed"
 
-# --- self-check: every tag's 4 bytes occur in every file -------------------
-# (call tags as an immediate at the call or in a register load; decoys in
-# .rdata/.data or as a compared/stored immediate)
-all_tags=$(printf '%s\n' "$TABLE" | cut -f1)
+# --- self-check: every tag occurs in every file ------------------------------
+# x86/x64: the tag's 4 bytes (call tags as an immediate at the call or in a
+# register load; decoys in .rdata/.data or as a compared/stored immediate).
+# ARM64: the 4 bytes need not appear (32-bit constants are built from two
+# 16-bit halves); call tags must show as "mov wN, #lo" + "movk wN, #hi, lsl
+# #16" in the disassembly, decoys as those halves (w or x) or as bytes.
+# (GCC computes a conditional tag arithmetically: cond-* tags need not occur.)
+all_tags=$(printf '%s\n' "$TABLE" | awk -F'\t' '$4 !~ /^cond-/{print $1}')
+has_halves() { # disassembly tag regs(w|wx)
+    local v lo hi
+    v=$(tag_value "$2"); lo=$((v & 0xffff)); hi=$((v >> 16))
+    grep -qE "[[:space:]]mov[[:space:]]+[$3][0-9]+, #$lo\$" "$1" &&
+        grep -qE "[[:space:]]movk[[:space:]]+[$3][0-9]+, #$hi, lsl #16\$" "$1"
+}
 for f in "${files[@]}"; do
+    if [[ $f == *-arm64-* ]]; then
+        llvm-objdump -d --no-show-raw-insn "$tmp/out/$f" >"$tmp/$f.dis" ||
+            die "$f: llvm-objdump failed"
+        for t in $table_call; do
+            has_halves "$tmp/$f.dis" "$t" w ||
+                die "$f: movz/movk halves of call tag '$t' not found"
+        done
+        for t in $table_decoy; do
+            LC_ALL=C grep -qaF -- "$t" "$tmp/out/$f" || has_halves "$tmp/$f.dis" "$t" wx ||
+                die "$f: decoy '$t' found neither as bytes nor as movz/movk halves"
+        done
+        continue
+    fi
     for t in $all_tags; do
         LC_ALL=C grep -qaF -- "$t" "$tmp/out/$f" ||
             die "$f: bytes of tag '$t' not found"
@@ -195,6 +253,17 @@ done
 #   tag-frame-local   mov dword ptr [rbp/ebp - N], <call tag>
 #   tag-mov-mem-other mov dword ptr [other base], <call tag> (e.g. clang x86
 #                     -O0 builds ExAllocatePool2's arguments through eax)
+# ARM64 (from llvm-objdump -d, default syntax):
+#   a64-iat-load      ldr xN, [xM, #off] where an earlier adrp xM, page makes
+#                     page + off an IAT slot
+#   a64-thunk         adrp xN; ldr xN, [xN, #slot]; br xN after a ret/b/br
+#   a64-blr-iat       blr xN, xN loaded from an IAT slot somewhere in the file
+#   a64-br-iat        br xN outside a thunk, xN loaded from an IAT slot (tail)
+#   a64-bl-thunk      bl to such a thunk
+#   a64-tag-movz-movk mov wN, #lo ... movk wN, #hi, lsl #16 making a call tag
+#   a64-tag-apart     the same with other instructions between the two halves
+#   a64-tag-callee-saved  the same into w19-w28
+#   a64-tag-stack     str wN, [sp, #k] of a register holding a call tag
 call_values=$(for t in $table_call; do tag_value "$t"; done | tr '\n' ' ')
 {
     printf 'file\tform\tcount\n'
@@ -207,6 +276,84 @@ call_values=$(for t in $table_call; do tag_value "$t"; done | tr '\n' ' ')
             die "$f: no IAT directory"
         lo=$((base + iatrva))
         hi=$((lo + iatsize))
+        if [[ $f == *-arm64-* ]]; then
+            awk -v f="$f" -v lo="$lo" -v hi="$hi" -v tags="$call_values" '
+            function hex(s,   i, c, v) {
+                s = tolower(s); sub(/^0x/, "", s); v = 0
+                for (i = 1; i <= length(s); i++) {
+                    c = index("0123456789abcdef", substr(s, i, 1)) - 1
+                    if (c < 0) break
+                    v = v * 16 + c
+                }
+                return v
+            }
+            function key(s) {
+                s = tolower(s); sub(/^0x/, "", s); sub(/:$/, "", s)
+                sub(/^0+/, "", s)
+                return s
+            }
+            function add(form) { cnt[form]++ }
+            BEGIN {
+                n = split(tags, tv, " ")
+                for (i = 1; i <= n; i++) istag[tv[i]] = 1
+                prev = ""; n = 0
+            }
+            !/^ *[0-9a-f]+: *\t/ { prev = ""; next }
+            {
+                n++
+                addr = key($1)
+                line = $0
+                sub(/^[^\t]*\t/, "", line)
+                mn = line; sub(/\t.*/, "", mn)
+                ops = ""
+                if (index(line, "\t")) { ops = line; sub(/^[^\t]*\t/, "", ops) }
+                r = ops; sub(/,.*/, "", r)
+                if (mn == "adrp") {
+                    p = ops; sub(/^[^,]*, /, "", p); sub(/ .*/, "", p)
+                    page[r] = hex(p); adrpat[r] = addr; adrpprev[r] = prev
+                } else if (mn == "ldr" && match(ops, /\[x[0-9]+, #[0-9]+\]$/)) {
+                    m = substr(ops, RSTART + 1, RLENGTH - 2)
+                    b = m; sub(/,.*/, "", b)
+                    o = m; sub(/.*#/, "", o)
+                    if ((b in page) && page[b] + o >= lo + 0 && page[b] + o < hi + 0) {
+                        add("a64-iat-load"); loaded[r] = 1
+                        if (r == b && prevmn == "adrp") {
+                            pending_thunk = r; pending_at = adrpat[r]
+                            pending_ok = (adrpprev[r] == "" || adrpprev[r] ~ /^(ret|b|br|udf)$/)
+                        }
+                    }
+                } else if (mn == "br") {
+                    if (pending_thunk == ops && prevmn == "ldr" && pending_ok) {
+                        add("a64-thunk"); thunk[pending_at] = 1
+                    } else brreg[ops]++
+                } else if (mn == "blr") {
+                    blrreg[ops]++
+                } else if (mn == "bl") {
+                    c = ops; sub(/ .*/, "", c); dcall[key(c)]++
+                } else if (mn == "mov" && match(ops, /^w[0-9]+, #[0-9]+$/)) {
+                    v = ops; sub(/.*#/, "", v); movz[r] = v; movzn[r] = n
+                } else if (mn == "movk" && match(ops, /^w[0-9]+, #[0-9]+, lsl #16$/)) {
+                    v = ops; sub(/^[^#]*#/, "", v); sub(/,.*/, "", v)
+                    if ((r in movz) && ((v * 65536 + movz[r]) in istag)) {
+                        add("a64-tag-movz-movk"); holds[r] = 1
+                        if (n - movzn[r] > 1) add("a64-tag-apart")
+                        if (r ~ /^w(19|2[0-8])$/) add("a64-tag-callee-saved")
+                    }
+                } else if (mn == "str" && (r in holds) && ops ~ /\[sp(, #[0-9]+)?\]$/) {
+                    add("a64-tag-stack")
+                }
+                if (mn != "ldr") pending_thunk = (mn == "adrp" ? pending_thunk : "")
+                prevmn = mn
+                prev = mn
+            }
+            END {
+                for (x in blrreg) if (x in loaded) cnt["a64-blr-iat"] += blrreg[x]
+                for (x in brreg) if (x in loaded) cnt["a64-br-iat"] += brreg[x]
+                for (a in dcall) if (a in thunk) cnt["a64-bl-thunk"] += dcall[a]
+                for (k in cnt) printf "%s\t%s\t%d\n", f, k, cnt[k]
+            }' "$tmp/$f.dis" | sort
+            continue
+        fi
         llvm-objdump -d -M intel --no-show-raw-insn "$tmp/out/$f" |
         awk -v f="$f" -v lo="$lo" -v hi="$hi" -v tags="$call_values" '
             # numeric value of a hex string (exact below 2^53)
@@ -306,7 +453,9 @@ call_values=$(for t in $table_call; do tag_value "$t"; done | tr '\n' ' ')
 
 # The corpus must exercise every form it is meant to test (somewhere).
 for form in call-iat call-reg thunk call-thunk tail-jmp-iat negative-rip \
-            tag-push-imm tag-mov-esp-imm tag-mov-rsp-imm tag-callee-saved; do
+            tag-push-imm tag-mov-esp-imm tag-mov-rsp-imm tag-callee-saved \
+            a64-iat-load a64-thunk a64-blr-iat a64-br-iat a64-bl-thunk \
+            a64-tag-movz-movk a64-tag-apart a64-tag-callee-saved a64-tag-stack; do
     awk -F'\t' -v x="$form" '$2==x{found=1} END{exit !found}' \
         "$tmp/out/forms.tsv" || die "no build shows form '$form'"
 done

@@ -569,7 +569,8 @@ TEST_CASE("sample drivers") {
       CHECK(image->file().c_string(*hint_name + 2, 256) == std::string_view(slot.name));
     }
 
-    if (image->machine() == Machine::x64) {
+    if (name.find("arm64") != std::string::npos) CHECK(image->machine() == Machine::arm64);
+    if (image->machine() == Machine::x64 || image->machine() == Machine::arm64) {
       CHECK_FALSE(image->functions().empty());
       for (const RuntimeFunction& f : image->functions()) {
         const Section* section = image->section_at_rva(f.begin_rva);

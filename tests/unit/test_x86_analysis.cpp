@@ -847,7 +847,7 @@ TEST_CASE("the analysis is usable from several threads at once") {
 TEST_CASE("analyser_for") {
   CHECK(analyser_for(Machine::x86) != nullptr);
   CHECK(analyser_for(Machine::x64) != nullptr);
-  CHECK(analyser_for(Machine::arm64) == nullptr);
+  CHECK(analyser_for(Machine::arm64) != nullptr);
   CHECK(analyser_for(Machine::other) == nullptr);
 }
 
@@ -1022,9 +1022,9 @@ TEST_CASE("corpus: every call row recovered with its API, no decoy reported as a
         if (with_api) ++file_found;
         else missed += " " + row.tag + "(" + row.pattern + ")";
         CHECK(with_api);
-      } else {
+      } else if (row.expect == "decoy") {
         CHECK_FALSE(as_call);
-      }
+      }  // "wrapper" rows: checked by test_wrappers.cpp
     }
     MESSAGE(file << ": " << file_found << "/" << file_total << " call rows recovered" << missed);
     total += file_total;

@@ -1,0 +1,244 @@
+// The ARM64 CodeAnalyser (Capstone): call sites of tag-taking APIs and the constant tags passed there, and
+// the MOVZ/MOVK instructions that carry the halves of a literal tag.
+//
+// Call sites are branches that reach the IAT slot of a tag-taking import:
+//   bl thunk, thunk: adrp x16, page; ldr x16, [x16, #off]; br x16     (thunk; b thunk is a tail call)
+//   adrp xN, page; ldr xM, [xN, #off] ... blr xM                        (call reg; the slot may travel
+//                                                                         through callee-saved registers
+//                                                                         or a stack slot before the call)
+//   ... br xM                                                            (tail call through the IAT)
+// Arguments are then followed backwards through the function (see arm64_dataflow.cpp): a 32-bit tag is
+// usually built by "movz wN, #lo" and a later "movk wN, #hi, lsl #16", not necessarily adjacent.
+#include <algorithm>
+#include <map>
+
+#include "analysis/arm64_dataflow.hpp"
+#include "tagwho/code_analysis.hpp"
+
+namespace tagwho::arm64 {
+namespace {
+
+struct Summary {
+  std::vector<uint64_t> constants;  // distinct, in discovery order
+  std::vector<uint32_t> rvas;       // defining instruction of each
+  bool unknown = false;
+};
+
+Summary summarise(const std::vector<Def>& defs, uint8_t size) {
+  Summary s;
+  for (const Def& d : defs) {
+    if (d.kind != Def::constant) {
+      s.unknown = true;
+      continue;
+    }
+    const uint64_t v = size >= 8 ? d.value : d.value & 0xffffffffull;
+    auto it = std::find(s.constants.begin(), s.constants.end(), v);
+    if (it == s.constants.end()) {
+      s.constants.push_back(v);
+      s.rvas.push_back(d.rva);
+    } else {
+      const size_t i = static_cast<size_t>(it - s.constants.begin());
+      s.rvas[i] = std::min(s.rvas[i], d.rva);
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::vector<Site> Analysis::find_sites() {
+  std::map<uint32_t, Site> sites;
+  const auto add = [&](const Site& s) { sites.emplace(s.rva, s); };
+  const auto in_thunk = [this](uint32_t rva) {
+    auto it = thunks_.upper_bound(rva);
+    if (it == thunks_.begin()) return false;
+    --it;
+    return rva - it->first < 12;
+  };
+  // Direct branches to thunks; a "b thunk" stub that is itself only branched to is a thunk too.
+  std::map<uint32_t, const ImportRef*> all_thunks = thunks_;
+  std::vector<uint32_t> pending;
+  for (const auto& [rva, import] : thunks_) pending.push_back(rva);
+  const auto branches_to = [this](uint32_t target) {
+    auto lo = std::lower_bound(branches_.begin(), branches_.end(), target,
+                               [](const Branch& b, uint32_t x) { return b.target < x; });
+    auto hi = std::upper_bound(lo, branches_.end(), target, [](uint32_t x, const Branch& b) { return x < b.target; });
+    return std::make_pair(lo, hi);
+  };
+  for (int round = 0; round < 4 && !pending.empty(); ++round) {
+    std::vector<uint32_t> next;
+    for (uint32_t target : pending) {
+      auto [lo, hi] = branches_to(target);
+      for (auto it = lo; it != hi; ++it) {
+        if (it->call || all_thunks.count(it->source) || inside_function_body(it->source)) continue;
+        if (!std::binary_search(after_stop_.begin(), after_stop_.end(), it->source)) continue;
+        auto [slo, shi] = branches_to(it->source);
+        if (slo == shi) continue;  // nobody branches to the stub: the end of a function, a tail call
+        all_thunks.emplace(it->source, all_thunks.at(target));
+        next.push_back(it->source);
+      }
+    }
+    pending = std::move(next);
+  }
+  for (const auto& [rva, import] : all_thunks) {
+    if (!import->api) continue;
+    auto [lo, hi] = branches_to(rva);
+    for (auto it = lo; it != hi; ++it) {
+      if (all_thunks.count(it->source) || in_thunk(it->source)) continue;
+      if (it->call)
+        add(Site{it->source, import, CallForm::thunk, false});
+      else
+        add(Site{it->source, import, CallForm::tail, true});
+    }
+  }
+  // blr / br through a register holding an IAT slot's value.
+  size_t resolved = 0;
+  for (uint32_t rva : indirect_) {
+    if (in_thunk(rva) || sites.count(rva)) continue;
+    if (++resolved > limits_.max_indirect_branches) {
+      problem("too many indirect branches: the rest were not analysed");
+      break;
+    }
+    trim_cache();
+    const Region* region = region_for(rva);
+    if (!region) continue;
+    const int index = region->index_of(rva);
+    if (index < 0) continue;
+    const Insn& insn = region->insns[static_cast<size_t>(index)];
+    if ((insn.flow != Flow::call_reg && insn.flow != Flow::jmp_reg) || insn.nops < 1 || insn.op[0].reg > 30) continue;
+    for (const Def& d : resolve(region, index, Loc{Loc::in_reg, insn.op[0].reg, 0})) {
+      if (d.kind != Def::slot_load) continue;
+      const ImportRef* import = slot(static_cast<uint32_t>(d.value));
+      if (!import || !import->api) continue;
+      const bool tail = insn.flow == Flow::jmp_reg;
+      add(Site{rva, import, tail ? CallForm::tail : CallForm::reg, tail});
+      break;
+    }
+  }
+  std::vector<Site> result;
+  result.reserve(sites.size());
+  for (const auto& [rva, s] : sites) result.push_back(s);
+  return result;
+}
+
+std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
+  if (!arg.present()) return {};
+  const Region* region = region_for(site.rva);
+  if (!region) return {Def{}};
+  const int index = region->index_of(site.rva);
+  // AAPCS64 / Windows ARM64: arguments 1-8 in x0-x7, then 8-byte stack slots from [sp] at the branch (a tail
+  // branch leaves sp where the caller's own caller put its arguments, so the same offsets hold).
+  Loc loc;
+  if (arg.index <= 8)
+    loc = Loc{Loc::in_reg, static_cast<uint8_t>(arg.index - 1), 0};
+  else
+    loc = Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 9)};
+  return resolve(region, index, loc);
+}
+
+CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
+  CallSiteAnalysis result;
+  Analysis analysis(model);
+  analysis.sweep();
+  std::vector<Site> sites = analysis.find_sites();
+  result.call_sites = sites.size();
+  for (const Site& site : sites) {
+    analysis.trim_cache();
+    const TagApi& api = *site.import->api;
+    Summary tags = summarise(analysis.resolve_argument(site, api.tag), 4);
+    if (tags.constants.empty()) continue;
+    Evidence base;
+    base.kind = Confidence::call;
+    base.api = std::string(api.name);
+    base.rva = site.rva;
+    if (const CodeSection* s = model.section_at(site.rva)) base.section = s->name;
+    base.form = site.form;
+    base.pool_flags = api.pool_flags;
+    if (api.pool_type.present()) {
+      Summary pool = summarise(analysis.resolve_argument(site, api.pool_type), 8);
+      if (pool.constants.size() == 1 && !pool.unknown) base.pool_type = pool.constants[0];
+    }
+    if (api.size.present()) {
+      Summary size = summarise(analysis.resolve_argument(site, api.size), 8);
+      if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
+    }
+    for (size_t i = 0; i < tags.constants.size(); ++i) {
+      Evidence e = base;
+      e.tag = Tag{static_cast<uint32_t>(tags.constants[i])};
+      e.tag_rva = tags.rvas[i];
+      if (tags.constants.size() > 1) e.detail = "one of " + std::to_string(tags.constants.size()) + " tags";
+      result.calls.push_back(std::move(e));
+    }
+  }
+  result.problems = analysis.problems();
+  return result;
+}
+
+std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
+  if (rva % 4 != 0) return std::nullopt;
+  const CodeSection* sec = model.section_at(rva);
+  if (!sec || !sec->executable) return std::nullopt;
+  auto word = sec->word(rva);
+  if (!word || enc::move_hw(*word) > 1) return std::nullopt;
+  const bool movz = enc::is_movz(*word);
+  if (!movz && !enc::is_movk(*word)) return std::nullopt;
+  // Confirm with the disassembler (every such encoding is valid, but keep one decoder as the authority).
+  Decoder decoder(model.image_base);
+  if (!decoder.ok() || decoder.mnemonic(*word, rva).empty()) return std::nullopt;
+  ImmediateUse use;
+  use.instruction_rva = rva;
+  use.mnemonic = movz ? "movz" : "movk";
+  return use;
+}
+
+CodeModel model_from_image(const PeImage& image, bool with_imports) {
+  CodeModel m;
+  m.image_base = image.image_base();
+  m.entry_rva = image.entry_rva();
+  for (const Section& s : image.sections()) {
+    CodeSection c;
+    c.name = s.name;
+    c.rva = s.rva;
+    c.size = s.mapped_size();
+    c.bytes = image.section_bytes(s);
+    c.executable = s.is_code();
+    m.sections.push_back(std::move(c));
+  }
+  if (with_imports) {
+    for (const ImportSlot& slot : image.imports()) {
+      ImportRef ref;
+      ref.slot_rva = slot.iat_rva;
+      ref.name = slot.name;
+      ref.api = slot.name.empty() ? nullptr : find_tag_api(slot.name);
+      m.imports.push_back(std::move(ref));
+    }
+  }
+  m.functions = image.functions();
+  std::sort(m.functions.begin(), m.functions.end(),
+            [](const RuntimeFunction& a, const RuntimeFunction& b) { return a.begin_rva < b.begin_rva; });
+  return m;
+}
+
+namespace {
+
+// Stateless: one instance serves every thread.
+class CapstoneArm64Analyser final : public CodeAnalyser {
+ public:
+  CallSiteAnalysis find_call_site_tags(const PeImage& image) const override {
+    if (image.machine() != Machine::arm64) return {};
+    return analyse_call_sites(model_from_image(image, true));
+  }
+  std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
+    if (image.machine() != Machine::arm64) return std::nullopt;
+    return immediate_use_at(model_from_image(image, false), rva);
+  }
+};
+
+}  // namespace
+
+const CodeAnalyser& arm64_analyser() {
+  static const CapstoneArm64Analyser analyser;
+  return analyser;
+}
+
+}  // namespace tagwho::arm64

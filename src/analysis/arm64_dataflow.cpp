@@ -1,0 +1,620 @@
+// The ARM64 sweep, regions and the backward data-flow walk: from a program point, follow a value (in a
+// register or a stack slot) back through the region's control-flow graph to the instructions defining it.
+#include "analysis/arm64_dataflow.hpp"
+
+#include <capstone/capstone.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace tagwho::arm64 {
+namespace {
+
+uint64_t mask_to(uint64_t value, uint8_t size) {
+  if (size == 0 || size >= 8) return value;
+  return value & ((uint64_t{1} << (size * 8)) - 1);
+}
+
+bool overlaps(int64_t a, int64_t a_size, int64_t b, int64_t b_size) { return a < b + b_size && b < a + a_size; }
+
+bool volatile_reg(uint8_t r) { return r <= 18 || r == kLr; }
+
+void sort_unique(std::vector<uint32_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// Words after which execution does not fall through: b, br, ret, brk, udf / zero padding.
+bool stops(uint32_t w) {
+  return enc::is_b(w) || enc::is_br(w) || enc::is_ret(w) || (w & 0xffe0001fu) == 0xd4200000u /* brk */ ||
+         (w & 0xffff0000u) == 0 /* udf / padding */;
+}
+
+}  // namespace
+
+std::string hex(uint64_t value) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  do {
+    out.insert(out.begin(), digits[value & 0xf]);
+    value >>= 4;
+  } while (value);
+  return "0x" + out;
+}
+
+uint64_t apply_ops(uint64_t value, const Loc& loc) {
+  for (uint8_t i = 0; i < loc.nops; ++i) {
+    const ValueOp& op = loc.ops[i];
+    const unsigned shift = static_cast<unsigned>(op.imm & (op.size >= 8 ? 63 : 31));
+    switch (op.kind) {
+      case ValueOp::add: value += op.imm; break;
+      case ValueOp::and_: value &= op.imm; break;
+      case ValueOp::or_: value |= op.imm; break;
+      case ValueOp::xor_: value ^= op.imm; break;
+      case ValueOp::shl: value = mask_to(value, op.size) << shift; break;
+      case ValueOp::shr: value = mask_to(value, op.size) >> shift; break;
+    }
+    value = mask_to(value, op.size);
+  }
+  return value;
+}
+
+// --- Model ----------------------------------------------------------------------------------------------
+
+std::optional<uint32_t> CodeSection::word(uint32_t at) const {
+  if (at < rva) return std::nullopt;
+  const uint64_t off = at - rva;
+  if (off + 4 > file_size()) return std::nullopt;
+  return bytes.u32(off);
+}
+
+const CodeSection* CodeModel::section_at(uint32_t rva) const {
+  for (const CodeSection& s : sections)
+    if (rva >= s.rva && rva - s.rva < s.size) return &s;
+  return nullptr;
+}
+
+const RuntimeFunction* CodeModel::function_at(uint32_t rva) const {
+  auto it = std::upper_bound(functions.begin(), functions.end(), rva,
+                             [](uint32_t x, const RuntimeFunction& f) { return x < f.begin_rva; });
+  if (it == functions.begin()) return nullptr;
+  --it;
+  return rva >= it->begin_rva && rva < it->end_rva ? &*it : nullptr;
+}
+
+int Region::index_of(uint32_t rva) const {
+  if (rva < start || rva >= end || (rva - start) % 4 != 0) return -1;
+  const size_t i = (rva - start) / 4;
+  return i < insns.size() ? static_cast<int>(i) : -1;
+}
+
+// --- Analysis: pass 1 -------------------------------------------------------------------------------------
+
+Analysis::Analysis(const CodeModel& model, Limits limits)
+    : model_(model), limits_(limits), decoder_(model.image_base) {
+  for (const ImportRef& import : model_.imports) slots_.emplace(import.slot_rva, &import);
+  if (!decoder_.ok()) problem("capstone: cannot open an ARM64 disassembler");
+}
+
+void Analysis::problem(std::string text) {
+  if (problems_.size() < limits_.max_problems) problems_.push_back(std::move(text));
+}
+
+const ImportRef* Analysis::slot(uint32_t rva) const {
+  auto it = slots_.find(rva);
+  return it == slots_.end() ? nullptr : it->second;
+}
+
+bool Analysis::is_known_start(uint32_t rva) const {
+  return std::binary_search(known_starts_.begin(), known_starts_.end(), rva);
+}
+
+bool Analysis::inside_function_body(uint32_t rva) const {
+  const RuntimeFunction* f = model_.function_at(rva);
+  return f && f->begin_rva < rva;
+}
+
+// "adrp xN, page; ldr xN, [xN, #off]; br xN" at rva: the IAT slot it jumps through.
+std::optional<uint32_t> Analysis::thunk_slot(const CodeSection& sec, uint32_t rva) const {
+  auto w0 = sec.word(rva), w1 = sec.word(rva + 4), w2 = sec.word(rva + 8);
+  if (!w0 || !w1 || !w2 || !enc::is_adrp(*w0) || !enc::is_ldr_x_uimm(*w1) || !enc::is_br(*w2)) return std::nullopt;
+  const uint8_t r = enc::rd(*w0);
+  if (enc::rd(*w1) != r || enc::rn(*w1) != r || enc::rn(*w2) != r) return std::nullopt;
+  const uint64_t page = ((model_.image_base + rva) & ~uint64_t{0xfff}) + static_cast<uint64_t>(enc::adrp_offset(*w0));
+  const uint64_t va = page + enc::ldr_x_uimm_offset(*w1);
+  if (va < model_.image_base || va - model_.image_base > 0xffffffffull) return std::nullopt;
+  return static_cast<uint32_t>(va - model_.image_base);
+}
+
+void Analysis::sweep() {
+  const auto in_code = [this](int64_t rva) {
+    if (rva < 0 || rva > 0xffffffffll) return false;
+    const CodeSection* s = model_.section_at(static_cast<uint32_t>(rva));
+    return s && s->executable;
+  };
+  std::vector<std::pair<uint32_t, const CodeSection*>> thunk_candidates;
+  for (const CodeSection& sec : model_.sections) {
+    if (!sec.executable) continue;
+    const uint32_t first = (sec.rva + 3) & ~3u;
+    bool prev_stops = true;
+    for (uint64_t at = first; at + 4 <= uint64_t{sec.rva} + sec.file_size(); at += 4) {
+      const uint32_t rva = static_cast<uint32_t>(at);
+      const uint32_t w = *sec.word(rva);
+      if (prev_stops) after_stop_.push_back(rva);
+      prev_stops = stops(w);
+      if (enc::is_bl(w) || enc::is_b(w)) {
+        const int64_t target = static_cast<int64_t>(rva) + enc::branch26(w);
+        if (in_code(target)) {
+          branches_.push_back(Branch{rva, static_cast<uint32_t>(target), enc::is_bl(w)});
+          if (enc::is_bl(w)) known_starts_.push_back(static_cast<uint32_t>(target));
+        }
+      } else if (enc::is_blr(w) || enc::is_br(w)) {
+        indirect_.push_back(rva);
+      } else if (enc::is_adrp(w)) {
+        thunk_candidates.emplace_back(rva, &sec);
+      }
+    }
+  }
+  for (const RuntimeFunction& f : model_.functions) known_starts_.push_back(f.begin_rva);
+  if (model_.entry_rva) known_starts_.push_back(model_.entry_rva);
+  sort_unique(known_starts_);
+  std::sort(branches_.begin(), branches_.end(),
+            [](const Branch& a, const Branch& b) { return a.target != b.target ? a.target < b.target : a.source < b.source; });
+  const auto is_branch_target = [this](uint32_t rva) {
+    auto it = std::lower_bound(branches_.begin(), branches_.end(), rva,
+                               [](const Branch& b, uint32_t x) { return b.target < x; });
+    return it != branches_.end() && it->target == rva;
+  };
+  for (const auto& [rva, sec] : thunk_candidates) {
+    auto slot_rva = thunk_slot(*sec, rva);
+    if (!slot_rva) continue;
+    const ImportRef* import = slot(*slot_rva);
+    if (!import || inside_function_body(rva)) continue;
+    const bool starts = is_branch_target(rva) || std::binary_search(after_stop_.begin(), after_stop_.end(), rva) ||
+                        is_known_start(rva);
+    if (starts) thunks_.emplace(rva, import);
+  }
+  for (const auto& [rva, import] : thunks_) known_starts_.push_back(rva);
+  sort_unique(known_starts_);
+}
+
+// --- Regions ------------------------------------------------------------------------------------------------
+
+void Analysis::trim_cache() {
+  if (regions_.size() > limits_.max_regions_cached) regions_.clear();
+}
+
+const Region* Analysis::region_for(uint32_t rva) {
+  const CodeSection* sec = model_.section_at(rva);
+  if (!sec || !sec->executable) return nullptr;
+  const uint64_t sec_end = uint64_t{sec->rva} + sec->file_size();
+  if (rva + uint64_t{4} > sec_end) return nullptr;
+  uint64_t start = 0, end = 0;
+  if (const RuntimeFunction* f = model_.function_at(rva); f && f->begin_rva >= sec->rva) {
+    start = f->begin_rva;
+    end = std::min<uint64_t>(f->end_rva, sec_end);
+    if (end - start > limits_.max_function_bytes) {
+      start = std::max<uint64_t>(start, rva > limits_.max_function_bytes - 4096 ? rva - (limits_.max_function_bytes - 4096) : 0);
+      end = std::min<uint64_t>(end, uint64_t{rva} + 4096);
+    }
+  } else {
+    start = std::max<uint64_t>(sec->rva, rva > limits_.window_before ? rva - limits_.window_before : 0);
+    end = std::min<uint64_t>(sec_end, uint64_t{rva} + limits_.window_after);
+    // Start at the nearest known function start, never inside a .pdata function that ends before rva.
+    auto it = std::upper_bound(known_starts_.begin(), known_starts_.end(), rva);
+    if (it != known_starts_.begin() && *std::prev(it) >= start) start = *std::prev(it);
+    auto fit = std::upper_bound(model_.functions.begin(), model_.functions.end(), rva,
+                                [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
+    if (fit != model_.functions.end()) end = std::min<uint64_t>(end, fit->begin_rva);
+    if (fit != model_.functions.begin() && std::prev(fit)->end_rva > start && std::prev(fit)->end_rva <= rva)
+      start = std::prev(fit)->end_rva;
+    if (it != known_starts_.end() && *it < end) end = *it;
+  }
+  start = sec->rva + ((start - sec->rva + 3) & ~uint64_t{3});
+  if (start > rva) start = rva;
+  if (end <= rva) end = uint64_t{rva} + 4;
+  return build_region(static_cast<uint32_t>(start), static_cast<uint32_t>(end));
+}
+
+const Region* Analysis::build_region(uint32_t start, uint32_t end) {
+  auto key = std::make_pair(start, end);
+  if (auto it = regions_.find(key); it != regions_.end()) return it->second.get();
+  const CodeSection* sec = model_.section_at(start);
+  if (!sec) return nullptr;
+  const uint64_t count = (end - start) / 4;
+  if (decoded_ + count > limits_.decode_budget) {
+    if (!budget_reported_) problem("decode budget exhausted: later call sites not analysed");
+    budget_reported_ = true;
+    return nullptr;
+  }
+  decoded_ += count;
+  auto region = std::make_unique<Region>();
+  region->start = start;
+  region->end = start + static_cast<uint32_t>(count * 4);
+  region->insns.resize(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint32_t rva = start + static_cast<uint32_t>(i * 4);
+    Insn& insn = region->insns[i];
+    if (auto w = sec->word(rva)) {
+      decoder_.decode(*w, rva, insn);
+    } else {
+      insn = Insn{};
+      insn.rva = rva;
+    }
+    if (insn.has_target && (insn.flow == Flow::jmp || insn.flow == Flow::jcc) && insn.target >= region->start &&
+        insn.target < region->end && (insn.target - region->start) % 4 == 0)
+      region->branch_in.emplace_back(insn.target, static_cast<uint32_t>(i));
+  }
+  std::sort(region->branch_in.begin(), region->branch_in.end());
+  const Region* result = region.get();
+  regions_.emplace(key, std::move(region));
+  return result;
+}
+
+// --- The backward step ------------------------------------------------------------------------------------
+
+Analysis::Outcome Analysis::load_from(const Region& region, int index, const Insn& insn, const MemAccess& access,
+                                      uint8_t size, const Loc& loc) {
+  Outcome o;
+  o.kind = Outcome::defined;
+  o.def = Def{Def::unknown, 0, insn.rva};
+  if (size < 4 || access.base == kNoReg) return o;
+  if (access.base == kSp || access.base == kFp) {
+    if (access.base == kSp && access.offset < 0) return o;
+    if (access.offset < INT32_MIN || access.offset > INT32_MAX) return o;
+    o.kind = Outcome::pass;
+    o.loc = Loc{access.base == kSp ? Loc::at_sp : Loc::at_fp, kNoReg, static_cast<int32_t>(access.offset)};
+    o.loc.nops = loc.nops;
+    o.loc.ops = loc.ops;
+    return o;
+  }
+  // Another base register: the load reads an IAT slot when the base holds that slot's page (adrp [+ add]).
+  if (access.base > 30 || size != 8 || loc.nops > 0 || nested_ >= limits_.max_nested) return o;
+  ++nested_;
+  std::vector<Def> bases = resolve(&region, index, Loc{Loc::in_reg, access.base, 0});
+  --nested_;
+  std::optional<uint32_t> found;
+  for (const Def& b : bases) {
+    if (b.kind != Def::address && b.kind != Def::constant) return o;
+    const uint64_t va = b.value + static_cast<uint64_t>(access.offset);
+    if (va < model_.image_base || va - model_.image_base > 0xffffffffull) return o;
+    const uint32_t rva = static_cast<uint32_t>(va - model_.image_base);
+    if (!slot(rva) || (found && *found != rva)) return o;
+    found = rva;
+  }
+  if (!found) return o;
+  o.def = Def{Def::slot_load, *found, insn.rva};
+  return o;
+}
+
+void Analysis::step(const Region& region, int index, const Loc& loc, std::vector<Outcome>& out) {
+  const Insn& insn = region.insns[static_cast<size_t>(index)];
+  const bool is_call = insn.flow == Flow::call || insn.flow == Flow::call_reg;
+
+  Outcome unknown;
+  unknown.kind = Outcome::defined;
+  unknown.def = Def{Def::unknown, 0, insn.rva};
+  Outcome same;
+  same.kind = Outcome::pass;
+  same.loc = loc;
+  const auto constant = [&](uint64_t value) {
+    Outcome o;
+    o.kind = Outcome::defined;
+    o.def = Def{Def::constant, apply_ops(value, loc), insn.rva};
+    return o;
+  };
+  const auto pass_to = [&](Loc next) {
+    Outcome o;
+    o.kind = Outcome::pass;
+    o.loc = next;
+    o.loc.nops = loc.nops;
+    o.loc.ops = loc.ops;
+    return o;
+  };
+  // The value of a source register operand (xzr reads as 0).
+  const auto from_reg = [&](const Operand& op) {
+    if (op.kind != Operand::k_reg || op.other_shift || op.shift) return unknown;
+    if (op.reg == kZr) return constant(0);
+    if (op.reg > 30) return unknown;
+    return pass_to(Loc{Loc::in_reg, op.reg, 0});
+  };
+  // Continue with `next` after prepending operations (in execution order) to the pending arithmetic.
+  const auto then_ops = [&](Loc next, std::initializer_list<ValueOp> ops) {
+    if (loc.nops + ops.size() > kMaxValueOps) return unknown;
+    Outcome o;
+    o.kind = Outcome::pass;
+    o.loc = next;
+    o.loc.nops = static_cast<uint8_t>(loc.nops + ops.size());
+    size_t i = 0;
+    for (const ValueOp& op : ops) o.loc.ops[i++] = op;
+    for (uint8_t k = 0; k < loc.nops; ++k) o.loc.ops[i++] = loc.ops[k];
+    return o;
+  };
+  const auto then_op_on = [&](const Operand& src, ValueOp op) {
+    if (src.kind != Operand::k_reg || src.other_shift || src.shift) return unknown;
+    if (src.reg == kZr) {
+      Loc one;
+      one.nops = 1;
+      one.ops[0] = op;
+      return constant(apply_ops(0, one));
+    }
+    if (src.reg > 30) return unknown;
+    return then_ops(Loc{Loc::in_reg, src.reg, 0}, {op});
+  };
+
+  if (insn.id == 0) return out.push_back(unknown);
+
+  if (loc.kind == Loc::in_reg) {
+    const uint8_t r = loc.reg;
+    if (!insn.writes_reg(r)) {
+      if (is_call && volatile_reg(r)) return out.push_back(unknown);
+      return out.push_back(same);
+    }
+    const Operand& d = insn.op[0];
+    const bool dest = insn.nops >= 1 && d.kind == Operand::k_reg && d.reg == r && d.size >= 4;
+    const uint8_t size = d.size;
+    const Operand& a = insn.op[1];
+    const Operand& b = insn.op[2];
+    if (!dest) {
+      // The second register of ldp.
+      if (insn.id == ARM64_INS_LDP && insn.nops >= 3 && a.kind == Operand::k_reg && a.reg == r && a.size >= 4) {
+        MemAccess access = mem_access(insn);
+        if (access.base != r && access.base != insn.op[0].reg) {
+          access.offset += access.size;
+          return out.push_back(load_from(region, index, insn, access, a.size, loc));
+        }
+      }
+      return out.push_back(unknown);
+    }
+    switch (insn.id) {
+      case ARM64_INS_MOVZ:
+        if (insn.nops == 2 && a.kind == Operand::k_imm) return out.push_back(constant(mask_to(static_cast<uint64_t>(a.imm) << a.shift, size)));
+        break;
+      case ARM64_INS_MOVN:
+        if (insn.nops == 2 && a.kind == Operand::k_imm)
+          return out.push_back(constant(mask_to(~(static_cast<uint64_t>(a.imm) << a.shift), size)));
+        break;
+      case ARM64_INS_MOVK:
+        if (insn.nops == 2 && a.kind == Operand::k_imm && a.shift < 64) {
+          const uint64_t field = uint64_t{0xffff} << a.shift;
+          return out.push_back(then_ops(Loc{Loc::in_reg, r, 0},
+                                        {ValueOp{ValueOp::and_, size, ~field},
+                                         ValueOp{ValueOp::or_, size, (static_cast<uint64_t>(a.imm) << a.shift) & field}}));
+        }
+        break;
+      case ARM64_INS_MOV:
+        if (insn.nops == 2 && a.kind == Operand::k_imm) return out.push_back(constant(mask_to(static_cast<uint64_t>(a.imm), size)));
+        if (insn.nops == 2 && a.kind == Operand::k_reg && a.reg != kSp) {
+          if (size == 4 && a.reg <= 30) return out.push_back(then_ops(Loc{Loc::in_reg, a.reg, 0}, {ValueOp{ValueOp::and_, 4, 0xffffffffu}}));
+          return out.push_back(from_reg(a));
+        }
+        break;
+      case ARM64_INS_ORR:
+      case ARM64_INS_AND:
+      case ARM64_INS_EOR:
+        if (insn.nops == 3 && b.kind == Operand::k_imm) {
+          const ValueOp::Kind kind = insn.id == ARM64_INS_ORR ? ValueOp::or_ : insn.id == ARM64_INS_AND ? ValueOp::and_ : ValueOp::xor_;
+          return out.push_back(then_op_on(a, ValueOp{kind, size, mask_to(static_cast<uint64_t>(b.imm), size)}));
+        }
+        if (insn.id == ARM64_INS_ORR && insn.nops == 3 && a.kind == Operand::k_reg && a.reg == kZr)
+          return out.push_back(from_reg(b));
+        break;
+      case ARM64_INS_ADD:
+      case ARM64_INS_SUB:
+        if (insn.nops == 3 && b.kind == Operand::k_imm && a.kind == Operand::k_reg && a.reg <= 30) {
+          uint64_t v = static_cast<uint64_t>(b.imm) << b.shift;
+          if (insn.id == ARM64_INS_SUB) v = 0 - v;
+          return out.push_back(then_ops(Loc{Loc::in_reg, a.reg, 0}, {ValueOp{ValueOp::add, size, mask_to(v, size)}}));
+        }
+        break;
+      case ARM64_INS_LSL:
+      case ARM64_INS_LSR:
+        if (insn.nops == 3 && b.kind == Operand::k_imm)
+          return out.push_back(then_op_on(a, ValueOp{insn.id == ARM64_INS_LSL ? ValueOp::shl : ValueOp::shr, size,
+                                                     static_cast<uint64_t>(b.imm)}));
+        break;
+      case ARM64_INS_ADRP:
+      case ARM64_INS_ADR:
+        if (insn.nops == 2 && a.kind == Operand::k_imm && size == 8) {
+          Outcome o;
+          o.kind = Outcome::defined;
+          o.def = Def{Def::address, apply_ops(static_cast<uint64_t>(a.imm), loc), insn.rva};
+          return out.push_back(o);
+        }
+        break;
+      case ARM64_INS_LDR:
+      case ARM64_INS_LDUR:
+      case ARM64_INS_LDP: {
+        if (insn.id == ARM64_INS_LDR && insn.nops == 2 && a.kind == Operand::k_imm) {
+          // ldr wN, label: a constant from a literal pool.
+          const uint64_t va = static_cast<uint64_t>(a.imm);
+          if (va >= model_.image_base && va - model_.image_base < 0xffffffffull) {
+            const uint32_t at = static_cast<uint32_t>(va - model_.image_base);
+            if (const CodeSection* s = model_.section_at(at); s && s->executable) {
+              if (auto lo = s->word(at)) {
+                uint64_t v = *lo;
+                if (size == 8) {
+                  auto hi = s->word(at + 4);
+                  if (!hi) break;
+                  v |= uint64_t{*hi} << 32;
+                }
+                return out.push_back(constant(v));
+              }
+            }
+          }
+          break;
+        }
+        const MemAccess access = mem_access(insn);
+        if (access.base == r && insn.writeback) break;  // writeback into the loaded register: unpredictable
+        return out.push_back(load_from(region, index, insn, access, size, loc));
+      }
+      case ARM64_INS_CSEL:
+        if (insn.nops == 3) {
+          out.push_back(from_reg(a));
+          out.push_back(from_reg(b));
+          return;
+        }
+        break;
+      case ARM64_INS_CSINC:
+        if (insn.nops == 3) {
+          out.push_back(from_reg(a));
+          out.push_back(then_op_on(b, ValueOp{ValueOp::add, size, 1}));
+          return;
+        }
+        break;
+      case ARM64_INS_CINC:
+        if (insn.nops == 2) {
+          out.push_back(from_reg(a));
+          out.push_back(then_op_on(a, ValueOp{ValueOp::add, size, 1}));
+          return;
+        }
+        break;
+      case ARM64_INS_CSET:
+        if (insn.nops == 1) {
+          out.push_back(constant(0));
+          out.push_back(constant(1));
+          return;
+        }
+        break;
+      case ARM64_INS_CSETM:
+        if (insn.nops == 1) {
+          out.push_back(constant(0));
+          out.push_back(constant(mask_to(~uint64_t{0}, size)));
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    return out.push_back(unknown);
+  }
+
+  // A stack slot: [sp + off] or [x29 + off] at the point after the instruction.
+  const uint8_t base = loc.kind == Loc::at_sp ? kSp : kFp;
+  int64_t off = loc.off;
+  const bool moves_base = insn.writes_reg(base);
+  MemAccess access;
+  if (is_load(insn.id) || is_store(insn.id)) access = mem_access(insn);
+  if (moves_base && access.base == base && insn.writeback) off += access.delta;  // the slot relative to base before
+  if (is_store(insn.id) && access.base == base) {
+    const int nregs = insn.id == ARM64_INS_STP ? 2 : 1;
+    const int64_t unit = access.size ? access.size : 16;
+    for (int i = 0; i < nregs; ++i) {
+      const int64_t at = access.offset + i * unit;
+      const Operand& src = insn.op[i];
+      if (at == off && access.size >= 4 && src.kind == Operand::k_reg) {
+        if (src.reg == kZr) return out.push_back(constant(0));
+        if (src.reg > 30) return out.push_back(unknown);
+        return out.push_back(pass_to(Loc{Loc::in_reg, src.reg, 0}));
+      }
+      if (overlaps(at, unit, off, 4)) return out.push_back(unknown);
+    }
+  } else if (is_store(insn.id) && access.base == kNoReg) {
+    // Register-offset stores: only a problem when they address the slot's base.
+    for (int i = 0; i < insn.nops; ++i)
+      if (insn.op[i].kind == Operand::k_mem && insn.op[i].base == base) return out.push_back(unknown);
+  }
+  if (moves_base && !(access.base == base && insn.writeback)) {
+    const Operand& d = insn.op[0];
+    const Operand& a = insn.op[1];
+    const Operand& b = insn.op[2];
+    if (base == kSp && (insn.id == ARM64_INS_SUB || insn.id == ARM64_INS_ADD) && insn.nops == 3 &&
+        d.kind == Operand::k_reg && d.reg == kSp && a.kind == Operand::k_reg && a.reg == kSp && b.kind == Operand::k_imm) {
+      const int64_t v = static_cast<int64_t>(static_cast<uint64_t>(b.imm) << b.shift);
+      off += insn.id == ARM64_INS_SUB ? -v : v;
+    } else if (base == kFp && insn.id == ARM64_INS_MOV && insn.nops == 2 && a.kind == Operand::k_reg && a.reg == kSp) {
+      Outcome o = pass_to(Loc{Loc::at_sp, kNoReg, loc.off});
+      if (loc.off < 0) return out.push_back(unknown);
+      return out.push_back(o);
+    } else if (base == kFp && insn.id == ARM64_INS_ADD && insn.nops == 3 && a.kind == Operand::k_reg && a.reg == kSp &&
+               b.kind == Operand::k_imm) {
+      const int64_t v = loc.off + static_cast<int64_t>(static_cast<uint64_t>(b.imm) << b.shift);
+      if (v < 0 || v > INT32_MAX) return out.push_back(unknown);
+      return out.push_back(pass_to(Loc{Loc::at_sp, kNoReg, static_cast<int32_t>(v)}));
+    } else {
+      return out.push_back(unknown);
+    }
+  }
+  if ((base == kSp && off < 0) || off < INT32_MIN || off > INT32_MAX) return out.push_back(unknown);
+  Outcome moved = same;
+  moved.loc.off = static_cast<int32_t>(off);
+  out.push_back(moved);
+}
+
+// --- The walk ----------------------------------------------------------------------------------------------
+
+std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
+  struct Item {
+    int index;
+    Loc loc;
+  };
+  struct Key {
+    int index;
+    Loc loc;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      uint64_t h = static_cast<uint64_t>(k.index) * 0x9e3779b97f4a7c15ull;
+      h = h * 31 + (static_cast<uint64_t>(k.loc.kind) << 8 | k.loc.reg);
+      h = h * 31 + static_cast<uint32_t>(k.loc.off);
+      for (uint8_t i = 0; i < k.loc.nops; ++i) h = h * 31 + (k.loc.ops[i].imm ^ (uint64_t{k.loc.ops[i].kind} << 56));
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+  };
+  std::vector<Def> defs;
+  const auto add_def = [&](const Def& d) {
+    for (Def& e : defs) {
+      if (e.kind == d.kind && (d.kind == Def::unknown || e.value == d.value)) {
+        e.rva = std::min(e.rva, d.rva);
+        return;
+      }
+    }
+    if (defs.size() < limits_.max_defs) defs.push_back(d);
+  };
+  if (!region || index < 0 || static_cast<size_t>(index) >= region->insns.size()) return {Def{}};
+  const Region& r = *region;
+  std::vector<Item> work{Item{index, loc}};
+  std::unordered_set<Key, KeyHash> visited;
+  std::vector<Outcome> outcomes;
+  std::vector<int> preds;
+  uint32_t steps = 0;
+  while (!work.empty()) {
+    Item item = work.back();
+    work.pop_back();
+    if (++steps > limits_.max_steps) {
+      problem("data-flow step limit reached at " + hex(r.insns[static_cast<size_t>(item.index)].rva));
+      add_def(Def{});
+      break;
+    }
+    const Insn& at = r.insns[static_cast<size_t>(item.index)];
+    const bool known = is_known_start(at.rva);
+    preds.clear();
+    if (item.index > 0 && !known && r.insns[static_cast<size_t>(item.index - 1)].falls_through())
+      preds.push_back(item.index - 1);
+    auto range = std::equal_range(r.branch_in.begin(), r.branch_in.end(), std::make_pair(at.rva, 0u),
+                                  [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (auto it = range.first; it != range.second; ++it) {
+      if (known && r.insns[it->second].rva < at.rva) continue;  // a jump into a function start: a tail call
+      preds.push_back(static_cast<int>(it->second));
+    }
+    if (preds.empty()) {
+      add_def(Def{Def::unknown, 0, at.rva});
+      continue;
+    }
+    for (int p : preds) {
+      if (!visited.insert(Key{p, item.loc}).second) continue;
+      outcomes.clear();
+      step(r, p, item.loc, outcomes);
+      for (const Outcome& o : outcomes) {
+        if (o.kind == Outcome::defined)
+          add_def(o.def);
+        else
+          work.push_back(Item{p, o.loc});
+      }
+    }
+  }
+  return defs;
+}
+
+}  // namespace tagwho::arm64

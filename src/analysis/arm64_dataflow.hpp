@@ -1,0 +1,135 @@
+// One run of the ARM64 call-site analysis over one image: a linear sweep of the code words (pass 1, raw
+// encodings: branches, import thunks, indirect branches), regions decoded with Capstone around call sites
+// (the .pdata function, else a bounded window), and a bounded backward data-flow walk over each region's
+// control-flow graph that recovers constant arguments. All state lives in the Analysis object.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "analysis/arm64_insn.hpp"
+#include "analysis/arm64_model.hpp"
+
+namespace tagwho::arm64 {
+
+std::string hex(uint64_t value);  // "0x1a2b"
+
+// Limits: hostile or huge code never makes the analysis loop or blow up.
+struct Limits {
+  uint32_t window_before = 4096;          // bytes analysed before a site when no .pdata function covers it
+  uint32_t window_after = 1024;           // ... and after it (loops whose back edge follows the call)
+  uint32_t max_function_bytes = 0x10000;  // a larger .pdata function is clipped around the site
+  uint32_t max_steps = 20000;             // backward steps per resolved value
+  size_t max_defs = 64;                   // reaching definitions kept per resolved value
+  size_t max_regions_cached = 64;
+  size_t max_problems = 20;
+  int max_nested = 2;                     // nested resolves (load base registers)
+  uint64_t decode_budget = 20'000'000;    // instructions decoded for regions over the whole image
+  size_t max_indirect_branches = 200000;  // blr/br resolved per image
+};
+
+// Arithmetic applied to a value after it was defined (movk, orr/and/eor/add with an immediate, shifts).
+struct ValueOp {
+  enum Kind : uint8_t { add, and_, or_, xor_, shl, shr } kind = add;
+  uint8_t size = 4;  // operand bytes: the result is truncated to them
+  uint64_t imm = 0;
+  bool operator==(const ValueOp&) const = default;
+};
+constexpr size_t kMaxValueOps = 6;
+
+// A location holding a value at one program point, and the arithmetic still to apply to it.
+struct Loc {
+  enum Kind : uint8_t { in_reg, at_sp, at_fp } kind = in_reg;
+  uint8_t reg = kNoReg;  // in_reg: the register (0-30)
+  int32_t off = 0;       // at_sp: offset from sp; at_fp: offset from x29
+  uint8_t nops = 0;      // ops[0..nops) in execution order
+  std::array<ValueOp, kMaxValueOps> ops{};
+  bool operator==(const Loc&) const = default;
+};
+uint64_t apply_ops(uint64_t value, const Loc& loc);
+
+// A reaching definition found by the backward walk.
+struct Def {
+  enum Kind : uint8_t { constant, address, slot_load, unknown } kind = unknown;
+  uint64_t value = 0;  // constant; the VA for address (adrp/adr [+ add]); the slot RVA for slot_load
+  uint32_t rva = 0;    // the instruction that started the value (movz, mov, adrp...)
+};
+
+// Instructions decoded over [start, end) with their intra-region branch edges.
+struct Region {
+  uint32_t start = 0;
+  uint32_t end = 0;
+  std::vector<Insn> insns;
+  std::vector<std::pair<uint32_t, uint32_t>> branch_in;  // (target RVA, source index), sorted
+  int index_of(uint32_t rva) const;  // -1 outside the region
+};
+
+// A found call site of a tag-taking API.
+struct Site {
+  uint32_t rva = 0;
+  const ImportRef* import = nullptr;
+  CallForm form = CallForm::reg;
+  bool tail = false;
+};
+
+class Analysis {
+ public:
+  explicit Analysis(const CodeModel& model, Limits limits = {});
+
+  // Pass 1: sweep all executable sections (raw encodings).
+  void sweep();
+  // Thunk calls and jumps (bl/b to "adrp xN; ldr xN, [xN, #slot]; br xN"), and blr/br through a register
+  // that holds an IAT slot's value.
+  std::vector<Site> find_sites();
+  // Values reaching the argument at the site (x0-x7 for arguments 1-8, then [sp + 8*(n-9)]).
+  std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
+
+  const std::vector<std::string>& problems() const { return problems_; }
+  void problem(std::string text);
+  void trim_cache();
+
+  const Region* region_for(uint32_t rva);
+  std::vector<Def> resolve(const Region* region, int index, Loc loc);
+  const ImportRef* slot(uint32_t rva) const;
+  bool is_known_start(uint32_t rva) const;
+
+ private:
+  struct Outcome {
+    enum Kind : uint8_t { pass, defined } kind = pass;
+    Loc loc;
+    Def def;
+  };
+  const Region* build_region(uint32_t start, uint32_t end);
+  void step(const Region& region, int index, const Loc& loc, std::vector<Outcome>& out);
+  Outcome load_from(const Region& region, int index, const Insn& insn, const MemAccess& access, uint8_t size,
+                    const Loc& loc);
+  std::optional<uint32_t> thunk_slot(const CodeSection& sec, uint32_t rva) const;
+  bool inside_function_body(uint32_t rva) const;
+
+  const CodeModel& model_;
+  Limits limits_;
+  Decoder decoder_;
+  std::vector<std::string> problems_;
+  std::unordered_map<uint32_t, const ImportRef*> slots_;
+  struct Branch {
+    uint32_t source = 0;
+    uint32_t target = 0;
+    bool call = false;  // bl (else b)
+  };
+  std::vector<Branch> branches_;         // direct bl/b between code addresses, sorted by target
+  std::vector<uint32_t> indirect_;       // blr/br sites, sorted
+  std::vector<uint32_t> known_starts_;   // sorted, unique
+  std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
+  std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
+  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
+  int nested_ = 0;
+  uint64_t decoded_ = 0;
+  bool budget_reported_ = false;
+};
+
+}  // namespace tagwho::arm64

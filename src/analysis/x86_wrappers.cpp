@@ -1,0 +1,280 @@
+// The x86/x64 side of wrappers across functions (wrappers.hpp): function entries and their parameters,
+// callers of a function, and constants loaded from memory.
+//
+// Parameters. The backward walk stops at a function entry (a call target, the entry point, a code address
+// taken, or an x64 .pdata start); the value is then a parameter when it sits, without pending arithmetic, in
+//   x64: rcx, rdx, r8, r9, or a stack argument [rsp+0x28+8k] (the home area [rsp+8..0x20] is the callee's
+//        and is only a parameter through a spill of the register, which the walk follows back to the
+//        register; frames set up with mov rbp,rsp / lea rbp,[rsp+k] are followed back to rsp);
+//   x86: a stack argument [esp+4+4k] ([ebp+8+4k] after push ebp; mov ebp,esp), or eax/ecx/edx (fastcall,
+//        GCC regparm and clang's fastcc for local functions: compiled code never reads one of them at entry
+//        unless it is an argument).
+//
+// Memory constants. A load from the image (absolute or RIP-relative, not an IAT slot) gives a constant when
+//   - the section is not writable (.rdata, constants in .text): "tag loaded from .rdata at 0x...", or
+//   - the 4 or 8 bytes are initialised writable data that no code writes and whose address is never taken:
+//     no instruction in the linear sweep of the executable sections stores to an absolute or RIP-relative
+//     address overlapping them (an instruction whose memory operand the analysis could not inspect counts as
+//     a 16-byte store); and no lea, immediate, indexed/based displacement, or pointer-sized value in a
+//     non-executable section points into them or up to 64 bytes below them (a small struct or array that
+//     contains them). Stores through pointers can then only reach them through an address derived from a
+//     larger enclosing object: that case (memset of a big struct holding the tag) is out of reach.
+//     "tag loaded from global at 0x... (never written)".
+#include <algorithm>
+#include <cstdio>
+
+#include "analysis/x86_dataflow.hpp"
+
+namespace tagwho::x86 {
+namespace {
+
+constexpr uint32_t kTakenWindow = 64;  // bytes below a global whose address-taking makes it unprovable
+
+std::string hex_string(uint32_t value) {
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "0x%x", static_cast<unsigned>(value));
+  return buffer;
+}
+
+// The x86/x64 Host: every question goes to the Analysis of the image.
+class X86Host final : public wrappers::Host {
+ public:
+  X86Host(Analysis& analysis, const CodeModel& model) : analysis_(analysis), model_(model) {}
+  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit) override {
+    return analysis_.callers_of(entry, limit);
+  }
+  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg) override {
+    return analysis_.values_at(site, arg);
+  }
+  std::string section_name(uint32_t rva) const override {
+    const CodeSection* s = model_.section_at(rva);
+    return s ? s->name : std::string();
+  }
+
+ private:
+  Analysis& analysis_;
+  const CodeModel& model_;
+};
+
+}  // namespace
+
+wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
+                                  std::vector<Evidence>& out) {
+  X86Host host(analysis, model);
+  std::vector<std::string> problems;
+  wrappers::Outcome outcome = wrappers::expand(host, seeds, out, problems);
+  for (std::string& p : problems) analysis.problem(std::move(p));
+  return outcome;
+}
+
+bool Analysis::is_function_entry(uint32_t rva) const {
+  if (is_entry_like(rva)) return true;
+  if (!model_.x64) return false;
+  const RuntimeFunction* f = model_.function_at(rva);
+  return f && f->begin_rva == rva;
+}
+
+Def Analysis::entry_def(const Loc& loc, uint32_t entry) const {
+  Def d{Def::unknown, 0, entry};
+  if (loc.nops != 0) return d;
+  bool param = false;
+  if (loc.kind == Loc::in_reg) {
+    param = model_.x64 ? (loc.reg == kRcx || loc.reg == kRdx || loc.reg == kR8 || loc.reg == kR9)
+                       : (loc.reg == kRax || loc.reg == kRcx || loc.reg == kRdx);
+  } else if (loc.kind == Loc::at_sp) {
+    param = model_.x64 ? (loc.off >= 0x28 && loc.off % 8 == 0 && loc.off <= 0x28 + 8 * 64)
+                       : (loc.off >= 4 && loc.off % 4 == 0 && loc.off <= 4 + 4 * 64);
+  }
+  if (param) {
+    d.kind = Def::param;
+    d.loc = loc;
+  }
+  return d;
+}
+
+std::vector<wrappers::CallerSite> Analysis::callers_of(uint32_t entry, size_t limit) {
+  std::vector<wrappers::CallerSite> out;
+  auto lo = std::lower_bound(edges_.begin(), edges_.end(), entry,
+                             [](const Edge& e, uint32_t x) { return e.target < x; });
+  const RuntimeFunction* fn = model_.x64 ? model_.function_at(entry) : nullptr;
+  if (fn && fn->begin_rva != entry) fn = nullptr;
+  for (auto it = lo; it != edges_.end() && it->target == entry && out.size() < limit; ++it) {
+    if (it->kind == Edge::call) {
+      out.push_back({it->source, CallForm::direct, false});
+      continue;
+    }
+    // A jump is a tail call only from another function (not a loop back to the entry).
+    if (fn && it->source >= fn->begin_rva && it->source < fn->end_rva) continue;
+    if (it->source >= entry) {
+      auto ks = std::upper_bound(known_starts_.begin(), known_starts_.end(), it->source);
+      if (ks != known_starts_.begin() && *(ks - 1) == entry) continue;
+    }
+    out.push_back({it->source, CallForm::direct_tail, true});
+  }
+  return out;
+}
+
+std::vector<wrappers::Value> Analysis::values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg) {
+  trim_cache();
+  const Region* region = region_for(site.rva);
+  const int index = region ? region->index_of(site.rva) : -1;
+  if (index < 0) return {wrappers::Value{}};
+  Loc loc;
+  if (arg.kind == wrappers::EntryArg::in_reg) {
+    loc = Loc{Loc::in_reg, arg.reg, 0};
+  } else {
+    // At a call the return address is not pushed yet; at a tail jump the caller's is where the callee's goes.
+    const int32_t off = arg.off - (site.tail ? 0 : (model_.x64 ? 8 : 4));
+    if (off < 0) return {wrappers::Value{}};
+    loc = Loc{Loc::at_sp, kNoReg, off};
+  }
+  return values_of(resolve(region, index, loc));
+}
+
+std::vector<wrappers::Value> Analysis::values_of(const std::vector<Def>& defs) {
+  std::vector<wrappers::Value> out;
+  const auto add_constant = [&](uint64_t value, uint32_t rva, std::string detail) {
+    for (wrappers::Value& v : out)
+      if (v.kind == wrappers::Value::constant && (v.value & 0xffffffffull) == (value & 0xffffffffull)) {
+        if (rva < v.def_rva && detail.empty()) {
+          v.def_rva = rva;
+          v.detail.clear();
+        }
+        return;
+      }
+    wrappers::Value v;
+    v.kind = wrappers::Value::constant;
+    v.value = value;
+    v.def_rva = rva;
+    v.detail = std::move(detail);
+    out.push_back(std::move(v));
+  };
+  bool unknown = false;
+  for (const Def& d : defs) {
+    switch (d.kind) {
+      case Def::constant:
+        add_constant(d.value, d.rva, {});
+        break;
+      case Def::mem_load:
+        if (auto c = memory_constant(static_cast<uint32_t>(d.value), d.size)) {
+          add_constant(apply_ops(c->value, d.loc), d.rva, c->detail);
+        } else {
+          unknown = true;
+        }
+        break;
+      case Def::param: {
+        wrappers::Value v;
+        v.kind = wrappers::Value::param;
+        v.def_rva = d.rva;
+        if (d.loc.kind == Loc::in_reg) {
+          v.arg = wrappers::EntryArg{wrappers::EntryArg::in_reg, d.loc.reg, 0};
+        } else {
+          v.arg = wrappers::EntryArg{wrappers::EntryArg::on_stack, 0, d.loc.off};
+        }
+        out.push_back(v);
+        break;
+      }
+      default:
+        unknown = true;
+        break;
+    }
+  }
+  if (unknown) out.push_back(wrappers::Value{});
+  return out;
+}
+
+void Analysis::note_memory_use(const Insn& insn) {
+  const auto image_rva = [this](uint64_t va) -> std::optional<uint32_t> {
+    if (!model_.x64) va &= 0xffffffffull;
+    if (va < model_.image_base || va - model_.image_base > 0xffffffffull) return std::nullopt;
+    return static_cast<uint32_t>(va - model_.image_base);
+  };
+  if (insn.mem_rva) {
+    if (insn.mnemonic == ZYDIS_MNEMONIC_LEA) {
+      taken_.push_back(*insn.mem_rva);
+    } else {
+      bool found = false;
+      bool write = false;
+      uint32_t size = 0;
+      for (int i = 0; i < insn.operand_count; ++i)
+        if (insn.op[i].kind == OpKind::mem) {
+          found = true;
+          write = insn.op[i].write;
+          size = insn.op[i].size;
+          break;
+        }
+      if (!found) {
+        write = true;  // a memory operand the decoder did not keep: assume the worst
+        size = 16;
+      }
+      if (write) stores_.emplace_back(*insn.mem_rva, std::clamp<uint32_t>(size, 1, 64));
+    }
+  }
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const Operand& op = insn.op[i];
+    if (op.kind == OpKind::imm && op.size >= 4) {
+      if (auto r = image_rva(op.imm)) taken_.push_back(*r);
+    } else if (op.kind == OpKind::mem && !op.segment_override && op.base != kRip &&
+               (op.base != kNoReg || op.index != kNoReg)) {
+      // [reg + image address], [index*scale + image address]: the base of an array or struct.
+      if (auto r = image_rva(static_cast<uint64_t>(op.disp))) taken_.push_back(*r);
+    }
+  }
+}
+
+bool Analysis::address_taken_near(uint32_t rva) {
+  if (!data_pointers_) {
+    std::vector<uint32_t> pointers;
+    const uint32_t width = model_.x64 ? 8 : 4;
+    for (const CodeSection& sec : model_.sections) {
+      if (sec.executable) continue;
+      const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+      for (size_t at = 0; at + width <= n && pointers.size() < 1'000'000; at += width) {
+        uint64_t va = width == 8 ? sec.bytes.u64(at).value_or(0) : sec.bytes.u32(at).value_or(0);
+        if (va >= model_.image_base && va - model_.image_base <= 0xffffffffull)
+          pointers.push_back(static_cast<uint32_t>(va - model_.image_base));
+      }
+    }
+    std::sort(pointers.begin(), pointers.end());
+    pointers.erase(std::unique(pointers.begin(), pointers.end()), pointers.end());
+    data_pointers_ = std::move(pointers);
+  }
+  // Code taking an address up to kTakenWindow bytes below (in the same section: objects do not span
+  // sections) may be taking the address of an enclosing struct or array; pointers stored in data (pointer
+  // tables, mingw's .refptr stubs) must point into the 8 bytes themselves.
+  const CodeSection* sec = model_.section_at(rva);
+  uint32_t lo = rva > kTakenWindow ? rva - kTakenWindow : 0;
+  if (sec) lo = std::max(lo, sec->rva);
+  const uint32_t hi = rva + 8;  // covers 4- and 8-byte loads
+  auto it = std::lower_bound(taken_.begin(), taken_.end(), lo);
+  if (it != taken_.end() && *it < hi) return true;
+  it = std::lower_bound(data_pointers_->begin(), data_pointers_->end(), rva);
+  return it != data_pointers_->end() && *it < hi;
+}
+
+std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t size) {
+  if (size != 4 && size != 8) return std::nullopt;
+  if (slot(rva)) return std::nullopt;
+  const CodeSection* sec = model_.section_at(rva);
+  if (!sec) return std::nullopt;
+  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+  const size_t off = rva - sec->rva;
+  if (off + size > n) return std::nullopt;  // not file-backed (.bss): no initial value to read
+  MemoryConstant c;
+  c.value = size == 8 ? sec->bytes.u64(off).value_or(0) : sec->bytes.u32(off).value_or(0);
+  if (!sec->writable) {
+    c.detail = "tag loaded from " + (sec->name.empty() ? std::string("read-only data") : sec->name) + " at " +
+               hex_string(rva);
+    return c;
+  }
+  if (sec->executable) return std::nullopt;
+  // Any store overlapping [rva, rva+size)? stores_ is sorted by start; stores are at most 64 bytes long.
+  auto it = std::lower_bound(stores_.begin(), stores_.end(), std::make_pair(rva > 64 ? rva - 64 : 0u, 0u));
+  for (; it != stores_.end() && it->first < rva + size; ++it)
+    if (it->first + it->second > rva) return std::nullopt;
+  if (address_taken_near(rva)) return std::nullopt;
+  c.detail = "tag loaded from global at " + hex_string(rva) + " (never written)";
+  return c;
+}
+
+}  // namespace tagwho::x86

@@ -1,0 +1,531 @@
+// ARM64 call-site analysis (Capstone) and the ARM64 literal search: hand-encoded instruction words for each
+// call form and data-flow shape, MOVZ/MOVK literal matching on hand-written words, the ARM64 sample drivers
+// (the leak sample is found by "tagwho Leak" although its bytes never contain "Leak"), and the ARM64 builds
+// of the generated corpus (recall per optimisation level).
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "analysis/arm64_dataflow.hpp"
+#include "analysis/arm64_model.hpp"
+#include "scan/classify.hpp"
+#include "tagwho/byte_view.hpp"
+#include "tagwho/code_analysis.hpp"
+#include "tagwho/literal_matcher.hpp"
+#include "tagwho/pe_image.hpp"
+#include "tagwho/scan.hpp"
+#include "tagwho/tag_api.hpp"
+
+using namespace tagwho;
+namespace fs = std::filesystem;
+
+namespace {
+
+// --- A tiny ARM64 encoder for the instructions the tests need --------------------------------------------
+namespace a64 {
+uint32_t movz_w(unsigned rd, uint16_t imm, unsigned hw = 0) { return 0x52800000u | hw << 21 | uint32_t{imm} << 5 | rd; }
+uint32_t movk_w(unsigned rd, uint16_t imm, unsigned hw = 1) { return 0x72800000u | hw << 21 | uint32_t{imm} << 5 | rd; }
+uint32_t movz_x(unsigned rd, uint16_t imm, unsigned hw = 0) { return 0xd2800000u | hw << 21 | uint32_t{imm} << 5 | rd; }
+uint32_t movk_x(unsigned rd, uint16_t imm, unsigned hw = 1) { return 0xf2800000u | hw << 21 | uint32_t{imm} << 5 | rd; }
+uint32_t adrp(unsigned rd, uint32_t from, uint32_t to) {
+  const int32_t pages = static_cast<int32_t>(to >> 12) - static_cast<int32_t>(from >> 12);
+  const uint32_t imm = static_cast<uint32_t>(pages) & 0x1fffff;
+  return 0x90000000u | (imm & 3) << 29 | (imm >> 2) << 5 | rd;
+}
+uint32_t ldr_x(unsigned rt, unsigned rn, uint32_t off) { return 0xf9400000u | (off / 8) << 10 | rn << 5 | rt; }
+uint32_t ldr_w(unsigned rt, unsigned rn, uint32_t off) { return 0xb9400000u | (off / 4) << 10 | rn << 5 | rt; }
+uint32_t str_x(unsigned rt, unsigned rn, uint32_t off) { return 0xf9000000u | (off / 8) << 10 | rn << 5 | rt; }
+uint32_t str_w(unsigned rt, unsigned rn, uint32_t off) { return 0xb9000000u | (off / 4) << 10 | rn << 5 | rt; }
+uint32_t mov_w(unsigned rd, unsigned rm) { return 0x2a0003e0u | rm << 16 | rd; }  // orr wd, wzr, wm
+uint32_t blr(unsigned rn) { return 0xd63f0000u | rn << 5; }
+uint32_t br(unsigned rn) { return 0xd61f0000u | rn << 5; }
+uint32_t bl(uint32_t from, uint32_t to) { return 0x94000000u | ((to - from) / 4 & 0x3ffffff); }
+uint32_t b(uint32_t from, uint32_t to) { return 0x14000000u | ((to - from) / 4 & 0x3ffffff); }
+uint32_t b_ne(uint32_t from, uint32_t to) { return 0x54000001u | ((to - from) / 4 & 0x7ffff) << 5; }
+uint32_t cmp_w_imm(unsigned rn, uint32_t imm) { return 0x7100001fu | imm << 10 | rn << 5; }
+uint32_t cmp_w(unsigned rn, unsigned rm) { return 0x6b00001fu | rm << 16 | rn << 5; }
+uint32_t csel_w(unsigned rd, unsigned rn, unsigned rm, unsigned cond) { return 0x1a800000u | rm << 16 | cond << 12 | rn << 5 | rd; }
+uint32_t sub_sp(uint32_t imm) { return 0xd10003ffu | imm << 10; }
+uint32_t add_sp(uint32_t imm) { return 0x910003ffu | imm << 10; }
+constexpr uint32_t kRet = 0xd65f03c0u;
+constexpr uint32_t kStpFpLr = 0xa9bf7bfdu;   // stp x29, x30, [sp, #-16]!
+constexpr uint32_t kLdpFpLr = 0xa8c17bfdu;   // ldp x29, x30, [sp], #16
+constexpr uint32_t kMovFpSp = 0x910003fdu;   // mov x29, sp
+constexpr uint32_t kNop = 0xd503201fu;
+constexpr uint32_t kOrrW2Pattern = 0x3200d7e2u;  // mov w2, #0x3f3f3f3f (orr w2, wzr, #0x3f3f3f3f)
+constexpr unsigned kEq = 0;
+}  // namespace a64
+
+constexpr uint64_t kBase = 0x140000000ull;
+constexpr uint32_t kText = 0x1000;
+constexpr uint32_t kIat = 0x3000;  // slots: 0 ExAllocatePoolWithTag, 1 ExFreePoolWithTag,
+                                   // 2 ExInitializeNPagedLookasideList, 3 DbgPrint
+
+// Code assembled function by function at fixed RVAs, with a .pdata entry per function.
+struct Program {
+  std::vector<uint32_t> words;  // from kText
+  std::vector<RuntimeFunction> functions;
+  uint32_t at(uint32_t rva) {
+    if (words.size() < (rva - kText) / 4) words.resize((rva - kText) / 4, a64::kNop);
+    return rva;
+  }
+  void put(uint32_t rva, std::initializer_list<uint32_t> code, bool function = true) {
+    at(rva);
+    const size_t i = (rva - kText) / 4;
+    if (words.size() < i + code.size()) words.resize(i + code.size(), a64::kNop);
+    std::copy(code.begin(), code.end(), words.begin() + static_cast<long>(i));
+    if (function) functions.push_back(RuntimeFunction{rva, rva + static_cast<uint32_t>(code.size() * 4)});
+  }
+};
+
+struct Built {
+  std::vector<uint8_t> text;
+  std::vector<uint8_t> iat = std::vector<uint8_t>(0x100, 0);
+  arm64::CodeModel model;
+};
+
+void build(const Program& p, Built& out) {
+  out.text.clear();
+  for (uint32_t w : p.words)
+    for (int i = 0; i < 4; ++i) out.text.push_back(static_cast<uint8_t>(w >> (8 * i)));
+  arm64::CodeModel& m = out.model;
+  m = {};
+  m.image_base = kBase;
+  m.sections.push_back(arm64::CodeSection{".text", kText, static_cast<uint32_t>(out.text.size()),
+                                          ByteView(out.text.data(), out.text.size()), true});
+  m.sections.push_back(arm64::CodeSection{".rdata", kIat, 0x100, ByteView(out.iat.data(), out.iat.size()), false});
+  const char* names[] = {"ExAllocatePoolWithTag", "ExFreePoolWithTag", "ExInitializeNPagedLookasideList", "DbgPrint"};
+  for (uint32_t i = 0; i < 4; ++i) m.imports.push_back(arm64::ImportRef{kIat + 8 * i, names[i], find_tag_api(names[i])});
+  m.functions = p.functions;
+  std::sort(m.functions.begin(), m.functions.end(),
+            [](const RuntimeFunction& a, const RuntimeFunction& b) { return a.begin_rva < b.begin_rva; });
+}
+
+std::vector<const Evidence*> with_tag(const CallSiteAnalysis& a, uint32_t tag) {
+  std::vector<const Evidence*> out;
+  for (const Evidence& e : a.calls)
+    if (e.tag.value == tag) out.push_back(&e);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("arm64 call forms and data flow on hand-encoded code") {
+  using namespace a64;
+  Program p;
+  const uint32_t thunk = 0x1400;
+  // F1: adrp/ldr and movz/movk interleaved with other argument set-up, then blr.
+  p.put(0x1000, {adrp(8, 0x1000, kIat), movz_w(2, 0x0001), movz_w(0, 0x200), movz_w(1, 0x40), movk_w(2, 0x7a00),
+                 ldr_x(8, 8, 0), blr(8), kRet});
+  // F2: tag and import kept in callee-saved registers across a call, in a loop.
+  p.put(0x1040, {kStpFpLr, kMovFpSp, movz_w(19, 0x0002), movk_w(19, 0x7a00), adrp(20, 0x1050, kIat), ldr_x(20, 20, 0),
+                 /*0x1058*/ bl(0x1058, 0x1000), mov_w(2, 19), movz_w(0, 1), movz_w(1, 0x80), blr(20),
+                 cmp_w_imm(0, 0), b_ne(0x1070, 0x1058), kLdpFpLr, kRet});
+  // F3: bl to an import thunk (ExFreePoolWithTag: tag in w1).
+  p.put(0x1100, {kStpFpLr, movz_w(1, 0x0003), movk_w(1, 0x7a00), bl(0x110c, thunk), kLdpFpLr, kRet});
+  // F4: tail branch to the thunk.
+  p.put(0x1140, {movz_w(1, 0x0004), movk_w(1, 0x7a00), b(0x1148, thunk)});
+  // F5: -O0 style: tag chosen by csel, spilled to the stack with the import, reloaded before blr.
+  p.put(0x1180, {sub_sp(32), movz_w(8, 0x0005), movk_w(8, 0x7a00), movz_w(9, 0x0006), movk_w(9, 0x7a00),
+                 cmp_w_imm(0, 0), csel_w(8, 8, 9, kEq), str_w(8, 31, 4), adrp(8, 0x11a0, kIat), ldr_x(8, 8, 0),
+                 str_x(8, 31, 8), ldr_w(2, 31, 4), ldr_x(8, 31, 8), movz_w(0, 0), movz_w(1, 0x10), blr(8),
+                 add_sp(32), kRet});
+  // F6: lookaside list (tag = 6th argument, w5) with a value also stored as stack argument 9; tail br.
+  p.put(0x1200, {movz_w(9, 0x0007), movk_w(9, 0x7a00), str_w(9, 31, 0), adrp(7, 0x120c, kIat), ldr_x(7, 7, 16),
+                 movz_w(5, 0x0008), movk_w(5, 0x7a00), movz_x(4, 0x98), br(7)});
+  // F7: a tag that is an ORR bitmask immediate ("????").
+  p.put(0x1240, {adrp(8, 0x1240, kIat), kOrrW2Pattern, ldr_x(8, 8, 0), movz_w(0, 0), movz_w(1, 0x20), blr(8), kRet});
+  // Decoy: the same kind of constant, only compared.
+  p.put(0x1280, {movz_w(9, 0x0009), movk_w(9, 0x7a00), cmp_w(0, 9), kRet});
+  // DbgPrint through the IAT: not a tag API.
+  p.put(0x12c0, {movz_w(1, 0x000a), movk_w(1, 0x7a00), adrp(8, 0x12c8, kIat), ldr_x(8, 8, 24), blr(8), kRet});
+  // The import thunk (no .pdata entry, after a ret).
+  p.put(thunk, {adrp(16, thunk, kIat), ldr_x(16, 16, 8), br(16)}, false);
+  Built built;
+  build(p, built);
+  CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
+  INFO("problems: " << a.problems.size());
+
+  auto e1 = with_tag(a, 0x7a000001);
+  REQUIRE(e1.size() == 1);
+  CHECK(e1[0]->api == "ExAllocatePoolWithTag");
+  CHECK(e1[0]->rva == 0x1018);
+  CHECK(e1[0]->form == CallForm::reg);
+  CHECK(e1[0]->tag_rva == 0x1004);
+  CHECK(e1[0]->pool_type == 0x200u);
+  CHECK(e1[0]->size == 0x40u);
+  CHECK(e1[0]->section == ".text");
+
+  auto e2 = with_tag(a, 0x7a000002);
+  REQUIRE(e2.size() == 1);
+  CHECK(e2[0]->rva == 0x1068);
+  CHECK(e2[0]->pool_type == 1u);
+
+  auto e3 = with_tag(a, 0x7a000003);
+  REQUIRE(e3.size() == 1);
+  CHECK(e3[0]->api == "ExFreePoolWithTag");
+  CHECK(e3[0]->form == CallForm::thunk);
+  CHECK(e3[0]->rva == 0x110c);
+
+  auto e4 = with_tag(a, 0x7a000004);
+  REQUIRE(e4.size() == 1);
+  CHECK(e4[0]->form == CallForm::tail);
+  CHECK(e4[0]->rva == 0x1148);
+
+  CHECK(with_tag(a, 0x7a000005).size() == 1);
+  CHECK(with_tag(a, 0x7a000006).size() == 1);
+  for (const Evidence* e : with_tag(a, 0x7a000005)) CHECK(e->detail == "one of 2 tags");
+
+  auto e8 = with_tag(a, 0x7a000008);
+  REQUIRE(e8.size() == 1);
+  CHECK(e8[0]->api == "ExInitializeNPagedLookasideList");
+  CHECK(e8[0]->form == CallForm::tail);
+  CHECK(e8[0]->size == 0x98u);
+  CHECK(with_tag(a, 0x7a000007).empty());  // a stack argument, not the tag
+
+  CHECK(with_tag(a, 0x3f3f3f3f).size() == 1);
+  CHECK(with_tag(a, 0x7a000009).empty());  // compared only
+  CHECK(with_tag(a, 0x7a00000a).empty());  // DbgPrint
+  CHECK(a.calls.size() == 8);
+
+  // Stack arguments beyond the eighth: [sp + 8 * (n - 9)] at the branch.
+  arm64::Analysis analysis(built.model);
+  analysis.sweep();
+  bool checked = false;
+  for (const arm64::Site& site : analysis.find_sites()) {
+    if (site.rva != 0x1220) continue;
+    ArgPosition ninth;
+    ninth.index = 9;
+    auto defs = analysis.resolve_argument(site, ninth);
+    REQUIRE(defs.size() == 1);
+    CHECK(defs[0].kind == arm64::Def::constant);
+    CHECK((defs[0].value & 0xffffffffu) == 0x7a000007u);
+    checked = true;
+  }
+  CHECK(checked);
+}
+
+TEST_CASE("arm64 immediate_use_at: aligned MOVZ/MOVK words in code") {
+  using namespace a64;
+  Program p;
+  p.put(0x1000, {movz_w(8, 0x654c), kNop, movk_w(8, 0x6b61), movk_w(8, 0x6b61, 0), movz_x(3, 0x1), kRet});
+  Built built;
+  build(p, built);
+  auto z = arm64::immediate_use_at(built.model, 0x1000);
+  REQUIRE(z);
+  CHECK(z->mnemonic == "movz");
+  CHECK(z->instruction_rva == 0x1000);
+  auto k = arm64::immediate_use_at(built.model, 0x1008);
+  REQUIRE(k);
+  CHECK(k->mnemonic == "movk");
+  CHECK(arm64::immediate_use_at(built.model, 0x100c));  // movk lsl #0 still carries a half
+  CHECK(arm64::immediate_use_at(built.model, 0x1010));  // x destination
+  CHECK_FALSE(arm64::immediate_use_at(built.model, 0x1004));  // nop
+  CHECK_FALSE(arm64::immediate_use_at(built.model, 0x1002));  // unaligned
+  CHECK_FALSE(arm64::immediate_use_at(built.model, 0x1014));  // ret
+  CHECK_FALSE(arm64::immediate_use_at(built.model, kIat));    // not code
+}
+
+TEST_CASE("arm64 hostile code: random words and self loops finish quickly") {
+  std::mt19937 rng(7);
+  Program p;
+  for (int i = 0; i < 4096; ++i) p.words.push_back(rng());
+  // Sprinkle import loads and indirect branches so that many sites are resolved, and branch loops.
+  for (uint32_t i = 0; i < 4096; i += 16) {
+    const uint32_t rva = kText + i * 4;
+    p.words[i] = a64::adrp(8, rva, kIat);
+    p.words[i + 1] = a64::ldr_x(8, 8, 0);
+    p.words[i + 2] = a64::b_ne(rva + 8, rva + 12);
+    p.words[i + 3] = a64::blr(8);
+    p.words[i + 4] = a64::b(rva + 16, rva);        // back to the start
+    p.words[i + 5] = a64::b(rva + 20, rva + 20);   // b .
+    p.words[i + 7] = a64::b_ne(rva + 28, rva + 28);  // b.ne .
+  }
+  p.functions.push_back(RuntimeFunction{kText, kText + 0x2000});
+  Built built;
+  build(p, built);
+  const auto start = std::chrono::steady_clock::now();
+  CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(elapsed < std::chrono::seconds(10));
+  CHECK(a.call_sites > 0);
+}
+
+TEST_CASE("analyser_for(arm64) is the Capstone analyser") {
+  CHECK(analyser_for(Machine::arm64) == &arm64::arm64_analyser());
+}
+
+// --- Literal search: MOVZ/MOVK encodings -------------------------------------------------------------------
+
+namespace {
+std::string words_bytes(std::initializer_list<uint32_t> words) {
+  std::string out;
+  for (uint32_t w : words)
+    for (int i = 0; i < 4; ++i) out += static_cast<char>(w >> (8 * i));
+  return out;
+}
+ByteView view_of(const std::string& bytes) { return ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()); }
+}  // namespace
+
+TEST_CASE("literal matcher finds the MOVZ low half and MOVK high half of a tag in any register") {
+  auto matcher = LiteralMatcher::build({*Tag::parse("Leak")});  // 0x6b61654c
+  REQUIRE(matcher.ok());
+  auto scratch = matcher->make_scratch();
+  const std::string bytes = words_bytes({
+      a64::movz_w(8, 0x654c),          // 0: low half into w8
+      a64::movk_w(8, 0x6b61),          // 4: high half into w8
+      a64::movz_w(31, 0x654c),         // 8: any register, even wzr
+      a64::movk_w(0, 0x6b61 | 0x8000), // 12: high half with PROTECTED_POOL
+      a64::movz_x(19, 0x654c),         // 16: x destination
+      a64::movk_x(19, 0x6b61),         // 20
+      a64::movk_w(8, 0x6b61, 0),       // 24: movk lsl #0: not the high half
+      a64::movz_w(8, 0x6b61, 1),       // 28: movz lsl #16: not matched
+      a64::movz_w(8, 0x654d),          // 32: another value
+      a64::movk_w(8, 0x654c),          // 36: the low value as a high half: not matched
+  });
+  auto hits = matcher->scan(view_of(bytes), *scratch);
+  REQUIRE(hits.ok());
+  std::vector<std::tuple<uint64_t, LiteralEncoding, unsigned, bool, bool>> got;
+  for (const LiteralHit& h : *hits) got.emplace_back(h.offset, h.encoding, h.reg, h.protected_bit, h.wide);
+  using E = LiteralEncoding;
+  const decltype(got) expected = {
+      {0, E::arm64_movz_low, 8, false, false},   {4, E::arm64_movk_high, 8, false, false},
+      {8, E::arm64_movz_low, 31, false, false},  {12, E::arm64_movk_high, 0, true, false},
+      {16, E::arm64_movz_low, 19, false, true},  {20, E::arm64_movk_high, 19, false, true},
+  };
+  CHECK(got == expected);
+  for (const LiteralHit& h : *hits) CHECK(h.tag_index == 0);
+}
+
+TEST_CASE("literal matcher: bytes and instruction hits of several tags in one pass") {
+  auto matcher = LiteralMatcher::build({*Tag::parse("Leak"), *Tag::parse("PuCx")});
+  REQUIRE(matcher.ok());
+  auto scratch = matcher->make_scratch();
+  const uint32_t pucx = 0x78437550;
+  std::string bytes = "..Leak..";
+  bytes += words_bytes({a64::movz_w(2, pucx & 0xffff), a64::movk_w(2, pucx >> 16)});
+  auto hits = matcher->scan(view_of(bytes), *scratch);
+  REQUIRE(hits.ok());
+  REQUIRE(hits->size() == 3);
+  CHECK((*hits)[0].encoding == LiteralEncoding::bytes);
+  CHECK((*hits)[0].offset == 2);
+  CHECK((*hits)[1].tag_index == 1);
+  CHECK((*hits)[1].encoding == LiteralEncoding::arm64_movz_low);
+  CHECK((*hits)[1].offset == 8);
+  CHECK((*hits)[2].encoding == LiteralEncoding::arm64_movk_high);
+  CHECK(std::string(literal_encoding_name(LiteralEncoding::arm64_movk_high)) == "movk");
+}
+
+// --- Real drivers --------------------------------------------------------------------------------------------
+
+namespace {
+
+uint32_t tag_value(const std::string& four) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
+  return v;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<fs::path> arm64_samples() {
+  std::vector<fs::path> files;
+  const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
+  if (fs::is_directory(bin))
+    for (const auto& entry : fs::directory_iterator(bin))
+      if (entry.path().filename().string().find("-arm64.sys") != std::string::npos) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("arm64 samples: every TAG4 of the source is a call-site tag, and nothing else") {
+  const auto files = arm64_samples();
+  if (files.empty()) {
+    MESSAGE("no ARM64 sample drivers under samples/bin: skipped");
+    return;
+  }
+  const std::regex tag4(R"(TAG4\('(.)',\s*'(.)',\s*'(.)',\s*'(.)'\))");
+  for (const fs::path& file : files) {
+    INFO(file.filename().string());
+    const std::string stem = file.stem().string();
+    const std::string src = read_all(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "src" / (stem.substr(0, stem.find('-')) + ".c"));
+    std::set<uint32_t> expected;
+    for (std::sregex_iterator it(src.begin(), src.end(), tag4), end; it != end; ++it)
+      expected.insert(tag_value((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str()));
+    const std::string bytes = read_all(file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE_MESSAGE(image.ok(), image.error());
+    CHECK(image->machine() == Machine::arm64);
+    CHECK_FALSE(image->functions().empty());  // .pdata kept (-funwind-tables)
+    const CallSiteAnalysis a = analyser_for(Machine::arm64)->find_call_site_tags(*image);
+    std::set<uint32_t> got;
+    for (const Evidence& e : a.calls) got.insert(e.tag.value);
+    CHECK(got == expected);
+  }
+}
+
+TEST_CASE("tagwho Leak finds the ARM64 leak sample although the bytes \"Leak\" never occur in it") {
+  const fs::path file = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin" / "leak-clang-arm64.sys";
+  if (!fs::exists(file)) {
+    MESSAGE("no leak-clang-arm64.sys: skipped");
+    return;
+  }
+  const std::string bytes = read_all(file);
+  REQUIRE(bytes.find("Leak") == std::string::npos);
+  const ByteView view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  const Tag leak = *Tag::parse("Leak");
+
+  // The full search: call evidence.
+  auto scanner = Scanner::create(ScanRequest{{leak}, false});
+  REQUIRE(scanner.ok());
+  FileResult result = scanner->analyse_bytes(file.string(), view);
+  REQUIRE(result.report.findings.size() == 1);
+  CHECK(result.report.findings[0].tag == leak);
+  CHECK(result.report.findings[0].best == Confidence::call);
+  CHECK(result.report.machine == Machine::arm64);
+
+  // The literal search alone (no call-site evidence to merge with): the MOVZ/MOVK pair is code evidence.
+  auto matcher = LiteralMatcher::build({leak});
+  REQUIRE(matcher.ok());
+  auto scratch = matcher->make_scratch();
+  auto hits = matcher->scan(view, *scratch);
+  REQUIRE(hits.ok());
+  auto image = PeImage::load(view);
+  REQUIRE(image.ok());
+  std::vector<Evidence> literal = classify_literal_hits(*hits, matcher->tags(), &*image, {});
+  REQUIRE(literal.size() == 1);
+  CHECK(literal[0].kind == Confidence::code);
+  CHECK(literal[0].detail.rfind("movz/movk w", 0) == 0);
+  // With the call evidence, the pair is the same fact as the call's tag: not repeated.
+  const CallSiteAnalysis calls = analyser_for(Machine::arm64)->find_call_site_tags(*image);
+  CHECK(classify_literal_hits(*hits, matcher->tags(), &*image, calls.calls).empty());
+
+  // Instruction hits mean nothing in an x64 file: no evidence from them there.
+  const fs::path x64 = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin" / "leak-clang-x64.sys";
+  if (fs::exists(x64)) {
+    const std::string x64_bytes = read_all(x64);
+    const ByteView x64_view(reinterpret_cast<const uint8_t*>(x64_bytes.data()), x64_bytes.size());
+    auto x64_image = PeImage::load(x64_view);
+    REQUIRE(x64_image.ok());
+    std::vector<LiteralHit> fake = {LiteralHit{0, 0x400, false, LiteralEncoding::arm64_movz_low, 8, false},
+                                    LiteralHit{0, 0x404, false, LiteralEncoding::arm64_movk_high, 8, false}};
+    CHECK(classify_literal_hits(fake, matcher->tags(), &*x64_image, {}).empty());
+  }
+}
+
+TEST_CASE("arm64 quiet sample: the compared 'Leak' is code evidence from its MOVZ/MOVK pair, not a call") {
+  const fs::path file = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin" / "quiet-clang-arm64.sys";
+  if (!fs::exists(file)) {
+    MESSAGE("no quiet-clang-arm64.sys: skipped");
+    return;
+  }
+  auto scanner = Scanner::create(ScanRequest{{*Tag::parse("Leak")}, false});
+  REQUIRE(scanner.ok());
+  FileResult result = scanner->analyse(file.string());
+  REQUIRE(result.report.findings.size() == 1);
+  CHECK(result.report.findings[0].best == Confidence::code);
+}
+
+namespace {
+
+fs::path arm64_corpus_dir(std::string& skip) {
+  if (const char* env = std::getenv("TAGWHO_CORPUS_DIR"); env && *env) {
+    if (fs::exists(fs::path(env) / "truth.tsv")) return fs::path(env);
+    skip = std::string("no truth.tsv in ") + env;
+    return {};
+  }
+  const fs::path dir = fs::path(TAGWHO_BINARY_DIR) / "corpus";
+  if (fs::exists(dir / "truth.tsv")) return dir;
+  const std::string cmd = "bash '" + (fs::path(TAGWHO_SOURCE_DIR) / "tests/corpus/generate.sh").string() + "' '" +
+                          dir.string() + "'";
+  const int status = std::system(cmd.c_str());
+  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (rc != 0) {
+    skip = rc == 77 ? "corpus toolchains missing" : "generate.sh failed with status " + std::to_string(rc);
+    return {};
+  }
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("arm64 corpus: every call row recovered as call with its API at every optimisation level") {
+  std::string skip;
+  const fs::path dir = arm64_corpus_dir(skip);
+  if (dir.empty()) {
+    if (skip.rfind("generate.sh failed", 0) == 0) FAIL(skip);
+    MESSAGE("corpus skipped: " << skip);
+    return;
+  }
+  std::ifstream in(dir / "truth.tsv");
+  REQUIRE(in);
+  struct Row {
+    std::string tag, expect, api, pattern;
+  };
+  std::map<std::string, std::vector<Row>> by_file;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::stringstream fields(line);
+    std::string file;
+    Row row;
+    std::getline(fields, file, '\t');
+    std::getline(fields, row.tag, '\t');
+    std::getline(fields, row.expect, '\t');
+    std::getline(fields, row.api, '\t');
+    std::getline(fields, row.pattern, '\t');
+    if (file.find("-arm64-") != std::string::npos) by_file[file].push_back(row);
+  }
+  REQUIRE_MESSAGE(by_file.size() == 4, "expected clang-arm64-{O0,O1,O2,Os}.sys rows in truth.tsv");
+  for (const auto& [file, rows] : by_file) {
+    INFO(file);
+    const std::string bytes = read_all(dir / file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE_MESSAGE(image.ok(), image.error());
+    const CallSiteAnalysis a = analyser_for(Machine::arm64)->find_call_site_tags(*image);
+    size_t total = 0, found = 0, decoys = 0;
+    std::string missed;
+    for (const Row& row : rows) {
+      INFO(row.tag << " " << row.expect << " " << row.pattern);
+      const uint32_t value = tag_value(row.tag);
+      bool as_call = false, with_api = false;
+      for (const Evidence& e : a.calls) {
+        if (e.tag.value != value || e.kind != Confidence::call) continue;
+        as_call = true;
+        with_api = with_api || e.api == row.api;
+      }
+      if (row.expect == "call") {
+        ++total;
+        if (with_api) ++found;
+        else missed += " " + row.tag + "(" + row.pattern + ")";
+        CHECK(with_api);
+      } else if (row.expect == "decoy") {
+        ++decoys;
+        CHECK_FALSE(as_call);
+      }
+    }
+    MESSAGE(file << ": " << found << "/" << total << " call rows recovered, " << decoys << " decoys never a call"
+                  << missed);
+  }
+}
