@@ -8,7 +8,9 @@
 //                                                                         or a stack slot before the call)
 //   ... br xM                                                            (tail call through the IAT)
 // Arguments are then followed backwards through the function (see arm64_dataflow.cpp): a 32-bit tag is
-// usually built by "movz wN, #lo" and a later "movk wN, #hi, lsl #16", not necessarily adjacent.
+// usually built by "movz wN, #lo" and a later "movk wN, #hi, lsl #16", not necessarily adjacent. Tags loaded
+// from read-only data or from globals never written count as constants (arm64_wrappers.cpp); a tag that is
+// the enclosing function's parameter seeds the wrapper fixpoint (wrappers.hpp), whose evidence is kind wrapper.
 #include <algorithm>
 #include <map>
 
@@ -142,11 +144,18 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
   analysis.sweep();
   std::vector<Site> sites = analysis.find_sites();
   result.call_sites = sites.size();
+  std::vector<wrappers::Seed> seeds;
   for (const Site& site : sites) {
     analysis.trim_cache();
     const TagApi& api = *site.import->api;
-    Summary tags = summarise(analysis.resolve_argument(site, api.tag), 4);
-    if (tags.constants.empty()) continue;
+    const std::vector<wrappers::Value> tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
+    size_t constants = 0;
+    size_t params = 0;
+    for (const wrappers::Value& v : tags) {
+      constants += v.kind == wrappers::Value::constant;
+      params += v.kind == wrappers::Value::param;
+    }
+    if (constants == 0 && params == 0) continue;
     Evidence base;
     base.kind = Confidence::call;
     base.api = std::string(api.name);
@@ -162,14 +171,22 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
       Summary size = summarise(analysis.resolve_argument(site, api.size), 8);
       if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
     }
-    for (size_t i = 0; i < tags.constants.size(); ++i) {
+    for (const wrappers::Value& v : tags) {
+      if (v.kind == wrappers::Value::param) {
+        // The enclosing function passes its own parameter: a derived API (never a tag value itself).
+        seeds.push_back(wrappers::Seed{v.def_rva, v.arg, &api, base.pool_type, base.size});
+        continue;
+      }
+      if (v.kind != wrappers::Value::constant) continue;
       Evidence e = base;
-      e.tag = Tag{static_cast<uint32_t>(tags.constants[i])};
-      e.tag_rva = tags.rvas[i];
-      if (tags.constants.size() > 1) e.detail = "one of " + std::to_string(tags.constants.size()) + " tags";
+      e.tag = Tag{static_cast<uint32_t>(v.value)};
+      e.tag_rva = v.def_rva;
+      if (constants > 1) e.detail = "one of " + std::to_string(constants) + " tags";
+      if (!v.detail.empty()) e.detail += (e.detail.empty() ? "" : "; ") + v.detail;
       result.calls.push_back(std::move(e));
     }
   }
+  expand_wrappers(analysis, model, seeds, result.calls);
   result.problems = analysis.problems();
   return result;
 }
@@ -202,6 +219,7 @@ CodeModel model_from_image(const PeImage& image, bool with_imports) {
     c.size = s.mapped_size();
     c.bytes = image.section_bytes(s);
     c.executable = s.is_code();
+    c.writable = s.writable();
     m.sections.push_back(std::move(c));
   }
   if (with_imports) {

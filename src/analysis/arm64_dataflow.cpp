@@ -152,14 +152,38 @@ void Analysis::sweep() {
         indirect_.push_back(rva);
       } else if (enc::is_adrp(w)) {
         thunk_candidates.emplace_back(rva, &sec);
+        const int64_t page = static_cast<int64_t>(((model_.image_base + rva) & ~uint64_t{0xfff}) - model_.image_base) +
+                             enc::adrp_offset(w);
+        if (page >= 0 && page <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(page), rva);
+      } else if ((w & 0x9f000000u) == 0x10000000u) {  // adr
+        const uint32_t imm = ((w >> 5) & 0x7ffff) << 2 | ((w >> 29) & 3);
+        const int64_t target = static_cast<int64_t>(rva) + (static_cast<int32_t>(imm << 11) >> 11);
+        if (target >= 0 && target <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(target), rva);
+      } else {
+        // Conditional branches (tail calls to wrappers may be conditional).
+        int64_t offset = 0;
+        bool cond = false;
+        if ((w & 0xff000010u) == 0x54000000u || (w & 0x7e000000u) == 0x34000000u) {  // b.cond, cbz, cbnz
+          offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x7ffff) << 13) >> 13) * 4;
+          cond = true;
+        } else if ((w & 0x7e000000u) == 0x36000000u) {  // tbz, tbnz
+          offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x3fff) << 18) >> 18) * 4;
+          cond = true;
+        }
+        const int64_t target = static_cast<int64_t>(rva) + offset;
+        if (cond && in_code(target)) cond_branches_.push_back(Branch{rva, static_cast<uint32_t>(target), false});
       }
     }
   }
   for (const RuntimeFunction& f : model_.functions) known_starts_.push_back(f.begin_rva);
   if (model_.entry_rva) known_starts_.push_back(model_.entry_rva);
   sort_unique(known_starts_);
-  std::sort(branches_.begin(), branches_.end(),
-            [](const Branch& a, const Branch& b) { return a.target != b.target ? a.target < b.target : a.source < b.source; });
+  const auto by_target = [](const Branch& a, const Branch& b) {
+    return a.target != b.target ? a.target < b.target : a.source < b.source;
+  };
+  std::sort(branches_.begin(), branches_.end(), by_target);
+  std::sort(cond_branches_.begin(), cond_branches_.end(), by_target);
+  std::sort(adrps_.begin(), adrps_.end());
   const auto is_branch_target = [this](uint32_t rva) {
     auto it = std::lower_bound(branches_.begin(), branches_.end(), rva,
                                [](const Branch& b, uint32_t x) { return b.target < x; });
@@ -268,8 +292,9 @@ Analysis::Outcome Analysis::load_from(const Region& region, int index, const Ins
     o.loc.ops = loc.ops;
     return o;
   }
-  // Another base register: the load reads an IAT slot when the base holds that slot's page (adrp [+ add]).
-  if (access.base > 30 || size != 8 || loc.nops > 0 || nested_ >= limits_.max_nested) return o;
+  // Another base register holding an image address (adrp [+ add]): an IAT slot (8 bytes), or memory that
+  // may hold a constant (4 or 8 bytes: memory_constant() decides).
+  if (access.base > 30 || (size != 4 && size != 8) || nested_ >= limits_.max_nested) return o;
   ++nested_;
   std::vector<Def> bases = resolve(&region, index, Loc{Loc::in_reg, access.base, 0});
   --nested_;
@@ -279,11 +304,16 @@ Analysis::Outcome Analysis::load_from(const Region& region, int index, const Ins
     const uint64_t va = b.value + static_cast<uint64_t>(access.offset);
     if (va < model_.image_base || va - model_.image_base > 0xffffffffull) return o;
     const uint32_t rva = static_cast<uint32_t>(va - model_.image_base);
-    if (!slot(rva) || (found && *found != rva)) return o;
+    if (found && *found != rva) return o;
     found = rva;
   }
   if (!found) return o;
-  o.def = Def{Def::slot_load, *found, insn.rva};
+  if (slot(*found)) {
+    if (size != 8 || loc.nops > 0) return o;
+    o.def = Def{Def::slot_load, *found, insn.rva};
+    return o;
+  }
+  o.def = Def{Def::mem_load, *found, insn.rva, size, loc};
   return o;
 }
 
@@ -342,6 +372,41 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
     return then_ops(Loc{Loc::in_reg, src.reg, 0}, {op});
   };
 
+  // "op wD, wA, wB[, lsl #k]" where one source is a constant (orr w8, w20, w8 after mov w8, #0x140000): a
+  // nested walk of the other register (bounded by max_nested) finds the constant, the walk goes on with the
+  // other one. `commutes`: either source may be the constant (else only the second: sub).
+  const auto reg_reg = [&](ValueOp::Kind kind, bool commutes) {
+    const Operand& d = insn.op[0];
+    const Operand& a = insn.op[1];
+    const Operand& b = insn.op[2];
+    if (a.kind != Operand::k_reg || b.kind != Operand::k_reg || a.other_shift || b.other_shift || a.shift ||
+        a.reg > 30 || (b.reg > 30 && b.reg != kZr) || nested_ >= limits_.max_nested || d.size < 4)
+      return unknown;
+    const auto single_constant = [&](const Operand& src) -> std::optional<uint64_t> {
+      if (src.reg == kZr) return 0;
+      ++nested_;
+      const std::vector<Def> defs = resolve(&region, index, Loc{Loc::in_reg, src.reg, 0});
+      --nested_;
+      std::optional<uint64_t> value;
+      for (const Def& def : defs) {
+        if (def.kind != Def::constant) return std::nullopt;
+        const uint64_t v = mask_to(def.value, src.size);
+        if (value && *value != v) return std::nullopt;
+        value = v;
+      }
+      return value;
+    };
+    const auto with = [&](const Operand& other, uint64_t c) {
+      if (kind == ValueOp::add && insn.id == ARM64_INS_SUB) c = 0 - c;
+      return then_op_on(other, ValueOp{kind, d.size, mask_to(c, d.size)});
+    };
+    if (auto c = single_constant(b)) return with(a, mask_to(*c << (b.shift & 63), d.size));
+    if (commutes && !b.shift) {
+      if (auto c = single_constant(a)) return with(b, *c);
+    }
+    return unknown;
+  };
+
   if (insn.id == 0) return out.push_back(unknown);
 
   if (loc.kind == Loc::in_reg) {
@@ -398,6 +463,10 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
         }
         if (insn.id == ARM64_INS_ORR && insn.nops == 3 && a.kind == Operand::k_reg && a.reg == kZr)
           return out.push_back(from_reg(b));
+        if (insn.nops == 3) {
+          const ValueOp::Kind kind = insn.id == ARM64_INS_ORR ? ValueOp::or_ : insn.id == ARM64_INS_AND ? ValueOp::and_ : ValueOp::xor_;
+          return out.push_back(reg_reg(kind, true));
+        }
         break;
       case ARM64_INS_ADD:
       case ARM64_INS_SUB:
@@ -406,6 +475,7 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
           if (insn.id == ARM64_INS_SUB) v = 0 - v;
           return out.push_back(then_ops(Loc{Loc::in_reg, a.reg, 0}, {ValueOp{ValueOp::add, size, mask_to(v, size)}}));
         }
+        if (insn.nops == 3) return out.push_back(reg_reg(ValueOp::add, insn.id == ARM64_INS_ADD));
         break;
       case ARM64_INS_LSL:
       case ARM64_INS_LSR:
@@ -565,8 +635,10 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   std::vector<Def> defs;
   const auto add_def = [&](const Def& d) {
     for (Def& e : defs) {
-      if (e.kind == d.kind && (d.kind == Def::unknown || e.value == d.value)) {
-        e.rva = std::min(e.rva, d.rva);
+      if (e.kind == d.kind && (d.kind == Def::unknown || e.value == d.value) &&
+          (d.kind != Def::param || (e.rva == d.rva && e.loc == d.loc)) &&
+          (d.kind != Def::mem_load || (e.loc == d.loc && e.size == d.size))) {
+        if (d.kind != Def::param) e.rva = std::min(e.rva, d.rva);
         return;
       }
     }
@@ -579,10 +651,11 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   std::vector<Outcome> outcomes;
   std::vector<int> preds;
   uint32_t steps = 0;
+  if (nested_ == 0) total_steps_ = 0;
   while (!work.empty()) {
     Item item = work.back();
     work.pop_back();
-    if (++steps > limits_.max_steps) {
+    if (++steps > limits_.max_steps || ++total_steps_ > limits_.max_total_steps) {
       problem("data-flow step limit reached at " + hex(r.insns[static_cast<size_t>(item.index)].rva));
       add_def(Def{});
       break;
@@ -598,10 +671,10 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
       if (known && r.insns[it->second].rva < at.rva) continue;  // a jump into a function start: a tail call
       preds.push_back(static_cast<int>(it->second));
     }
-    if (preds.empty()) {
-      add_def(Def{Def::unknown, 0, at.rva});
-      continue;
-    }
+    // At a function entry the value may come from the caller (a parameter), whatever jumps back to the entry.
+    if (known && is_function_entry(at.rva)) add_def(entry_def(item.loc, at.rva));
+    else if (preds.empty()) add_def(Def{Def::unknown, 0, at.rva});
+    if (preds.empty()) continue;
     for (int p : preds) {
       if (!visited.insert(Key{p, item.loc}).second) continue;
       outcomes.clear();

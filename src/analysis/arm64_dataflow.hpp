@@ -14,6 +14,7 @@
 
 #include "analysis/arm64_insn.hpp"
 #include "analysis/arm64_model.hpp"
+#include "analysis/wrappers.hpp"
 
 namespace tagwho::arm64 {
 
@@ -25,6 +26,7 @@ struct Limits {
   uint32_t window_after = 1024;           // ... and after it (loops whose back edge follows the call)
   uint32_t max_function_bytes = 0x10000;  // a larger .pdata function is clipped around the site
   uint32_t max_steps = 20000;             // backward steps per resolved value
+  uint32_t max_total_steps = 100000;      // ... nested walks (load bases, register operands) included
   size_t max_defs = 64;                   // reaching definitions kept per resolved value
   size_t max_regions_cached = 64;
   size_t max_problems = 20;
@@ -54,10 +56,26 @@ struct Loc {
 uint64_t apply_ops(uint64_t value, const Loc& loc);
 
 // A reaching definition found by the backward walk.
+//   param:    the value is what the function starting at `rva` received in `loc` (x0-x7, or [sp+off] at its
+//             entry: ARM64 has no return address on the stack, the first stack argument is at [sp]); only at
+//             function entries (.pdata starts, bl targets, the entry point), without pending arithmetic
+//             other than truncations to 32 bits (mov w2, w1).
+//   mem_load: a load (ldr/ldur of 4 or 8 bytes) from the image at RVA `value` through a base register
+//             holding an image address (adrp [+ add]), not an IAT slot, with `loc.ops` still to apply;
+//             Analysis::memory_constant() decides whether that memory holds a constant.
 struct Def {
-  enum Kind : uint8_t { constant, address, slot_load, unknown } kind = unknown;
-  uint64_t value = 0;  // constant; the VA for address (adrp/adr [+ add]); the slot RVA for slot_load
-  uint32_t rva = 0;    // the instruction that started the value (movz, mov, adrp...)
+  enum Kind : uint8_t { constant, address, slot_load, unknown, param, mem_load } kind = unknown;
+  uint64_t value = 0;  // constant; the VA for address (adrp/adr [+ add]); the slot RVA for slot_load; the RVA
+                       // loaded for mem_load
+  uint32_t rva = 0;    // the instruction that started the value (movz, mov, adrp...); param: the entry
+  uint8_t size = 0;    // mem_load: bytes loaded
+  Loc loc{};           // param: where the function received the value; mem_load: arithmetic still to apply
+};
+
+// A constant found in memory: read-only data, or a global variable that no code writes.
+struct MemoryConstant {
+  uint64_t value = 0;
+  std::string detail;  // "tag loaded from .rdata at 0x2010", "tag loaded from global at 0x3008 (never written)"
 };
 
 // Instructions decoded over [start, end) with their intra-region branch edges.
@@ -98,6 +116,20 @@ class Analysis {
   const ImportRef* slot(uint32_t rva) const;
   bool is_known_start(uint32_t rva) const;
 
+  // --- wrappers across functions (wrappers.hpp; arm64_wrappers.cpp)
+  // A function start whose x0-x7 and stack slots at entry are its parameters: a .pdata start, a bl target,
+  // the entry point.
+  bool is_function_entry(uint32_t rva) const;
+  // bl (direct) and b / b.cond / cbz / cbnz / tbz / tbnz from other functions (direct_tail) to the entry.
+  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit);
+  // The values reaching, at a caller site, the argument the callee receives at `arg`.
+  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg);
+  // Defs as wrapper values: constants (including memory constants), parameters, the rest unknown.
+  std::vector<wrappers::Value> values_of(const std::vector<Def>& defs);
+  // The value at [rva, rva+size) when it is a constant: in a section that is not writable, or in initialised
+  // writable data that no code writes and whose address no code or data takes (see arm64_wrappers.cpp).
+  std::optional<MemoryConstant> memory_constant(uint32_t rva, uint8_t size);
+
  private:
   struct Outcome {
     enum Kind : uint8_t { pass, defined } kind = pass;
@@ -110,6 +142,12 @@ class Analysis {
                     const Loc& loc);
   std::optional<uint32_t> thunk_slot(const CodeSection& sec, uint32_t rva) const;
   bool inside_function_body(uint32_t rva) const;
+  Def entry_def(const Loc& loc, uint32_t entry) const;
+  // "Never written" proof, page by page (arm64_wrappers.cpp): follows the image addresses made by each
+  // adrp / adr into the page forward through the code, recording stores through them and escapes.
+  void scan_page_uses(uint32_t page);
+  void follow_address(uint32_t rva, uint8_t reg, uint64_t va, bool exact);
+  bool address_taken_near(uint32_t rva);
 
   const CodeModel& model_;
   Limits limits_;
@@ -122,14 +160,29 @@ class Analysis {
     bool call = false;  // bl (else b)
   };
   std::vector<Branch> branches_;         // direct bl/b between code addresses, sorted by target
+  std::vector<Branch> cond_branches_;    // b.cond / cbz / cbnz / tbz / tbnz between code addresses, sorted
+  std::vector<std::pair<uint32_t, uint32_t>> adrps_;  // (page RVA or adr target RVA, instruction RVA), sorted
+  // Never-written proof state (built page by page on demand).
+  std::vector<uint32_t> scanned_pages_;                  // sorted
+  std::vector<uint32_t> unprovable_pages_;               // pages whose address escaped untracked
+  std::vector<std::pair<uint32_t, uint32_t>> stores_;    // (RVA, bytes) stored through tracked addresses
+  std::vector<uint32_t> taken_;                          // exact addresses that escaped
+  std::optional<std::vector<uint32_t>> data_pointers_;   // 8-byte image pointers in data and code, as RVAs
+  uint64_t follow_budget_ = 2'000'000;                   // instructions decoded by the proof per image
   std::vector<uint32_t> indirect_;       // blr/br sites, sorted
   std::vector<uint32_t> known_starts_;   // sorted, unique
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
   int nested_ = 0;
+  uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;
   bool budget_reported_ = false;
 };
+
+// Wrappers across functions from the seeds (parameters reaching a tag argument at import call sites) to a
+// fixpoint; wrapper evidence is appended to out (arm64_wrappers.cpp).
+wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
+                                  std::vector<Evidence>& out);
 
 }  // namespace tagwho::arm64

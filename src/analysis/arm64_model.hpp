@@ -20,6 +20,7 @@ struct CodeSection {
   uint32_t size = 0;    // mapped size
   ByteView bytes;       // file-backed bytes from rva (may be shorter than size)
   bool executable = false;
+  bool writable = false;  // IMAGE_SCN_MEM_WRITE: globals there are constants only when no code writes them
 
   size_t file_size() const { return bytes.size() < size ? bytes.size() : size; }
   // The instruction word at rva (little-endian), when it is file-backed.

@@ -1,7 +1,8 @@
 // ARM64 call-site analysis (Capstone) and the ARM64 literal search: hand-encoded instruction words for each
-// call form and data-flow shape, MOVZ/MOVK literal matching on hand-written words, the ARM64 sample drivers
-// (the leak sample is found by "tagwho Leak" although its bytes never contain "Leak"), and the ARM64 builds
-// of the generated corpus (recall per optimisation level).
+// call form and data-flow shape, wrappers across functions and memory constants on hand-encoded words,
+// MOVZ/MOVK literal matching on hand-written words, the ARM64 sample drivers (the leak sample is found by
+// "tagwho Leak" although its bytes never contain "Leak"), and the ARM64 builds of the generated corpus
+// (recall per optimisation level; wrapper rows are checked with x86/x64 in test_wrappers.cpp).
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -51,6 +52,9 @@ uint32_t ldr_w(unsigned rt, unsigned rn, uint32_t off) { return 0xb9400000u | (o
 uint32_t str_x(unsigned rt, unsigned rn, uint32_t off) { return 0xf9000000u | (off / 8) << 10 | rn << 5 | rt; }
 uint32_t str_w(unsigned rt, unsigned rn, uint32_t off) { return 0xb9000000u | (off / 4) << 10 | rn << 5 | rt; }
 uint32_t mov_w(unsigned rd, unsigned rm) { return 0x2a0003e0u | rm << 16 | rd; }  // orr wd, wzr, wm
+uint32_t mov_x(unsigned rd, unsigned rm) { return 0xaa0003e0u | rm << 16 | rd; }  // orr xd, xzr, xm
+uint32_t orr_w(unsigned rd, unsigned rn, unsigned rm) { return 0x2a000000u | rm << 16 | rn << 5 | rd; }
+uint32_t add_x(unsigned rd, unsigned rn, uint32_t imm) { return 0x91000000u | imm << 10 | rn << 5 | rd; }
 uint32_t blr(unsigned rn) { return 0xd63f0000u | rn << 5; }
 uint32_t br(unsigned rn) { return 0xd61f0000u | rn << 5; }
 uint32_t bl(uint32_t from, uint32_t to) { return 0x94000000u | ((to - from) / 4 & 0x3ffffff); }
@@ -89,6 +93,13 @@ struct Program {
     if (words.size() < i + code.size()) words.resize(i + code.size(), a64::kNop);
     std::copy(code.begin(), code.end(), words.begin() + static_cast<long>(i));
     if (function) functions.push_back(RuntimeFunction{rva, rva + static_cast<uint32_t>(code.size() * 4)});
+  }
+  void put(uint32_t rva, const std::vector<uint32_t>& code) {
+    at(rva);
+    const size_t i = (rva - kText) / 4;
+    if (words.size() < i + code.size()) words.resize(i + code.size(), a64::kNop);
+    std::copy(code.begin(), code.end(), words.begin() + static_cast<long>(i));
+    functions.push_back(RuntimeFunction{rva, rva + static_cast<uint32_t>(code.size() * 4)});
   }
 };
 
@@ -219,6 +230,195 @@ TEST_CASE("arm64 call forms and data flow on hand-encoded code") {
   CHECK(checked);
 }
 
+TEST_CASE("arm64 wrappers: the fixpoint and memory constants on hand-encoded code") {
+  using namespace a64;
+  using Chain = std::vector<std::string>;
+  constexpr uint32_t kW1 = 0x1000, kW2 = 0x1040, kW3 = 0x1080, kTail = 0x10c0, kStk = 0x1100, kCond = 0x1140,
+                     kDecoy = 0x1180, kWriter = 0x11c0, kCaller = 0x1200;
+  constexpr uint32_t kRo = 0x2000, kData = 0x4000;  // .rdata (read-only), .data (writable)
+  Program p;
+  // W1(size, tag): the tag goes to ExAllocatePoolWithTag in w2, by a tail branch through the IAT.
+  p.put(kW1, {mov_w(2, 1), mov_x(1, 0), movz_w(0, 0x200), adrp(3, kW1 + 12, kIat), ldr_x(3, 3, 0), br(3)});
+  // W2(tag, size) -> W1(size, tag).
+  p.put(kW2, {kStpFpLr, mov_w(8, 0), mov_x(0, 1), mov_w(1, 8), bl(kW2 + 16, kW1), kLdpFpLr, kRet});
+  // W3(size, tag): -O0 style spills to the frame, then W2(tag, size).
+  p.put(kW3, {sub_sp(32), str_x(30, 31, 16), str_w(1, 31, 12), str_x(0, 31, 0), ldr_w(0, 31, 12), ldr_x(1, 31, 0),
+              bl(kW3 + 24, kW2), ldr_x(30, 31, 16), add_sp(32), kRet});
+  // TAIL(size, tag): b W1.
+  p.put(kTail, {b(kTail, kW1)});
+  // STK(a, ..., h, tag): the 9th parameter ([sp] at entry) is the lookaside initialiser's 6th argument.
+  p.put(kStk, {kStpFpLr, ldr_w(5, 31, 16), movz_x(4, 0x98), adrp(7, kStk + 12, kIat), ldr_x(7, 7, 16), blr(7),
+               kLdpFpLr, kRet});
+  // COND: a conditional tail branch to W1 with its own constant tag.
+  p.put(kCond, {movz_w(1, 6), movk_w(1, 0x7a00), movz_x(0, 0x10), cmp_w_imm(2, 0), b_ne(kCond + 16, kW1), kRet});
+  // DECOY(n): n is the size; the tag is a constant.
+  p.put(kDecoy, {mov_x(1, 0), movz_w(2, 1), movk_w(2, 0x7b00), movz_w(0, 0), adrp(3, kDecoy + 16, kIat),
+                 ldr_x(3, 3, 0), br(3)});
+  // WRITER: writes gw (.data+0x200); writes gs (.data+0x380) through a page address spilled and reloaded;
+  // adds to ga (.data+0x3c0) with an ARMv8.1 atomic that Capstone 4 does not decode (stadd w1, [x11]);
+  // returns the address of gt (.data+0x300).
+  p.put(kWriter, {adrp(8, kWriter, kData), str_w(0, 8, 0x200), sub_sp(16), adrp(9, kWriter + 12, kData),
+                  str_x(9, 31, 8), movz_w(9, 0), ldr_x(10, 31, 8), str_w(1, 10, 0x380), add_x(11, 10, 0x3c0),
+                  0xb821017fu, add_sp(16), add_x(0, 8, 0x300), kRet});
+  std::vector<uint32_t> c;
+  const auto here = [&] { return kCaller + static_cast<uint32_t>(c.size() * 4); };
+  const auto call = [&](uint32_t target) { c.push_back(bl(here(), target)); };
+  const auto call_alloc = [&] {  // adrp x8, iat; ldr x8, [x8]; blr x8
+    c.push_back(adrp(8, here(), kIat));
+    c.push_back(ldr_x(8, 8, 0));
+    c.push_back(blr(8));
+  };
+  c.push_back(kStpFpLr);
+  c.insert(c.end(), {movz_w(0, 0x40), movz_w(1, 1), movk_w(1, 0x7a00)});
+  const uint32_t site1 = here();
+  call(kW1);
+  c.insert(c.end(), {movz_w(0, 2), movk_w(0, 0x7a00), movz_x(1, 0x10)});
+  call(kW2);
+  c.insert(c.end(), {movz_x(0, 0x20), movz_w(1, 3), movk_w(1, 0x7a00)});
+  call(kW3);
+  c.insert(c.end(), {movz_w(1, 4), movk_w(1, 0x7a00)});
+  call(kTail);
+  c.insert(c.end(), {sub_sp(16), movz_w(9, 5), movk_w(9, 0x7a00), str_w(9, 31, 0)});
+  call(kStk);
+  c.push_back(add_sp(16));
+  // orr w1, w20, w8 with w8 a constant: 0x7a000007 | 0x00100000.
+  c.insert(c.end(), {movz_w(20, 7), movk_w(20, 0x7a00), movz_w(8, 0x10, 1), orr_w(1, 20, 8)});
+  call(kW1);
+  c.insert(c.end(), {movz_w(0, 1), movk_w(0, 0x7d00)});
+  call(kDecoy);
+  c.push_back(adrp(8, here(), kRo));
+  c.push_back(ldr_w(1, 8, 0));  // the .rdata tag, passed to W1
+  call(kW1);
+  c.push_back(adrp(19, here(), kData));
+  for (uint32_t off : {0x100u, 0x200u, 0x300u, 0x380u, 0x3c0u}) {  // gl (never written), gw, gt, gs, ga
+    c.push_back(ldr_w(2, 19, off));
+    call_alloc();
+  }
+  call(kCond);
+  c.insert(c.end(), {kLdpFpLr, kRet});
+  p.put(kCaller, c);
+
+  Built built;
+  build(p, built);
+  std::vector<uint8_t> rdata(0x100, 0), data(0x400, 0);
+  const auto put32 = [](std::vector<uint8_t>& v, size_t at, uint32_t value) {
+    for (int i = 0; i < 4; ++i) v[at + static_cast<size_t>(i)] = static_cast<uint8_t>(value >> (8 * i));
+  };
+  put32(rdata, 0, 0x52000001);
+  put32(data, 0x100, 0x47000001);
+  put32(data, 0x200, 0x47000002);
+  put32(data, 0x300, 0x47000003);
+  put32(data, 0x380, 0x47000004);
+  put32(data, 0x3c0, 0x47000005);
+  arm64::CodeModel& m = built.model;
+  m.entry_rva = kCaller;
+  m.sections.push_back(arm64::CodeSection{".rdata", kRo, 0x100, ByteView(rdata.data(), rdata.size()), false});
+  arm64::CodeSection data_section{".data", kData, 0x400, ByteView(data.data(), data.size()), false};
+  data_section.writable = true;
+  m.sections.push_back(data_section);
+  const CallSiteAnalysis a = arm64::analyse_call_sites(m);
+  const auto one = [&](uint32_t tag) {
+    auto found = with_tag(a, tag);
+    INFO("tag 0x" << std::hex << tag);
+    REQUIRE(found.size() == 1);
+    return *found[0];
+  };
+
+  SUBCASE("one level: a leaf that tail-branches to the import") {
+    const Evidence e = one(0x7a000001);
+    CHECK(e.kind == Confidence::wrapper);
+    CHECK(e.api == "ExAllocatePoolWithTag");
+    CHECK(e.form == CallForm::direct);
+    CHECK(e.rva == site1);
+    CHECK(e.tag_rva == site1 - 8);
+    CHECK(e.chain == Chain{"sub@0x1000", "ExAllocatePoolWithTag"});
+    CHECK(e.pool_type == std::optional<uint64_t>(0x200));
+  }
+  SUBCASE("two and three levels, through register moves and -O0 spills") {
+    CHECK(one(0x7a000002).chain == Chain{"sub@0x1040", "sub@0x1000", "ExAllocatePoolWithTag"});
+    CHECK(one(0x7a000003).chain == Chain{"sub@0x1080", "sub@0x1040", "sub@0x1000", "ExAllocatePoolWithTag"});
+  }
+  SUBCASE("tail branches: b and b.ne from other functions") {
+    CHECK(one(0x7a000004).chain == Chain{"sub@0x10c0", "sub@0x1000", "ExAllocatePoolWithTag"});
+    const Evidence e = one(0x7a000006);
+    CHECK(e.kind == Confidence::wrapper);
+    CHECK(e.form == CallForm::direct_tail);
+    CHECK(e.rva == kCond + 16);
+    CHECK(e.chain == Chain{"sub@0x1000", "ExAllocatePoolWithTag"});
+  }
+  SUBCASE("a stack parameter reaching the lookaside initialiser's 6th argument") {
+    const Evidence e = one(0x7a000005);
+    CHECK(e.api == "ExInitializeNPagedLookasideList");
+    CHECK(e.chain == Chain{"sub@0x1100", "ExInitializeNPagedLookasideList"});
+    CHECK(e.size == std::optional<uint64_t>(0x98));
+  }
+  SUBCASE("a tag combined from two registers") {
+    CHECK(one(0x7a100007).chain == Chain{"sub@0x1000", "ExAllocatePoolWithTag"});
+  }
+  SUBCASE("a parameter that is the size is not a tag") {
+    CHECK(with_tag(a, 0x7d000001).empty());
+    CHECK(one(0x7b000001).kind == Confidence::call);
+  }
+  SUBCASE("tags loaded from memory") {
+    const Evidence ro = one(0x52000001);
+    CHECK(ro.kind == Confidence::wrapper);
+    CHECK(ro.detail == "tag loaded from .rdata at 0x2000");
+    CHECK(ro.chain == Chain{"sub@0x1000", "ExAllocatePoolWithTag"});
+    const Evidence gl = one(0x47000001);
+    CHECK(gl.kind == Confidence::call);
+    CHECK(gl.detail == "tag loaded from global at 0x4100 (never written)");
+    CHECK(with_tag(a, 0x47000002).empty());  // stored to by WRITER
+    CHECK(with_tag(a, 0x47000003).empty());  // its address is returned by WRITER
+    CHECK(with_tag(a, 0x47000004).empty());  // stored to through a spilled and reloaded page address
+    CHECK(with_tag(a, 0x47000005).empty());  // an atomic add the disassembler does not know
+  }
+  SUBCASE("nothing else: a function's own parameter is never a tag") {
+    const std::set<uint32_t> expected = {0x7a000001, 0x7a000002, 0x7a000003, 0x7a000004, 0x7a000005, 0x7a000006,
+                                         0x7a100007, 0x7b000001, 0x52000001, 0x47000001};
+    std::set<uint32_t> got;
+    for (const Evidence& e : a.calls) got.insert(e.tag.value);
+    CHECK(got == expected);
+  }
+}
+
+TEST_CASE("arm64 wrappers: bounded on a deep chain of wrappers") {
+  using namespace a64;
+  // f_i(tag) calls f_{i+1}(tag) (40 levels; the last passes w0 to ExAllocatePoolWithTag), each called with a
+  // constant from a caller at the end: the depth limit stops the chain.
+  Program p;
+  constexpr uint32_t n = 40;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t at = kText + 32 * i;
+    if (i + 1 < n) {
+      p.put(at, {kStpFpLr, bl(at + 4, at + 32), kLdpFpLr, kRet});
+    } else {
+      p.put(at, {mov_w(2, 0), movz_w(0, 0), movz_w(1, 0x10), adrp(8, at + 12, kIat), ldr_x(8, 8, 0), br(8)});
+    }
+  }
+  std::vector<uint32_t> c{kStpFpLr};
+  const uint32_t callers = kText + 32 * n;
+  for (uint32_t i = 0; i < n; ++i) {
+    c.push_back(movz_w(0, static_cast<uint16_t>(i)));
+    c.push_back(movk_w(0, 0x6000));
+    c.push_back(bl(callers + static_cast<uint32_t>(c.size() * 4), kText + 32 * i));
+  }
+  c.insert(c.end(), {kLdpFpLr, kRet});
+  p.put(callers, c);
+  Built built;
+  build(p, built);
+  const auto t0 = std::chrono::steady_clock::now();
+  const CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  const wrappers::Limits limits;
+  for (const Evidence& e : a.calls) {
+    CHECK(e.kind == Confidence::wrapper);
+    CHECK(e.chain.size() <= limits.max_depth + 1);
+  }
+  CHECK(a.calls.size() == limits.max_depth);
+  CHECK(std::any_of(a.problems.begin(), a.problems.end(),
+                    [](const std::string& s) { return s.find("wrapper analysis limited") != std::string::npos; }));
+}
+
 TEST_CASE("arm64 immediate_use_at: aligned MOVZ/MOVK words in code") {
   using namespace a64;
   Program p;
@@ -262,6 +462,39 @@ TEST_CASE("arm64 hostile code: random words and self loops finish quickly") {
   CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(elapsed < std::chrono::seconds(10));
+  CHECK(a.call_sites > 0);
+}
+
+TEST_CASE("arm64 hostile code: wrapper and never-written proofs stay bounded") {
+  // Random words with many adrp into one writable page, tags loaded through them at import calls and at bl
+  // between random places: every adrp is followed forward, within the per-image budget.
+  std::mt19937 rng(11);
+  Program p;
+  constexpr uint32_t kWords = 1 << 16;
+  constexpr uint32_t kData = 0x80000;
+  for (uint32_t i = 0; i < kWords; ++i) p.words.push_back(rng());
+  for (uint32_t i = 0; i + 8 < kWords; i += 8) {
+    const uint32_t rva = kText + i * 4;
+    p.words[i] = a64::adrp(9, rva, kData);
+    p.words[i + 1] = a64::ldr_w(2 - (i / 8) % 2, 9, 4 * ((i / 8) % 64));
+    p.words[i + 2] = a64::adrp(8, rva + 8, kIat);
+    p.words[i + 3] = a64::ldr_x(8, 8, 0);
+    p.words[i + 4] = (i / 8) % 3 ? a64::blr(8) : a64::bl(rva + 16, kText + 4 * (rng() % kWords & ~7u));
+    p.words[i + 5] = a64::b_ne(rva + 20, kText + 4 * (rng() % kWords));
+  }
+  for (uint32_t i = 0; i < kWords; i += 512) p.functions.push_back(RuntimeFunction{kText + 4 * i, kText + 4 * (i + 512)});
+  Built built;
+  build(p, built);
+  std::vector<uint8_t> data(0x1000, 0x41);
+  arm64::CodeSection data_section{".data", kData, 0x1000, ByteView(data.data(), data.size()), false};
+  data_section.writable = true;
+  built.model.sections.push_back(data_section);
+  const auto start = std::chrono::steady_clock::now();
+  CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  MESSAGE("hostile ARM64 wrappers: " << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                                     << " ms, " << a.call_sites << " sites, " << a.calls.size() << " evidence");
+  CHECK(elapsed < std::chrono::seconds(20));
   CHECK(a.call_sites > 0);
 }
 

@@ -1,6 +1,7 @@
-// Wrappers across functions (x86/x64): the fixpoint on hand-assembled code, memory constants (read-only
-// data, globals never written), and the generated corpus (tests/corpus/src/wrappers.c: every wrapper row
-// reported as wrapper or call with the right API, every call row as call, no decoy as either).
+// Wrappers across functions: the fixpoint on hand-assembled x64 code, memory constants (read-only data,
+// globals never written), and the generated corpus on x86, x64 and ARM64 (tests/corpus/src/wrappers.c: every
+// wrapper row reported as wrapper or call with the right API, every call row as call, no decoy as either).
+// The hand-encoded ARM64 wrapper test is in test_arm64_analysis.cpp.
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -373,7 +374,7 @@ struct Recall {
 
 }  // namespace
 
-TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as neither (x86, x64)") {
+TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as neither (x86, x64, ARM64)") {
   const fs::path dir = corpus_dir();
   if (dir.empty()) {
     MESSAGE("corpus skipped: no truth.tsv (toolchains missing or corpus not generated)");
@@ -396,22 +397,32 @@ TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as
     by_file[row.file].push_back(row);
   }
   REQUIRE_FALSE(by_file.empty());
-  std::map<std::string, Recall> by_pattern;  // wrapper rows and decoys, over all x86/x64 files
-  size_t files = 0;
+  std::map<std::string, Recall> by_pattern;  // over all x86/x64 files
+  // ARM64: per pattern and optimisation level ("O0"...), and how wrapper rows were found.
+  std::map<std::string, std::map<std::string, Recall>> arm64_by_pattern;
+  std::map<std::string, std::map<std::string, std::string>> arm64_how;
+  size_t files = 0, arm64_files = 0;
   for (const auto& [file, rows] : by_file) {
     INFO(file);
     auto mapped = MappedFile::open((dir / file).string());
     REQUIRE_MESSAGE(mapped, file);
     auto image = PeImage::load(mapped->view());
     REQUIRE_MESSAGE(image, file);
-    if (image->machine() != Machine::x86 && image->machine() != Machine::x64) continue;  // ARM64: not yet
-    ++files;
+    const bool arm64 = image->machine() == Machine::arm64;
+    if (arm64) {
+      ++arm64_files;
+    } else {
+      REQUIRE((image->machine() == Machine::x86 || image->machine() == Machine::x64));
+      ++files;
+    }
+    const std::string opt = file.substr(file.rfind('-') + 1, file.rfind('.') - file.rfind('-') - 1);
     const CallSiteAnalysis a = analyser_for(image->machine())->find_call_site_tags(*image);
     std::string missed;
     for (const Row& row : rows) {
       INFO(row.tag << " " << row.expect << " " << row.pattern);
       const uint32_t value = tag_value(row.tag);
       bool call = false, call_api = false, wrapper = false, wrapper_api = false;
+      size_t longest = 0;
       for (const Evidence& e : a.calls) {
         if (e.tag.value != value) continue;
         if (e.kind == Confidence::call) {
@@ -422,6 +433,7 @@ TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as
           const bool chain_ok = e.chain.size() >= 2 && e.chain.back() == row.api && e.api == row.api;
           CHECK_MESSAGE(chain_ok, "chain of " << row.tag << " does not end in " << row.api);
           wrapper_api |= chain_ok;
+          if (chain_ok) longest = std::max(longest, e.chain.size() - 1);
         }
       }
       bool ok = false;
@@ -436,13 +448,32 @@ TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as
         CHECK(ok);
       }
       if (!ok) missed += " " + row.tag + "(" + row.pattern + ")";
-      Recall& r = by_pattern[row.expect + " " + row.pattern];
+      const std::string key = row.expect + " " + row.pattern;
+      Recall& r = arm64 ? arm64_by_pattern[key][opt] : by_pattern[key];
       ++r.total;
       r.ok += ok;
+      if (arm64 && row.expect == "wrapper") {
+        std::string& how = arm64_how[key][opt];
+        const std::string found = call_api ? "call" : wrapper_api ? "wrapper(" + std::to_string(longest) + ")" : "-";
+        if (how.find(found) == std::string::npos) how += (how.empty() ? "" : "/") + found;
+      }
     }
     if (!missed.empty()) MESSAGE(file << ": missed" << missed);
   }
   std::ostringstream table;
   for (const auto& [pattern, r] : by_pattern) table << "\n  " << pattern << ": " << r.ok << "/" << r.total;
   MESSAGE("corpus, " << files << " x86/x64 files, per pattern (expect pattern: as expected/rows):" << table.str());
+  if (arm64_files > 0) {
+    std::ostringstream t;
+    for (const auto& [pattern, per_opt] : arm64_by_pattern) {
+      t << "\n  " << pattern << ":";
+      for (const auto& [opt, r] : per_opt) {
+        t << "  " << opt << " " << r.ok << "/" << r.total;
+        if (auto it = arm64_how.find(pattern); it != arm64_how.end() && it->second.count(opt))
+          t << " " << it->second.at(opt);
+      }
+    }
+    MESSAGE("corpus, " << arm64_files << " ARM64 files, per pattern and level (as expected/rows; wrapper rows: "
+                       << "found as call or wrapper(levels)):" << t.str());
+  }
 }
