@@ -8,8 +8,9 @@ hyperscan=libhyperscan-dev
 [ "$arch" = amd64 ] || hyperscan=libvectorscan-dev   # Hyperscan is x86-only; vectorscan is its port
 
 packages="g++ make cmake pkg-config ca-certificates
-  liblief-dev $hyperscan libcli11-dev doctest-dev libzydis-dev libcapstone-dev libsqlite3-dev libtsk-dev
-  clang lld llvm mingw-w64"
+  liblief-dev $hyperscan libcli11-dev doctest-dev libzydis-dev libcapstone-dev libsqlite3-dev sqlite3 libtsk-dev libregf-dev libbfio-dev
+  clang lld llvm mingw-w64
+  ntfs-3g ntfs-3g-dev qemu-utils ewf-tools fdisk"   # the tests build NTFS disk images with these
 
 missing=""
 for package in $packages; do

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "tagwho/pe_image.hpp"
+#include "tagwho/service.hpp"
 #include "tagwho/tag.hpp"
+#include "tagwho/tag_api.hpp"
 
 namespace tagwho {
 
@@ -32,7 +34,9 @@ struct Evidence {
   std::optional<uint64_t> pool_type; // POOL_TYPE, or POOL_FLAGS when pool_flags
   bool pool_flags = false;
   std::optional<uint64_t> size;
-  bool protected_pool = false;       // literal matched with the PROTECTED_POOL bit set
+  bool protected_pool = false;       // literal matched with, or call/wrapper tag passed with, the PROTECTED_POOL
+                                     // bit set (tag holds the value without it)
+  TagKind tag_kind = TagKind::pool;  // call/wrapper evidence of an Ob*WithTag API: objref (never a pool tag)
   std::string detail;                // free text: "immediate of cmp", "in headers"...
   std::vector<std::string> chain;    // wrapper evidence: the wrappers outermost first, then the API
                                      // ("sub@0x1200", "ExAllocatePoolWithTag")
@@ -53,7 +57,11 @@ struct DriverReport {
   uint64_t size = 0;
   VersionInfo version;
   std::vector<Finding> findings;  // ordered by the tag's characters
+  // Object-reference tags (Ob*WithTag call sites, TagKind::objref): kept apart from the pool-tag findings,
+  // filled in driver mode only (a search is for pool tags).
+  std::vector<Finding> objref_findings;
   std::vector<std::string> errors;
+  std::optional<ServiceInfo> service;  // the service that loads this file (offline SYSTEM hive), when known
 };
 
 }  // namespace tagwho

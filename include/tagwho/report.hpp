@@ -28,6 +28,8 @@ struct ReportOptions {
 
 void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, const ReportOptions& options);
 void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows, const Tagdb* tagdb = nullptr);
+// One search answer as the JSON object write_search_json prints on its line (without the newline).
+std::string search_row_json(const SearchRow& row, const Tagdb* tagdb = nullptr);
 // Files the database names for a searched tag with no evidence found in them, after the search rows.
 void write_unproven_table(std::ostream& out, const std::vector<UnprovenEntry>& rows);
 void write_unproven_json(std::ostream& out, const std::vector<UnprovenEntry>& rows);
@@ -41,6 +43,15 @@ void write_lookup_json(std::ostream& out, Tag tag, const std::vector<const Tagdb
 void write_unknown_json(std::ostream& out, const DriverReport& report, const Finding& finding);
 // An entry as JSON: {"pattern":"Afd?","binary":"afd.sys","description":"AFD objects","source":...,"line":57}
 std::string tagdb_entry_json(const TagdbEntry& entry);
+
+// The service that loads a file, as JSON: {"name":...,"display_name":...,"image_path":...,"start":"demand",
+// "start_value":3,"type":"kernel","type_value":1,"group":...,"control_set":"ControlSet001"}
+std::string service_json(const ServiceInfo& service);
+// Driver services whose file is missing from the scanned Windows root, after the results: a
+// "missing  ROOT  service NAME (start S): driver file not found at PATH" line, or
+// {"missing_driver":PATH,"root":ROOT,"service":{...}} (PATH "" when the ImagePath is off the volume).
+void write_missing_table(std::ostream& out, const std::vector<MissingService>& missing);
+void write_missing_json(std::ostream& out, const std::vector<MissingService>& missing);
 
 // "NonPagedPoolNx", "PagedPool", or the number when unknown; POOL_FLAGS as "POOL_FLAG_NON_PAGED|...".
 std::string pool_type_name(uint64_t value, bool pool_flags);

@@ -93,6 +93,32 @@ std::vector<Site> Analysis::find_sites() {
         add(Site{it->source, import, CallForm::tail, true});
     }
   }
+  // KMDF: blr xN where xN = ldr [xM, #index*8] and xM = the WdfFunctions table pointer, a global in writable
+  // data (adrp + ldr), at the index of a tag-taking Wdf function. The site's import is a synthetic ImportRef.
+  static const std::vector<ImportRef> kmdf_refs = [] {
+    std::vector<ImportRef> r;
+    for (const WdfTableApi& t : kmdf_table_apis()) r.push_back(ImportRef{0, std::string(t.api->name), t.api});
+    return r;
+  }();
+  const auto kmdf_import = [this](const Region* region, const std::vector<Def>& defs) -> const ImportRef* {
+    for (const Def& d : defs) {
+      if (d.kind != Def::unknown || d.loc.nops) continue;
+      const int at = region->index_of(d.rva);
+      if (at < 0) continue;
+      const Insn& load = region->insns[static_cast<size_t>(at)];
+      if (!is_load(load.id) || load.writeback) continue;
+      const MemAccess access = mem_access(load);
+      if (access.size != 8 || access.base > 30 || access.offset < 0 || access.offset % 8 != 0) continue;
+      for (const Def& b : resolve(region, at, Loc{Loc::in_reg, access.base, 0})) {
+        if (b.kind != Def::mem_load || b.size != 8 || b.loc.nops) continue;
+        const CodeSection* sec = model_.section_at(static_cast<uint32_t>(b.value));
+        if (!sec || !sec->writable || sec->executable) continue;
+        for (size_t k = 0; k < kmdf_table_apis().size(); ++k)
+          if (kmdf_table_apis()[k].index == static_cast<uint64_t>(access.offset) / 8) return &kmdf_refs[k];
+      }
+    }
+    return nullptr;
+  };
   // blr / br through a register holding an IAT slot's value.
   size_t resolved = 0;
   for (uint32_t rva : indirect_) {
@@ -108,14 +134,18 @@ std::vector<Site> Analysis::find_sites() {
     if (index < 0) continue;
     const Insn& insn = region->insns[static_cast<size_t>(index)];
     if ((insn.flow != Flow::call_reg && insn.flow != Flow::jmp_reg) || insn.nops < 1 || insn.op[0].reg > 30) continue;
-    for (const Def& d : resolve(region, index, Loc{Loc::in_reg, insn.op[0].reg, 0})) {
+    const std::vector<Def> defs = resolve(region, index, Loc{Loc::in_reg, insn.op[0].reg, 0});
+    const bool tail = insn.flow == Flow::jmp_reg;
+    for (const Def& d : defs) {
       if (d.kind != Def::slot_load) continue;
       const ImportRef* import = slot(static_cast<uint32_t>(d.value));
       if (!import || !import->api) continue;
-      const bool tail = insn.flow == Flow::jmp_reg;
       add(Site{rva, import, tail ? CallForm::tail : CallForm::reg, tail});
       break;
     }
+    if (kmdf_ && !sites.count(rva))
+      if (const ImportRef* import = kmdf_import(region, defs))
+        add(Site{rva, import, tail ? CallForm::tail : CallForm::reg, tail});
   }
   std::vector<Site> result;
   result.reserve(sites.size());
@@ -148,7 +178,18 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
   for (const Site& site : sites) {
     analysis.trim_cache();
     const TagApi& api = *site.import->api;
-    const std::vector<wrappers::Value> tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
+    std::vector<wrappers::Value> tags;
+    if (api.tag.present()) {
+      tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
+    } else if (api.implicit_tag) {
+      // No tag argument (ExAllocatePool): the kernel tags the allocation itself.
+      wrappers::Value v;
+      v.kind = wrappers::Value::constant;
+      v.value = api.implicit_tag;
+      v.def_rva = site.rva;
+      v.detail = "untagged API: the kernel tags it '" + Tag{api.implicit_tag}.display() + "'";
+      tags.push_back(std::move(v));
+    }
     size_t constants = 0;
     size_t params = 0;
     for (const wrappers::Value& v : tags) {
@@ -183,10 +224,15 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
       e.tag_rva = v.def_rva;
       if (constants > 1) e.detail = "one of " + std::to_string(constants) + " tags";
       if (!v.detail.empty()) e.detail += (e.detail.empty() ? "" : "; ") + v.detail;
+      for (const WdfTableApi& t : kmdf_table_apis())
+        if (t.api == &api)
+          e.detail += (e.detail.empty() ? "" : "; ") + std::string("KMDF: through WdfFunctions[") +
+                      std::to_string(t.index) + "]";
       result.calls.push_back(std::move(e));
     }
   }
   expand_wrappers(analysis, model, seeds, result.calls);
+  wrappers::finish_evidence(result.calls);
   result.problems = analysis.problems();
   return result;
 }

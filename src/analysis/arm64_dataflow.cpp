@@ -92,7 +92,10 @@ int Region::index_of(uint32_t rva) const {
 
 Analysis::Analysis(const CodeModel& model, Limits limits)
     : model_(model), limits_(limits), decoder_(model.image_base) {
-  for (const ImportRef& import : model_.imports) slots_.emplace(import.slot_rva, &import);
+  for (const ImportRef& import : model_.imports) {
+    slots_.emplace(import.slot_rva, &import);
+    kmdf_ = kmdf_ || import.name == kWdfBindImport;
+  }
   if (!decoder_.ok()) problem("capstone: cannot open an ARM64 disassembler");
 }
 

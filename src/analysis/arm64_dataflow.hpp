@@ -170,6 +170,7 @@ class Analysis {
   std::optional<std::vector<uint32_t>> data_pointers_;   // 8-byte image pointers in data and code, as RVAs
   uint64_t follow_budget_ = 2'000'000;                   // instructions decoded by the proof per image
   std::vector<uint32_t> indirect_;       // blr/br sites, sorted
+  bool kmdf_ = false;                    // imports WdfVersionBind: blr through the WdfFunctions table
   std::vector<uint32_t> known_starts_;   // sorted, unique
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import

@@ -51,7 +51,10 @@ int Region::index_of(uint32_t rva) const {
 
 Analysis::Analysis(const CodeModel& model, Limits limits)
     : model_(model), limits_(limits), decoder_(model.x64, model.image_base) {
-  for (const ImportRef& import : model_.imports) slots_.emplace(import.slot_rva, &import);
+  for (const ImportRef& import : model_.imports) {
+    slots_.emplace(import.slot_rva, &import);
+    kmdf_ = kmdf_ || import.name == kWdfBindImport;
+  }
 }
 
 std::string hex(uint32_t value) {
@@ -136,6 +139,9 @@ void Analysis::sweep() {
         }
       }
       note_memory_use(insn);
+      if (kmdf_ && (insn.flow == Flow::call_indirect || insn.flow == Flow::jmp_indirect) && insn.operand_count > 0 &&
+          !insn.mem_rva && (insn.op[0].kind == OpKind::reg || insn.op[0].kind == OpKind::mem))
+        table_calls_.push_back(rva);
       if (!model_.x64 && (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_PUSH)) {
         for (int i = 0; i < insn.operand_count; ++i) {
           const Operand& op = insn.op[i];

@@ -117,4 +117,17 @@ Outcome expand(Host& host, const std::vector<Seed>& seeds, std::vector<Evidence>
   return outcome;
 }
 
+void finish_evidence(std::vector<Evidence>& evidence) {
+  for (Evidence& e : evidence) {
+    if (e.kind != Confidence::call && e.kind != Confidence::wrapper) continue;
+    const TagApi* api = find_tag_api(e.api);
+    if (!api) continue;
+    e.tag_kind = api->tag_kind;
+    if (api->tag_kind == TagKind::pool && (e.tag.value & Tag::kProtectedBit)) {
+      e.tag = e.tag.without_protected_bit();
+      e.protected_pool = true;
+    }
+  }
+}
+
 }  // namespace tagwho::wrappers

@@ -90,4 +90,8 @@ std::string function_label(uint32_t entry);
 Outcome expand(Host& host, const std::vector<Seed>& seeds, std::vector<Evidence>& out,
                std::vector<std::string>& problems, const Limits& limits = {});
 
+// Final touches to the call and wrapper evidence of an analysis, from the API each names: tag_kind, and for
+// pool tags the PROTECTED_POOL bit (0x80000000) moved from the tag value to protected_pool.
+void finish_evidence(std::vector<Evidence>& evidence);
+
 }  // namespace tagwho::wrappers

@@ -152,10 +152,75 @@ std::vector<Site> Analysis::find_sites() {
       }
     }
   }
+  if (kmdf_) add_kmdf_sites(sites);
   std::vector<Site> result;
   result.reserve(sites.size());
   for (const auto& [rva, s] : sites) result.push_back(s);
   return result;
+}
+
+void Analysis::add_kmdf_sites(std::map<uint32_t, Site>& sites) {
+  // One synthetic import per table function: immutable, shared by every analysis.
+  static const std::vector<ImportRef> refs = [] {
+    std::vector<ImportRef> r;
+    for (const WdfTableApi& t : kmdf_table_apis()) r.push_back(ImportRef{0, std::string(t.api->name), t.api});
+    return r;
+  }();
+  const uint32_t ptr = model_.x64 ? 8 : 4;
+  // Offsets added to a register by the pending arithmetic of a def (add only), or nullopt.
+  const auto added = [](const Loc& loc) -> std::optional<int64_t> {
+    int64_t sum = 0;
+    for (uint8_t i = 0; i < loc.nops; ++i) {
+      if (loc.ops[i].kind != ValueOp::add) return std::nullopt;
+      sum += static_cast<int64_t>(loc.ops[i].imm);
+    }
+    return sum;
+  };
+  for (uint32_t rva : table_calls_) {
+    if (sites.count(rva)) continue;
+    trim_cache();
+    const Region* region = region_for(rva);
+    if (!region) continue;
+    const int index = region->index_of(rva);
+    if (index < 0) continue;
+    const Insn& call = region->insns[static_cast<size_t>(index)];
+    // The memory operand [base + disp] that holds the function pointer, and where it is read.
+    std::vector<std::pair<int, Operand>> reads;
+    const Operand& target = call.op[0];
+    if (target.kind == OpKind::mem) {
+      reads.emplace_back(index, target);
+    } else if (target.kind == OpKind::reg && target.reg < 16) {
+      for (const Def& d : resolve(region, index, Loc{Loc::in_reg, target.reg, 0})) {
+        if (d.kind != Def::unknown || d.loc.nops) continue;
+        const int at = region->index_of(d.rva);
+        if (at < 0) continue;
+        const Insn& load = region->insns[static_cast<size_t>(at)];
+        if (load.mnemonic == ZYDIS_MNEMONIC_MOV && load.operand_count == 2 && load.op[1].kind == OpKind::mem)
+          reads.emplace_back(at, load.op[1]);
+      }
+    }
+    for (const auto& [at, mem] : reads) {
+      if (mem.base >= 16 || mem.base == kRsp || mem.index != kNoReg || mem.segment_override) continue;
+      bool found = false;
+      for (const Def& d : resolve(region, at, Loc{Loc::in_reg, mem.base, 0})) {
+        if (d.kind != Def::mem_load || d.size != ptr) continue;
+        const CodeSection* sec = model_.section_at(static_cast<uint32_t>(d.value));
+        if (!sec || !sec->writable || sec->executable) continue;  // the table pointer is a data global
+        const std::optional<int64_t> offset = added(d.loc);
+        if (!offset) continue;
+        const int64_t slot_off = mem.disp + *offset;
+        if (slot_off < 0 || slot_off % ptr != 0) continue;
+        for (size_t k = 0; k < kmdf_table_apis().size(); ++k) {
+          if (kmdf_table_apis()[k].index != static_cast<uint64_t>(slot_off) / ptr) continue;
+          const bool tail = call.flow == Flow::jmp_indirect;
+          sites.emplace(rva, Site{rva, &refs[k], tail ? CallForm::tail : CallForm::reg, false, tail});
+          found = true;
+        }
+        if (found) break;
+      }
+      if (found) break;
+    }
+  }
 }
 
 std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
@@ -172,6 +237,10 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
       loc = Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 1) + (site.tail ? 8 : 0)};
     }
   } else {
+    if (arg.x86_reg >= 0) {  // __fastcall: ecx, edx
+      if (arg.x86_reg > 1) return {Def{}};
+      return resolve(region, index, Loc{Loc::in_reg, arg.x86_reg == 0 ? kRcx : kRdx, 0});
+    }
     if (arg.x86_slot < 0) return {Def{}};
     loc = Loc{Loc::at_sp, kNoReg, 4 * arg.x86_slot + (site.tail ? 4 : 0)};
   }
@@ -188,7 +257,18 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
   for (const Site& site : sites) {
     analysis.trim_cache();
     const TagApi& api = *site.import->api;
-    const std::vector<wrappers::Value> tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
+    std::vector<wrappers::Value> tags;
+    if (api.tag.present()) {
+      tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
+    } else if (api.implicit_tag) {
+      // No tag argument (ExAllocatePool): the kernel tags the allocation itself.
+      wrappers::Value v;
+      v.kind = wrappers::Value::constant;
+      v.value = api.implicit_tag;
+      v.def_rva = site.rva;
+      v.detail = "untagged API: the kernel tags it '" + Tag{api.implicit_tag}.display() + "'";
+      tags.push_back(std::move(v));
+    }
     size_t constants = 0;
     size_t params = 0;
     for (const wrappers::Value& v : tags) {
@@ -224,10 +304,15 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
       e.tag_rva = v.def_rva;
       if (constants > 1) e.detail = "one of " + std::to_string(constants) + " tags";
       if (!v.detail.empty()) e.detail += (e.detail.empty() ? "" : "; ") + v.detail;
+      for (const WdfTableApi& t : kmdf_table_apis())
+        if (t.api == &api)
+          e.detail += (e.detail.empty() ? "" : "; ") + std::string("KMDF: through WdfFunctions[") +
+                      std::to_string(t.index) + "]";
       result.calls.push_back(std::move(e));
     }
   }
   expand_wrappers(analysis, model, seeds, result.calls);
+  wrappers::finish_evidence(result.calls);
   result.problems = analysis.problems();
   return result;
 }

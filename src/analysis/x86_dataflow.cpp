@@ -40,8 +40,11 @@ constexpr KnownPops kKnownPops[] = {
     {"NdisAllocateMemoryWithTag", 12}, {"NdisAllocateMemoryWithTagPriority", 16},
     {"NdisFreeMemoryWithTag", 8}, {"NdisFreeMemoryWithTagPriority", 12}, {"NdisFreeMemory", 12},
     {"FltAllocatePoolAlignedWithTag", 16}, {"FltFreePoolAlignedWithTag", 12}, {"VideoPortAllocatePool", 16},
+    {"ObReferenceObjectByHandleWithTag", 28}, {"ObReferenceObjectByPointerWithTag", 20},
+    {"ObfReferenceObjectWithTag", 0}, {"ObfDereferenceObjectWithTag", 0},  // __fastcall: both in registers
+    {"ObDereferenceObjectDeferDeleteWithTag", 8}, {"ObfReferenceObject", 0}, {"ObfDereferenceObject", 0},
     {"RtlInitUnicodeString", 8}, {"RtlCompareMemory", 12}, {"KeBugCheckEx", 20}, {"KeBugCheck", 4},
-    {"IoCreateDevice", 28}, {"IoDeleteDevice", 4}, {"IoCompleteRequest", 8}, {"ObfDereferenceObject", 4},
+    {"IoCreateDevice", 28}, {"IoDeleteDevice", 4}, {"IoCompleteRequest", 8},
     {"KeInitializeSpinLock", 4}, {"KeWaitForSingleObject", 20}, {"KeSetEvent", 12}, {"KeInitializeEvent", 12},
     // cdecl: the caller pops.
     {"DbgPrint", 0}, {"DbgPrintEx", 0}, {"memset", 0}, {"memcpy", 0}, {"memmove", 0}, {"memcmp", 0},

@@ -105,8 +105,13 @@ class Analysis {
 
   // Pass 1: sweep all executable sections.
   void sweep();
-  // Sites from pass 1 (iat, thunk, tail forms) plus the register form.
+  // Sites from pass 1 (iat, thunk, tail forms) plus the register form, and KMDF table calls.
   std::vector<Site> find_sites();
+  // KMDF (the image imports WdfVersionBind): calls through the WdfFunctions table at a constant index of a
+  // tag-taking Wdf function (kmdf_table_apis()). The table pointer is a global in writable data, loaded
+  // then indexed: call [reg+index*ptr], or mov reg2, [reg+index*ptr] ... call reg2 (index may also be added
+  // to reg first). The site's import is a synthetic ImportRef naming the Wdf function.
+  void add_kmdf_sites(std::map<uint32_t, Site>& sites);
   // Constant values reaching argument position `arg` at the site.
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
 
@@ -183,6 +188,8 @@ class Analysis {
   std::vector<uint32_t> known_starts_; // sorted, unique
   std::vector<uint32_t> entry_like_;   // sorted, unique: call targets, entry, code pointers, thunks
   std::vector<uint32_t> thunks_;       // sorted
+  bool kmdf_ = false;                  // imports WdfVersionBind
+  std::vector<uint32_t> table_calls_;  // KMDF: indirect calls/jumps not through an absolute or RIP address
   // Memory the code writes at absolute / RIP-relative addresses: (RVA, bytes), sorted.
   std::vector<std::pair<uint32_t, uint32_t>> stores_;
   // Image addresses whose address the code takes (lea, immediates, indexed absolute bases), sorted.

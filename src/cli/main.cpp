@@ -10,8 +10,11 @@
 #include <optional>
 #include <thread>
 
+#include "index_commands.hpp"
+#include "poolmon_command.hpp"
 #include "tagwho/report.hpp"
 #include "tagwho/scan.hpp"
+#include "tagwho/source.hpp"
 #include "tagwho/tagdb.hpp"
 
 namespace {
@@ -96,14 +99,16 @@ unsigned thread_count(unsigned requested) {
   return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
 }
 
-// Walks the paths, analyses every PE file, prints each problem once on stderr. Returns reports of PE files.
+// Opens the paths (files, folders, Windows roots, disk images), analyses every PE file, prints each problem
+// once on stderr. Returns reports of PE files; driver services whose file is missing go to `missing`.
 std::vector<FileResult> scan(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
-                             bool& had_error) {
-  std::vector<WalkProblem> problems;
-  std::vector<InputFile> inputs = walk_inputs(paths, problems);
-  for (const WalkProblem& problem : problems) report_problem(problem.path, problem.message);
-  had_error = !problems.empty();
-  std::vector<FileResult> results = scan_files(scanner, inputs, thread_count(threads));
+                             bool& had_error, std::vector<MissingService>* missing = nullptr) {
+  SourceList sources = open_sources(paths);
+  for (const WalkProblem& problem : sources.problems) report_problem(problem.path, problem.message);
+  had_error = !sources.problems.empty();
+  if (missing) *missing = std::move(sources.missing);
+  const std::vector<SourceFile>& inputs = sources.files;
+  std::vector<FileResult> results = scan_sources(scanner, inputs, thread_count(threads));
   std::vector<FileResult> pe_files;
   for (size_t i = 0; i < results.size(); ++i) {
     FileResult& result = results[i];
@@ -125,7 +130,7 @@ std::vector<FileResult> scan(const Scanner& scanner, const std::vector<std::stri
 }
 
 int run_search(const std::vector<std::string>& tag_texts, const std::vector<std::string>& paths,
-               const CommonOptions& options) {
+               const CommonOptions& options, const tagwho::cli::IndexOptions& index_options) {
   std::vector<Tag> tags;
   for (const std::string& text : tag_texts) {
     auto tag = Tag::parse(text);
@@ -136,14 +141,9 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
     Tag plain = tag->without_protected_bit();  // poolmon never shows the PROTECTED_POOL bit
     if (std::find(tags.begin(), tags.end(), plain) == tags.end()) tags.push_back(plain);
   }
-  if (paths.empty()) {
-    std::cerr << "tagwho: no PATH given: name the drivers or folders to search (e.g. tagwho "
-              << tags.front().display() << " C:/Windows/System32/drivers)\n";
-    return kError;
-  }
-  auto scanner = Scanner::create(ScanRequest{tags, false});
-  if (!scanner) {
-    std::cerr << "tagwho: " << scanner.error() << '\n';
+  if (paths.empty() && !tagwho::cli::index_available(index_options)) {
+    std::cerr << "tagwho: no PATH given and no index: name the drivers or folders to search (e.g. tagwho "
+              << tags.front().display() << " C:/Windows/System32/drivers), or build an index (tagwho index build PATH...)\n";
     return kError;
   }
   auto tagdb = open_tagdb(options.tagdb, paths);
@@ -152,8 +152,18 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
     return kError;
   }
   const Tagdb* db = *tagdb ? &**tagdb : nullptr;
+  // An index that covers the paths (or the whole index, without PATH) answers instead of a scan.
+  if (auto answered = tagwho::cli::search_with_index(tags, paths, index_options, options.json, options.max_evidence,
+                                                     options.threads, db))
+    return *answered;
+  auto scanner = Scanner::create(ScanRequest{tags, false});
+  if (!scanner) {
+    std::cerr << "tagwho: " << scanner.error() << '\n';
+    return kError;
+  }
   bool had_error = false;
-  std::vector<FileResult> results = scan(*scanner, paths, options.threads, had_error);
+  std::vector<MissingService> missing;
+  std::vector<FileResult> results = scan(*scanner, paths, options.threads, had_error, &missing);
   std::vector<const DriverReport*> reports;
   for (const FileResult& result : results) reports.push_back(&result.report);
   std::vector<SearchRow> rows = rank_search(reports, tags);
@@ -161,9 +171,11 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
   if (options.json) {
     write_search_json(std::cout, rows, db);
     write_unproven_json(std::cout, unproven);
+    write_missing_json(std::cout, missing);
   } else {
     write_search_table(std::cout, rows, ReportOptions{options.max_evidence, db});
     write_unproven_table(std::cout, unproven);
+    write_missing_table(std::cout, missing);
   }
   std::cout.flush();
   if (had_error) return kError;
@@ -171,14 +183,15 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
 }
 
 // Driver mode scans every tag recovered at a call site; shared by `driver` and `tagdb unknown`.
-std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, unsigned threads, bool& had_error) {
+std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, unsigned threads, bool& had_error,
+                                     std::vector<MissingService>* missing = nullptr) {
   auto scanner = Scanner::create(ScanRequest{{}, true});
   if (!scanner) {
     std::cerr << "tagwho: " << scanner.error() << '\n';
     had_error = true;
     return {};
   }
-  return scan(*scanner, paths, threads, had_error);
+  return scan(*scanner, paths, threads, had_error, missing);
 }
 
 // pooltag.txt lines for what the scan proved; tags with no text form in that format are named on stderr.
@@ -203,7 +216,8 @@ int run_driver(const std::vector<std::string>& paths, const CommonOptions& optio
   }
   const Tagdb* db = *tagdb ? &**tagdb : nullptr;
   bool had_error = false;
-  std::vector<FileResult> results = scan_drivers(paths, options.threads, had_error);
+  std::vector<MissingService> missing;
+  std::vector<FileResult> results = scan_drivers(paths, options.threads, had_error, &missing);
   bool found = false;
   for (const FileResult& result : results) found = found || !result.report.findings.empty();
   if (format == "pooltag") {
@@ -215,6 +229,10 @@ int run_driver(const std::vector<std::string>& paths, const CommonOptions& optio
       else
         write_driver_table(std::cout, result.report, ReportOptions{options.max_evidence, db});
     }
+    if (json)
+      write_missing_json(std::cout, missing);
+    else
+      write_missing_table(std::cout, missing);
   }
   std::cout.flush();
   if (had_error) return kError;
@@ -306,9 +324,14 @@ constexpr const char* kDescription =
     "  tagwho driver PATH... --format pooltag   the same, as pooltag.txt lines\n"
     "  tagwho tagdb lookup TAG...    what the pool tag database (pooltag.txt) says about each tag\n"
     "  tagwho tagdb unknown PATH...  proven tags the database does not know: what to add\n"
-    "  tagwho tagdb check [PATH...]  which database files are used, and their lines that are not entries\n\n"
+    "  tagwho tagdb check [PATH...]  which database files are used, and their lines that are not entries\n"
+    "  tagwho index build PATH...    analyse once into the index; then tagwho TAG (no PATH) answers from it\n"
+    "  tagwho index update|stats|export|merge   keep it current, describe it, export it, combine hosts\n"
+    "  tagwho poolmon LOG... --root PATH   the growing tags of poolmon -n / !poolused logs, and their drivers\n\n"
     "TAG is 1-4 characters as poolmon shows them (\"Cc\" means \"Cc  \"), 0xXXXXXXXX, or \\xNN escapes.\n"
-    "PATH is a file or a folder searched recursively; PE files are recognised by content.\n\n"
+    "PATH is a file or a folder searched recursively; PE files are recognised by content. The root of a\n"
+    "Windows installation (mounted volume) and disk images (raw/dd, E01, VHD, VHDX, VMDK) are searched\n"
+    "where drivers live, with the service that loads each driver (offline SYSTEM hive).\n\n"
     "Evidence, strongest first: call (tag recovered at a call of a tag-taking API such as\n"
     "ExAllocatePoolWithTag), code (immediate in code), data (bytes in a data section), raw (bytes\n"
     "anywhere else: headers, resources, overlay, or a file that did not parse).\n\n"
@@ -327,6 +350,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> extra_tags;
   std::vector<std::string> positionals;
   add_common_options(app, search_options);
+  tagwho::cli::IndexOptions index_options;
+  tagwho::cli::add_index_options(app, index_options);
   app.add_option("-e,--tag", extra_tags, "A tag to search for (repeatable); then every positional is a PATH")
       ->allow_extra_args(false);
   app.add_option("args", positionals, "TAG then PATH... (or only PATH... with -e)");
@@ -360,6 +385,8 @@ int main(int argc, char** argv) {
   CLI::App* check = tagdb->add_subcommand("check", "Database files used, with their non-entry lines");
   add_tagdb_options(*check, check_options);
   check->add_option("PATH", check_paths, "Scanned paths (a Windows root may hold Debugging Tools)");
+  auto index_commands = tagwho::cli::add_index_commands(app);
+  auto poolmon_command = tagwho::cli::add_poolmon_command(app);
 
   try {
     app.parse(argc, argv);
@@ -375,6 +402,11 @@ int main(int argc, char** argv) {
     if (*lookup) return run_tagdb_lookup(lookup_tags, lookup_options, lookup_json);
     if (*unknown) return run_tagdb_unknown(unknown_paths, unknown_options);
     if (*check) return run_tagdb_check(check_paths, check_options);
+    if (auto status = tagwho::cli::run_index_commands(*index_commands)) return *status;
+    auto open_poolmon_tagdb = [](const std::vector<std::string>& files, bool none, const std::vector<std::string>& roots) {
+      return open_tagdb(TagdbOptions{files, none}, roots);
+    };
+    if (auto status = tagwho::cli::run_poolmon_command(*poolmon_command, open_poolmon_tagdb)) return *status;
     std::vector<std::string> tags = extra_tags;
     std::vector<std::string> paths = positionals;
     if (tags.empty()) {
@@ -385,7 +417,7 @@ int main(int argc, char** argv) {
       tags.push_back(paths.front());
       paths.erase(paths.begin());
     }
-    return run_search(tags, paths, search_options);
+    return run_search(tags, paths, search_options, index_options);
   } catch (const std::exception& error) {
     std::cerr << "tagwho: internal error: " << error.what() << '\n';
     return kError;

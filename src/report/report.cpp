@@ -66,6 +66,7 @@ void write_evidence_json(std::ostream& out, const std::vector<Evidence>& evidenc
     }
     if (e.size) out << ",\"size\":" << *e.size;
     if (e.protected_pool) out << ",\"protected\":true";
+    if (e.tag_kind == TagKind::objref) out << ",\"tag_kind\":\"objref\"";
     if (e.negative_displacement) out << ",\"negative_displacement\":true";
     if (!e.detail.empty()) out << ",\"detail\":" << json_string(e.detail);
     if (!e.chain.empty()) {
@@ -117,6 +118,16 @@ void write_tagdb_json(std::ostream& out, const Tagdb& tagdb, const Finding& find
   write_entries_json(out, join.entries);
   out << ",\"tagdb_names_file\":" << (join.names_file ? "true" : "false");
   if (join.disagrees()) out << ",\"disagreement\":\"not_named\"";
+}
+
+// The service that loads a file, on one line under the result.
+void write_service_line(std::ostream& out, const ServiceInfo& service, const char* indent) {
+  out << indent << "service  " << printable(service.name);
+  if (!service.display_name.empty()) out << " \"" << printable(service.display_name) << '"';
+  out << ", start " << (service.start ? service_start_name(service.start) : "?");
+  if (service.type) out << ", " << service_type_name(service.type);
+  if (!service.group.empty()) out << ", group " << printable(service.group);
+  out << ", " << printable(service.control_set) << '\n';
 }
 
 }  // namespace
@@ -181,6 +192,8 @@ std::string describe_evidence(const Evidence& e) {
     if (e.pool_type) text << ", " << pool_type_name(*e.pool_type, e.pool_flags);
     if (e.size) text << ", " << *e.size << " bytes";
     text << ", tag set at " << hex(e.tag_rva);
+    if (e.protected_pool) text << ", with PROTECTED_POOL bit";
+    if (e.tag_kind == TagKind::objref) text << ", object-reference tag";
     if (!e.detail.empty()) text << ", " << e.detail;  // "one of 2 tags", "tag loaded from .rdata at 0x..."
     for (const std::string& link : e.chain) text << " -> " << link;
   } else {
@@ -201,21 +214,27 @@ void write_search_table(std::ostream& out, const std::vector<SearchRow>& rows, c
     std::string version = version_summary(report.version);
     if (!version.empty()) out << "  [" << printable(version) << "]";
     out << '\n';
+    if (report.service) write_service_line(out, *report.service, "    ");
     write_evidence_lines(out, *row.finding, options, "    ");
     if (options.tagdb) write_tagdb_lines(out, *options.tagdb, *row.finding, report.path, "    ");
   }
 }
 
 void write_search_json(std::ostream& out, const std::vector<SearchRow>& rows, const Tagdb* tagdb) {
-  for (const SearchRow& row : rows) {
-    out << '{';
-    write_tag_fields(out, *row.finding);
-    out << ",\"path\":" << json_string(row.report->path) << ",\"machine\":\"" << machine_name(row.report->machine)
-        << "\",\"confidence\":\"" << confidence_name(row.finding->best) << "\",\"evidence\":";
-    write_evidence_json(out, row.finding->evidence);
-    if (tagdb) write_tagdb_json(out, *tagdb, *row.finding, row.report->path);
-    out << "}\n";
-  }
+  for (const SearchRow& row : rows) out << search_row_json(row, tagdb) << '\n';
+}
+
+std::string search_row_json(const SearchRow& row, const Tagdb* tagdb) {
+  std::ostringstream out;
+  out << '{';
+  write_tag_fields(out, *row.finding);
+  out << ",\"path\":" << json_string(row.report->path) << ",\"machine\":\"" << machine_name(row.report->machine)
+      << "\",\"confidence\":\"" << confidence_name(row.finding->best) << "\",\"evidence\":";
+  write_evidence_json(out, row.finding->evidence);
+  if (row.report->service) out << ",\"service\":" << service_json(*row.report->service);
+  if (tagdb) write_tagdb_json(out, *tagdb, *row.finding, row.report->path);
+  out << '}';
+  return out.str();
 }
 
 void write_unproven_table(std::ostream& out, const std::vector<UnprovenEntry>& rows) {
@@ -242,11 +261,18 @@ void write_driver_table(std::ostream& out, const DriverReport& report, const Rep
   std::string version = version_summary(report.version);
   if (!version.empty()) out << "  [" << printable(version) << "]";
   out << '\n';
+  if (report.service) write_service_line(out, *report.service, "    ");
   if (report.findings.empty()) out << "    (no tags found)\n";
   for (const Finding& finding : report.findings) {
     out << "  " << finding.tag.display() << "  " << finding.tag.hex() << "  " << confidence_name(finding.best) << '\n';
     write_evidence_lines(out, finding, options, "      ");
     if (options.tagdb) write_tagdb_lines(out, *options.tagdb, finding, report.path, "      ");
+  }
+  if (!report.objref_findings.empty()) out << "  object-reference tags (Ob*WithTag, not pool tags):\n";
+  for (const Finding& finding : report.objref_findings) {
+    out << "  " << finding.tag.display() << "  " << finding.tag.hex() << "  objref " << confidence_name(finding.best)
+        << '\n';
+    write_evidence_lines(out, finding, options, "      ");
   }
   if (!options.tagdb) return;
   std::vector<const TagdbEntry*> unproven = unproven_driver(*options.tagdb, report);
@@ -259,6 +285,7 @@ void write_driver_json(std::ostream& out, const DriverReport& report, const Tagd
   out << ",\"version\":{\"company\":" << json_string(report.version.company)
       << ",\"description\":" << json_string(report.version.description)
       << ",\"file_version\":" << json_string(report.version.file_version) << '}';
+  if (report.service) out << ",\"service\":" << service_json(*report.service);
   out << ",\"tags\":[";
   for (size_t i = 0; i < report.findings.size(); ++i) {
     const Finding& finding = report.findings[i];
@@ -270,6 +297,18 @@ void write_driver_json(std::ostream& out, const DriverReport& report, const Tagd
     out << '}';
   }
   out << ']';
+  if (!report.objref_findings.empty()) {
+    out << ",\"objref_tags\":[";
+    for (size_t i = 0; i < report.objref_findings.size(); ++i) {
+      const Finding& finding = report.objref_findings[i];
+      out << (i ? "," : "") << '{';
+      write_tag_fields(out, finding);
+      out << ",\"tag_kind\":\"objref\",\"confidence\":\"" << confidence_name(finding.best) << "\",\"evidence\":";
+      write_evidence_json(out, finding.evidence);
+      out << '}';
+    }
+    out << ']';
+  }
   if (tagdb) {
     out << ",\"tagdb_unproven\":";
     write_entries_json(out, unproven_driver(*tagdb, report));
@@ -303,6 +342,35 @@ std::string tagdb_entry_json(const TagdbEntry& entry) {
   return "{\"pattern\":" + json_string(entry.pattern) + ",\"binary\":" + json_string(entry.binary) +
          ",\"description\":" + json_string(entry.description) + ",\"source\":" + json_string(entry.source) +
          ",\"line\":" + std::to_string(entry.line) + "}";
+}
+
+std::string service_json(const ServiceInfo& service) {
+  std::string text = "{\"name\":" + json_string(service.name);
+  text += ",\"display_name\":" + json_string(service.display_name);
+  text += ",\"image_path\":" + json_string(service.image_path);
+  text += ",\"start\":" + (service.start ? json_string(service_start_name(service.start)) : std::string("null"));
+  if (service.start) text += ",\"start_value\":" + std::to_string(*service.start);
+  text += ",\"type\":" + (service.type ? json_string(service_type_name(service.type)) : std::string("null"));
+  if (service.type) text += ",\"type_value\":" + std::to_string(*service.type);
+  text += ",\"group\":" + json_string(service.group);
+  text += ",\"control_set\":" + json_string(service.control_set) + "}";
+  return text;
+}
+
+void write_missing_table(std::ostream& out, const std::vector<MissingService>& missing) {
+  for (const MissingService& item : missing) {
+    out << "missing  " << printable(item.root) << "  service " << printable(item.service.name) << " (start "
+        << (item.service.start ? service_start_name(item.service.start) : "?") << "): driver file not found at "
+        << (item.expected_path.empty() ? "a path outside this volume" : printable(item.expected_path));
+    if (!item.service.image_path.empty()) out << "  [ImagePath " << printable(item.service.image_path) << "]";
+    out << '\n';
+  }
+}
+
+void write_missing_json(std::ostream& out, const std::vector<MissingService>& missing) {
+  for (const MissingService& item : missing)
+    out << "{\"missing_driver\":" << json_string(item.expected_path) << ",\"root\":" << json_string(item.root)
+        << ",\"service\":" << service_json(item.service) << "}\n";
 }
 
 std::string printable(const std::string& text) {

@@ -2,7 +2,9 @@
 #include <atomic>
 #include <map>
 #include <thread>
+#include <tuple>
 
+#include "scan/analyse.hpp"
 #include "scan/classify.hpp"
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/pe_image.hpp"
@@ -12,11 +14,30 @@
 namespace tagwho {
 namespace {
 
+// A total order, strongest first: equal items are identical, so the order never depends on the input's.
 bool stronger_first(const Evidence& a, const Evidence& b) {
   if (a.kind != b.kind) return a.kind > b.kind;
   if (a.rva != b.rva) return a.rva < b.rva;
-  return a.file_offset.value_or(0) < b.file_offset.value_or(0);
+  if (a.file_offset.value_or(0) != b.file_offset.value_or(0)) return a.file_offset.value_or(0) < b.file_offset.value_or(0);
+  return std::tie(a.tag_rva, a.api, a.form, a.detail, a.chain, a.section, a.pool_type, a.pool_flags, a.size,
+                  a.protected_pool, a.negative_displacement) <
+         std::tie(b.tag_rva, b.api, b.form, b.detail, b.chain, b.section, b.pool_type, b.pool_flags, b.size,
+                  b.protected_pool, b.negative_displacement);
 }
+
+// Call-site evidence starts at an import of a tag-taking API (wrappers derive from those too): an image
+// without one cannot have any, and its code need not be decoded.
+bool imports_tag_api(const PeImage& image) {
+  return std::any_of(image.imports().begin(), image.imports().end(),
+                     [](const ImportSlot& slot) { return starts_tag_analysis(slot.name); });
+}
+
+bool is_requested(const std::vector<Tag>& tags, Tag tag) {
+  Tag plain = tag.without_protected_bit();
+  return std::find(tags.begin(), tags.end(), plain) != tags.end();
+}
+
+}  // namespace
 
 // Groups evidence by tag (the protected bit is not part of a tag's identity: poolmon strips it). Tags come
 // out in the order of their characters, as a reader expects ("PuCx" before "PuLn"): the byte-swapped value.
@@ -37,19 +58,73 @@ std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
   return findings;
 }
 
-// Call-site evidence starts at an import of a tag-taking API (wrappers derive from those too): an image
-// without one cannot have any, and its code need not be decoded.
-bool imports_tag_api(const PeImage& image) {
-  return std::any_of(image.imports().begin(), image.imports().end(),
-                     [](const ImportSlot& slot) { return find_tag_api(slot.name) != nullptr; });
+std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
+                                       const PeImage* image, const std::vector<Evidence>& calls) {
+  std::map<size_t, std::vector<LiteralHit>> by_tag;
+  for (const LiteralHit& hit : hits) by_tag[hit.tag_index].push_back(hit);
+  std::vector<Evidence> evidence;
+  for (const auto& [index, tag_hits] : by_tag) {
+    Tag tag = tags[index].without_protected_bit();
+    std::vector<Evidence> tag_calls;
+    for (const Evidence& call : calls)
+      if (call.tag.without_protected_bit() == tag) tag_calls.push_back(call);
+    std::vector<Evidence> literals = classify_literal_hits(tag_hits, tags, image, tag_calls);
+    std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+  }
+  return evidence;
 }
 
-bool is_requested(const std::vector<Tag>& tags, Tag tag) {
-  Tag plain = tag.without_protected_bit();
-  return std::find(tags.begin(), tags.end(), plain) != tags.end();
-}
+FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
+                              const LiteralMatcher* matcher) {
+  FileResult result;
+  DriverReport& report = result.report;
+  report.path = path;
+  report.size = bytes.size();
+  // Only the MZ signature decides whether a file is meant to be a PE: a damaged header after it is an
+  // error worth reporting, not a reason to skip the file.
+  if (bytes.u16(0) != uint16_t{0x5a4d}) {
+    result.not_pe = true;
+    return result;
+  }
 
-}  // namespace
+  std::vector<Evidence> evidence;
+  auto image = PeImage::load(bytes);
+  const PeImage* pe = image ? &*image : nullptr;
+  if (pe) {
+    report.parsed = true;
+    report.machine = pe->machine();
+    report.version = pe->version();
+    const CodeAnalyser* analyser = analyser_for(pe->machine());
+    if (analyser && imports_tag_api(*pe)) {
+      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
+      std::vector<Evidence> objref;
+      for (Evidence& call : calls.calls) {
+        // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches.
+        if (call.tag_kind == TagKind::objref) {
+          if (all_calls) objref.push_back(std::move(call));
+        } else if (all_calls || is_requested(tags, call.tag)) {
+          evidence.push_back(std::move(call));
+        }
+      }
+      report.objref_findings = group_by_tag(std::move(objref));
+    }
+  } else {
+    report.errors.push_back(image.error());
+  }
+
+  if (matcher) {
+    auto scratch = matcher->make_scratch();
+    auto hits = scratch ? matcher->scan(bytes, *scratch) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
+    if (!hits) {
+      report.errors.push_back(hits.error());
+    } else {
+      std::vector<Evidence> literals = classify_per_tag(*hits, matcher->tags(), pe, evidence);
+      std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+    }
+  }
+  report.findings = group_by_tag(std::move(evidence));
+  return result;
+}
 
 Result<Scanner> Scanner::create(ScanRequest request) {
   Scanner scanner;
@@ -74,46 +149,7 @@ FileResult Scanner::analyse(const std::string& path) const {
 }
 
 FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {
-  FileResult result;
-  DriverReport& report = result.report;
-  report.path = path;
-  report.size = bytes.size();
-  // Only the MZ signature decides whether a file is meant to be a PE: a damaged header after it is an
-  // error worth reporting, not a reason to skip the file.
-  if (bytes.u16(0) != uint16_t{0x5a4d}) {
-    result.not_pe = true;
-    return result;
-  }
-
-  std::vector<Evidence> evidence;
-  auto image = PeImage::load(bytes);
-  const PeImage* pe = image ? &*image : nullptr;
-  if (pe) {
-    report.parsed = true;
-    report.machine = pe->machine();
-    report.version = pe->version();
-    const CodeAnalyser* analyser = analyser_for(pe->machine());
-    if (analyser && imports_tag_api(*pe)) {
-      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
-      for (Evidence& call : calls.calls)
-        if (request_.all_tags || is_requested(request_.tags, call.tag)) evidence.push_back(std::move(call));
-    }
-  } else {
-    report.errors.push_back(image.error());
-  }
-
-  if (matcher_) {
-    auto scratch = matcher_->make_scratch();
-    auto hits = scratch ? matcher_->scan(bytes, *scratch) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
-    if (!hits) {
-      report.errors.push_back(hits.error());
-    } else {
-      std::vector<Evidence> literals = classify_literal_hits(*hits, matcher_->tags(), pe, evidence);
-      std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
-    }
-  }
-  report.findings = group_by_tag(std::move(evidence));
-  return result;
+  return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get());
 }
 
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads) {

@@ -3,15 +3,16 @@
 #
 # Usage: tests/corpus/generate.sh OUTDIR
 #
-# Compiles tests/corpus/src/{patterns,wrappers,thunk}.c (one pattern per
+# Compiles tests/corpus/src/{patterns,wrappers,thunk,apis}.c (one pattern per
 # function, one tag per pattern) for
 #   {clang (x86_64|i686)-pc-windows-msvc + lld-link, mingw-w64 gcc}
 #   x {x64, x86} x {-O0, -O1, -O2, -Os}
 # and clang aarch64-pc-windows-msvc + lld-link at the same levels (ARM64:
 # clang only, Debian has no ARM64 mingw)
 # into OUTDIR/<clang|mingw>-<x64|x86|arm64>-<O0|O1|O2|Os>.sys and writes
-#   OUTDIR/truth.tsv  file, tag, expect (call|wrapper|decoy), api, pattern
-#                     (wrapper: reported as wrapper or call, see wrappers.c)
+#   OUTDIR/truth.tsv  file, tag, expect (call|wrapper|objref|decoy), api, pattern
+#                     (wrapper: reported as wrapper or call, see wrappers.c;
+#                     objref: object-reference tag, see apis.c)
 #   OUTDIR/forms.tsv  file, form, count  (call forms seen by llvm-objdump)
 # Only those files are written to OUTDIR; temporaries go to a mktemp dir.
 # Exit status: 0 ok, 77 toolchain missing (skip), 1 failure.
@@ -22,6 +23,8 @@ root=$(cd "$here/../.." && pwd)
 incdir="$root/samples/include"
 libdir="$root/samples/lib"
 srcdir="$here/src"
+corpusinc="$here/include"
+corpuslib="$here/lib"
 
 die() { echo "generate.sh: $*" >&2; exit 1; }
 
@@ -40,7 +43,13 @@ fi
 
 # --- expected facts --------------------------------------------------------
 # tag <TAB> expect <TAB> api <TAB> pattern ; the same for every built file.
-# Call tags must match the TAG4(...) uses in src/*.c exactly (checked below).
+# Call, wrapper and objref tags must match the TAG4(...) uses in src/*.c
+# exactly (checked below), except the untagged* rows ('None': the kernel's
+# tag for ExAllocatePool, no TAG4 in the source).
+#   objref: an object-reference tag (Ob*WithTag): reported as call evidence
+#           with tag_kind objref, never as a pool tag (call or wrapper).
+#   protected-pool: passed with the PROTECTED_POOL bit (0x80000000), reported
+#           without it (the 4 bytes of the tag never occur in the file).
 TABLE='Cnst	call	ExAllocatePoolWithTag	const
 LpCt	call	ExAllocatePoolWithTag	loop
 LpRg	call	ExAllocatePoolWithTag	loop-callee-saved
@@ -80,7 +89,31 @@ GlNw	wrapper	ExAllocatePoolWithTag	global-never-written
 DGwr	decoy	-	global-written
 DPrm	decoy	-	param-not-a-tag
 DSiz	decoy	-	param-is-size
-DTb0	decoy	-	rdata-table-unused-entry'
+DTb0	decoy	-	rdata-table-unused-entry
+Pl3a	call	ExAllocatePool3	pool3
+LkEx	call	ExInitializeLookasideListEx	lookaside-ex-7th
+RmLk	call	IoInitializeRemoveLockEx	remove-lock
+FltA	call	FltAllocatePoolAlignedWithTag	fltmgr-alloc
+FltF	call	FltFreePoolAlignedWithTag	fltmgr-free
+NdAl	call	NdisAllocateMemoryWithTag	ndis-alloc
+NdAp	call	NdisAllocateMemoryWithTagPriority	ndis-alloc-priority
+NdFr	call	NdisFreeMemoryWithTag	ndis-free
+NdFp	call	NdisFreeMemoryWithTagPriority	ndis-free-priority
+VpAl	call	VideoPortAllocatePool	videoport-alloc
+None	call	ExAllocatePool	untagged
+None	call	ExAllocatePoolWithQuota	untagged-quota
+Prot	call	ExAllocatePoolWithTag	protected-pool
+ObHd	objref	ObReferenceObjectByHandleWithTag	objref-by-handle
+ObPt	objref	ObReferenceObjectByPointerWithTag	objref-by-pointer
+ObRf	objref	ObfReferenceObjectWithTag	objref-reference
+ObDf	objref	ObfDereferenceObjectWithTag	objref-dereference
+ObDd	objref	ObDereferenceObjectDeferDeleteWithTag	objref-defer-delete
+WdMc	call	WdfMemoryCreate	kmdf-memory-create
+WdLl	call	WdfLookasideListCreate	kmdf-lookaside-create
+DKse	decoy	-	non-tag-api-KeSetEvent
+DDbg	decoy	-	non-tag-api-DbgPrint
+DUsz	decoy	-	untagged-size
+DWpr	decoy	-	kmdf-other-index'
 
 # ULONG value of a 4-char tag as poolmon shows it (little-endian bytes).
 tag_value() {
@@ -98,11 +131,14 @@ src_tags=$(cat "$srcdir"/*.c |
 n_uses=$(cat "$srcdir"/*.c | grep -o "TAG4('.','.','.','.')" | wc -l)
 [ "$n_uses" -eq "$(printf '%s\n' "$src_tags" | wc -l)" ] ||
     die "each TAG4 tag must be used exactly once, one per line, in src/*.c"
-table_call=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="call"{print $1}' | sort -u)
+# call tags whose value occurs as such in the code (not 'None', not protected)
+table_call=$(printf '%s\n' "$TABLE" |
+    awk -F'\t' '$2=="call" && $4 !~ /^(untagged|protected)/{print $1}' | sort -u)
 table_decoy=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="decoy"{print $1}' | sort -u)
-table_tagged=$(printf '%s\n' "$TABLE" | awk -F'\t' '$2=="call"||$2=="wrapper"{print $1}' | sort -u)
+table_tagged=$(printf '%s\n' "$TABLE" |
+    awk -F'\t' '($2=="call"||$2=="wrapper"||$2=="objref") && $4 !~ /^untagged/{print $1}' | sort -u)
 [ "$src_tags" = "$table_tagged" ] ||
-    die "truth table call and wrapper tags differ from TAG4 uses in src/*.c"
+    die "truth table call, wrapper and objref tags differ from TAG4 uses in src/*.c"
 for t in $table_decoy; do
     grep -qx "$t" <<<"$src_tags" && die "decoy $t is used with TAG4"
 done
@@ -113,22 +149,42 @@ outdir=$(cd "$1" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tagwho-corpus.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-llvm-dlltool -m i386:x86-64 -d "$libdir/ntoskrnl.def" -l "$tmp/nt_x64.lib" ||
+# ntoskrnl: the samples' import definitions plus the corpus's own (tests/corpus/lib/ntoskrnl_extra*.def).
+cat "$libdir/ntoskrnl.def" "$corpuslib/ntoskrnl_extra.def" >"$tmp/nt_x64.def"
+cat "$libdir/ntoskrnl_x86.def" "$corpuslib/ntoskrnl_extra_x86.def" >"$tmp/nt_x86.def"
+llvm-dlltool -m i386:x86-64 -d "$tmp/nt_x64.def" -l "$tmp/nt_x64.lib" ||
     die "llvm-dlltool (x64) failed"
-llvm-dlltool -m i386 -k -d "$libdir/ntoskrnl_x86.def" -l "$tmp/nt_x86.lib" ||
+llvm-dlltool -m i386 -k -d "$tmp/nt_x86.def" -l "$tmp/nt_x86.lib" ||
     die "llvm-dlltool (x86) failed"
 # GNU ld misreads llvm-dlltool's short import libraries (the import descriptor ends up pointing 8 bytes
 # past the real lookup table and IAT), so the mingw builds get import libraries from binutils' dlltool.
-x86_64-w64-mingw32-dlltool -d "$libdir/ntoskrnl.def" -D ntoskrnl.exe -l "$tmp/nt_x64.a" ||
+x86_64-w64-mingw32-dlltool -d "$tmp/nt_x64.def" -D ntoskrnl.exe -l "$tmp/nt_x64.a" ||
     die "x86_64-w64-mingw32-dlltool failed"
-i686-w64-mingw32-dlltool -k -d "$libdir/ntoskrnl_x86.def" -D ntoskrnl.exe -l "$tmp/nt_x86.a" ||
+i686-w64-mingw32-dlltool -k -d "$tmp/nt_x86.def" -D ntoskrnl.exe -l "$tmp/nt_x86.a" ||
     die "i686-w64-mingw32-dlltool failed"
 # ARM64: clang -O0 copies the stack-string decoy with a call to memcpy (ntoskrnl exports it).
-{ cat "$libdir/ntoskrnl.def"; echo memcpy; } >"$tmp/nt_arm64.def"
+{ cat "$libdir/ntoskrnl.def" "$corpuslib/ntoskrnl_extra.def"; echo memcpy; } >"$tmp/nt_arm64.def"
 llvm-dlltool -m arm64 -d "$tmp/nt_arm64.def" -l "$tmp/nt_arm64.lib" ||
     die "llvm-dlltool (arm64) failed"
+# The other drivers' imports (tests/corpus/lib): fltmgr.sys, ndis.sys, videoprt.sys, WDFLDR.SYS.
+extra_libs() { # arch -> the import libraries to link (clang: .lib, mingw: .a)
+    local a=$1 m
+    for m in fltmgr ndis videoprt wdfldr; do
+        if [ "$a" = x86 ]; then echo "$tmp/${m}_x86.lib" "$tmp/${m}_x86.a"
+        else echo "$tmp/${m}_$a.lib" "$tmp/${m}_$a.a"; fi
+    done
+}
+for m in fltmgr ndis videoprt wdfldr; do
+    dll=$(awk '$1=="LIBRARY"{print $2}' "$corpuslib/$m.def")
+    llvm-dlltool -m i386:x86-64 -d "$corpuslib/$m.def" -l "$tmp/${m}_x64.lib" &&
+    llvm-dlltool -m arm64 -d "$corpuslib/$m.def" -l "$tmp/${m}_arm64.lib" &&
+    llvm-dlltool -m i386 -k -d "$corpuslib/${m}_x86.def" -l "$tmp/${m}_x86.lib" &&
+    x86_64-w64-mingw32-dlltool -d "$corpuslib/$m.def" -D "$dll" -l "$tmp/${m}_x64.a" &&
+    i686-w64-mingw32-dlltool -k -d "$corpuslib/${m}_x86.def" -D "$dll" -l "$tmp/${m}_x86.a" ||
+        die "import library for $dll failed"
+done
 
-common=(-ffreestanding -fno-stack-protector -Wall -Wextra -Werror -I "$incdir")
+common=(-ffreestanding -fno-stack-protector -Wall -Wextra -Werror -I "$incdir" -I "$corpusinc")
 
 build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
     local tc=$1 arch=$2 opt=$3 name="$1-$2-$3" w="$tmp/$1-$2-$3"
@@ -143,10 +199,12 @@ build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
             -c "$srcdir/wrappers.c" -o "$w/wrappers.obj" &&
         clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
             -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.obj" &&
+        clang --target="$triple" "-$opt" "${common[@]}" -funwind-tables \
+            -c "$srcdir/apis.c" -o "$w/apis.obj" &&
         lld-link /nologo /driver:wdm /subsystem:native /entry:DriverEntry \
             /nodefaultlib /machine:"$machine" /Brepro \
             /out:"$tmp/out/$name.sys" "$w/patterns.obj" "$w/wrappers.obj" "$w/thunk.obj" \
-            "$tmp/nt_$arch.lib"
+            "$w/apis.obj" "$tmp/nt_$arch.lib" $(extra_libs "$arch" | tr ' ' '\n' | grep '\.lib$')
     else
         local cc=x86_64-w64-mingw32-gcc entry=DriverEntry extra=()
         if [ "$arch" = x86 ]; then
@@ -159,11 +217,13 @@ build_one() { # tc arch opt -> $tmp/out/<tc>-<arch>-<opt>.sys
             -c "$srcdir/wrappers.c" -o "$w/wrappers.o" &&
         "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
             -DTAGWHO_NO_DLLIMPORT -c "$srcdir/thunk.c" -o "$w/thunk.o" &&
+        "$cc" "-$opt" "${common[@]}" -fno-ident "${extra[@]}" \
+            -c "$srcdir/apis.c" -o "$w/apis.o" &&
         "$cc" -s -nostdlib -nostartfiles \
             -Wl,--subsystem,native -Wl,--entry,"$entry" -Wl,--wdmdriver \
             -Wl,--dynamicbase -Wl,--no-insert-timestamp \
             -o "$tmp/out/$name.sys" "$w/patterns.o" "$w/wrappers.o" "$w/thunk.o" \
-            "$tmp/nt_$arch.a"
+            "$w/apis.o" "$tmp/nt_$arch.a" $(extra_libs "$arch" | tr ' ' '\n' | grep '\.a$')
     fi
 }
 
@@ -198,7 +258,9 @@ done
 # 16-bit halves); call tags must show as "mov wN, #lo" + "movk wN, #hi, lsl
 # #16" in the disassembly, decoys as those halves (w or x) or as bytes.
 # (GCC computes a conditional tag arithmetically: cond-* tags need not occur.)
-all_tags=$(printf '%s\n' "$TABLE" | awk -F'\t' '$4 !~ /^cond-/{print $1}')
+# (untagged rows: 'None' is the kernel's tag, not in the file; protected-pool:
+# the top byte carries the PROTECTED_POOL bit.)
+all_tags=$(printf '%s\n' "$TABLE" | awk -F'\t' '$4 !~ /^(cond-|untagged|protected)/{print $1}' | sort -u)
 has_halves() { # disassembly tag regs(w|wx)
     local v lo hi
     v=$(tag_value "$2"); lo=$((v & 0xffff)); hi=$((v >> 16))

@@ -9,6 +9,7 @@ samples=$root/samples
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 unset TAGWHO_TAGDB  # the database is chosen by each case, never by the caller's environment
+export XDG_CACHE_HOME=$work/no-cache  # never the user's index: cases that want one say so
 
 fail() { echo "FAIL [$case_name]: $*" >&2; exit 1; }
 # run EXPECTED_EXIT ARGS...: runs tagwho, keeps stdout/stderr in $work/out and $work/err
@@ -21,6 +22,15 @@ run() {
 # The tags a sample's source really uses: every TAG4('a','b','c','d') in it (decoys are written otherwise).
 source_tags() {
   grep -o "TAG4('.','.','.','.')" "$1" | sed "s/TAG4('\(.\)','\(.\)','\(.\)','\(.\)')/\1\2\3\4/" | sort -u
+}
+
+# Offline-image cases: the images built by tests/images/make_images.sh (skipped, 77, when there are none).
+images=${TAGWHO_IMAGES_DIR:-}
+need_images() {
+  [ -n "$images" ] && [ -f "$images/SHA256SUMS" ] || { echo "skipped: no images in TAGWHO_IMAGES_DIR"; exit 77; }
+}
+check_images() {  # nothing tagwho reads is ever written
+  (cd "$images" && sha256sum --quiet -c SHA256SUMS) >&2 || fail "an image changed"
 }
 
 case $case_name in
@@ -272,6 +282,429 @@ pooltag_round_trip)
   else
     echo "corpus skipped: no generated corpus in TAGWHO_CORPUS_DIR"
   fi
+  ;;
+image_formats)
+  # tagwho Leak IMAGE finds the Leak sample inside every format, with its call site and its service's start.
+  need_images
+  for image in disk.vhdx disk.E01 disk.vmdk disk.vhd disk-fixed.vhd mbr.img gpt.img bare.img; do
+    run 0 Leak "$images/$image" --no-tagdb
+    [ -s "$work/err" ] && fail "$image: stderr: $(cat "$work/err")"
+    case $image in disk.vhdx|gpt.img) parts="p2: p3:" ;; *) parts="" ;; esac   # two Windows volumes: named
+    for part in ${parts:-none}; do
+      [ "$part" = none ] && part=""
+      prefix="$images/$image:$part"
+      block=$(sed -n "\#^Leak  call  x64  $prefix/Windows/system32/DRIVERS/Leak.sys\$#,/^Leak /p" "$work/out")
+      [ -n "$block" ] || fail "$image: Leak.sys not found with call evidence at $prefix/...: $(cat "$work/out")"
+      grep -q '^    service  LeakSvc "Leak sample driver", start demand, kernel, group Extended Base, ControlSet002$' <<<"$block" \
+        || fail "$image: no service line (current control set) under Leak.sys: $block"
+      grep -q "^    call  ExAllocatePoolWithTag at 0x" <<<"$block" || fail "$image: no call site under Leak.sys: $block"
+      for found in "Windows/system32/ntoskrnl.exe" "Windows/system32/DriverStore/FileRepository/leak.inf_arm64_5f3c1a/leak-arm64.sys" \
+                   "Program Files/Vendor/VENDOR.SYS"; do
+        grep -q "^Leak  call  [a-z0-9]*  $prefix/$found\$" "$work/out" || fail "$image: $found not found as call"
+      done
+      sed -n "\#  $prefix/Program Files/Vendor/VENDOR.SYS\$#{n;p}" "$work/out" | grep -q "service  Vendor, start auto" \
+        || fail "$image: the registry-named driver has no service"
+      grep -q "^missing  $prefix  service Ghost (start boot): driver file not found at $prefix/Windows/system32/DRIVERS/ghost.sys" "$work/out" \
+        || fail "$image: missing driver of service Ghost not reported"
+    done
+    grep -q "userland.dll\|Users/Public\|Drivers/leak.sys\|notes.txt" "$work/out" && fail "$image: a file outside the driver places was searched"
+    run 0 --json Leak "$images/$image" --no-tagdb
+    grep -q '"path":"[^"]*/DRIVERS/Leak.sys","machine":"x64","confidence":"call".*"service":{"name":"LeakSvc","display_name":"Leak sample driver","image_path":"\\\\SystemRoot\\\\System32\\\\drivers\\\\leak.sys","start":"demand","start_value":3,"type":"kernel","type_value":1,"group":"Extended Base","control_set":"ControlSet002"}' "$work/out" \
+      || fail "$image: JSON service field: $(grep Leak.sys "$work/out")"
+    grep -q '^{"missing_driver":"[^"]*ghost.sys","root":"[^"]*","service":{"name":"Ghost",.*"start":"boot"' "$work/out" \
+      || fail "$image: JSON missing driver"
+  done
+  check_images
+  echo "ok: Leak found with call site and service in VHDX, E01, VMDK, VHD (dynamic, fixed), raw MBR, GPT, bare NTFS"
+  ;;
+image_folder_copy)
+  # A read-only copy of the volume as a folder (a mounted volume's stand-in) answers exactly as the image.
+  need_images
+  cp -r "$images/tree" "$work/mnt"
+  chmod -R a-w "$work/mnt"
+  run 0 Leak "$work/mnt" --no-tagdb
+  sed "s#$work/mnt#ROOT#g" "$work/out" >"$work/folder.txt"
+  grep -q "^Leak  call  x64  ROOT/Windows/system32/DRIVERS/Leak.sys$" "$work/folder.txt" || fail "Leak.sys not found in the folder"
+  run 0 Leak "$images/bare.img" --no-tagdb
+  sed "s#$images/bare.img:#ROOT#g" "$work/out" >"$work/image.txt"
+  diff "$work/folder.txt" "$work/image.txt" >&2 || fail "folder and image answers differ"
+  # a folder inside the root is a plain folder: every file, no services
+  run 0 Leak "$work/mnt/Windows/system32" --no-tagdb
+  grep -q "userland.dll" "$work/out" || fail "a plain folder should be searched whole"
+  grep -q "service" "$work/out" && fail "services shown for a plain folder"
+  chmod -R u+w "$work/mnt"
+  check_images
+  echo "ok: the folder copy gives the image's answer, line for line"
+  ;;
+image_driver_json)
+  need_images
+  run 0 driver --json "$images/disk.E01" --no-tagdb
+  grep -q '^{"path":"[^"]*disk.E01:/Windows/system32/DRIVERS/Leak.sys","machine":"x64","version":{[^}]*},"service":{"name":"LeakSvc",[^}]*"start":"demand"' "$work/out" \
+    || fail "driver JSON service: $(grep Leak.sys "$work/out")"
+  grep -q '"path":"[^"]*quiet.sys",.*"service":{"name":"Quiet","display_name":"","image_path":"","start":"disabled"' "$work/out" \
+    || fail "service without ImagePath not mapped to System32/drivers/NAME.sys"
+  grep -q '"path":"[^"]*PoolUser.SYS",.*"service":{"name":"PoolUser",[^}]*"start":"system"' "$work/out" \
+    || fail "relative ImagePath not mapped case-insensitively"
+  grep -q '"name":"Spooler"' "$work/out" && fail "a Win32 service process reported"
+  grep -q '^{"missing_driver":"","root":"[^"]*","service":{"name":"OtherDrive"' "$work/out" || fail "ImagePath on another drive not reported"
+  run 0 driver "$images/disk.E01" --no-tagdb
+  grep -q "^missing  $images/disk.E01:  service OtherDrive (start demand): driver file not found at a path outside this volume  \[ImagePath D:\\\\Drivers\\\\other.sys\]$" "$work/out" \
+    || fail "driver table missing line: $(grep missing "$work/out")"
+  check_images
+  echo "ok: driver listings carry services; missing drivers listed"
+  ;;
+image_damaged)
+  # Damaged images: one line each on stderr, the rest of the scan goes on.
+  need_images
+  "$tagwho" Leak "$images/garbage.img" "$images/truncated.vhdx" "$images/truncated.img" \
+    "$samples/bin/leak-clang-x64.sys" "$images/disk.vmdk" --no-tagdb >"$work/out" 2>"$work/err"
+  status=$?
+  [ "$status" -eq 2 ] || fail "exit status $status, expected 2"
+  [ "$(wc -l <"$work/err")" -eq 3 ] || fail "expected 3 stderr lines: $(cat "$work/err")"
+  grep -q "^tagwho: $images/garbage.img: no readable NTFS file system" "$work/err" || fail "garbage: $(cat "$work/err")"
+  grep -q "^tagwho: $images/truncated.vhdx: damaged or unsupported VHDX image" "$work/err" || fail "truncated vhdx: $(cat "$work/err")"
+  grep -q "^tagwho: $images/truncated.img: " "$work/err" || fail "truncated raw: $(cat "$work/err")"
+  grep -q "^Leak  call  x64  $samples/bin/leak-clang-x64.sys" "$work/out" || fail "sample after damaged images not scanned"
+  grep -q "^Leak  call  x64  $images/disk.vmdk:/Windows/system32/DRIVERS/Leak.sys" "$work/out" || fail "image after damaged ones not scanned"
+  check_images
+  echo "ok: damaged images reported in one line each; the scan went on"
+  ;;
+index_build_update)
+  # Counts after building, touching, changing, adding, copying and deleting files.
+  mkdir -p "$work/tree/sub"
+  cp "$samples"/bin/leak-*.sys "$work/tree/"
+  cp "$samples"/bin/quiet-*.sys "$work/tree/sub/"
+  echo "not a driver" >"$work/tree/readme.txt"
+  idx=$work/i.db
+  field() { grep -o "\"$1\":[0-9]*" "$work/out" | cut -d: -f2; }
+  expect() { for kv in "$@"; do [ "$(field "${kv%=*}")" = "${kv#*=}" ] || fail "${kv%=*} is $(field "${kv%=*}"), expected ${kv#*=}: $(cat "$work/out")"; done; }
+  run 0 index build --index "$idx" --json "$work/tree"
+  expect files=11 pe_files=10 analysed=10 reused=0 added=11 removed=0
+  run 0 index update --index "$idx" --json
+  expect analysed=0 reused=10 added=0 changed=0 removed=0
+  touch -d '2001-01-01' "$work/tree/leak-clang-x64.sys"                       # mtime only: hashed, reused
+  printf 'X' >>"$work/tree/sub/quiet-clang-x86.sys"                           # new content
+  cp "$samples/bin/pooluser-clang-x64.sys" "$work/tree/sub/new.sys"          # new file, new content
+  cp "$samples/bin/leak-mingw-x86.sys" "$work/tree/sub/copy.sys"             # new file, known content
+  rm "$work/tree/leak-clang-arm64.sys" "$work/tree/readme.txt"
+  run 0 index update --index "$idx" --json
+  expect files=11 pe_files=11 analysed=2 reused=9 added=2 changed=2 removed=2 duplicates=1
+  run 0 index stats --index "$idx" --json
+  grep -q '"files":11,"pe_files":11,"not_pe":0,"error_files":0,"contents":10,' "$work/out" || fail "stats: $(cat "$work/out")"
+  # what the index answers follows the disk
+  run 0 --index "$idx" --json PuCx
+  grep -q '"path":"[^"]*/sub/new.sys"' "$work/out" || fail "added file not answered"
+  run 0 --index "$idx" Leak
+  grep -q "^Leak .*leak-clang-arm64" "$work/out" && fail "deleted file still answered"
+  grep -q "^Leak  call  x86  .*/sub/copy.sys" "$work/out" || fail "copied file not answered"
+  echo "ok: build/update counts after touch, change, add, copy, delete"
+  ;;
+index_dedup)
+  mkdir -p "$work/tree/a" "$work/tree/b"
+  for d in a b; do cp "$samples"/bin/leak-clang-x64.sys "$work/tree/$d/"; done
+  cp "$samples"/bin/leak-clang-x64.sys "$work/tree/third.sys"
+  cp "$samples"/bin/pooluser-clang-x64.sys "$work/tree/"
+  run 0 index build --index "$work/i.db" --json "$work/tree"
+  grep -q '"pe_files":4,"analysed":2,"reused":2,' "$work/out" || fail "identical files analysed more than once: $(cat "$work/out")"
+  grep -q '"duplicates":2,' "$work/out" || fail "duplicates: $(cat "$work/out")"
+  [ "$(sqlite3 "$work/i.db" 'SELECT count(*) FROM contents')" = 2 ] || fail "identical files stored more than once"
+  run 0 --index "$work/i.db" Leak
+  [ "$(grep -c '^Leak  call  x64' "$work/out")" -eq 3 ] || fail "every path of the shared content not listed: $(cat "$work/out")"
+  echo "ok: 4 files, 2 contents analysed and stored once, every path listed"
+  ;;
+index_equals_scan)
+  # Every answer read from the index equals a fresh scan: table and JSON, with and without PATH, one tag or
+  # several, tags proven somewhere (served from the index) and tags proven nowhere (searched afresh).
+  compare_dir() {
+    local dir=$1 idx=$work/$2.db
+    run 0 index build --index "$idx" "$dir"
+    local tags
+    tags=$( { sqlite3 "$idx" "SELECT DISTINCT tag_text FROM findings"; echo Zzzz; echo Leak; echo 'Dh 0'; } | sort -u)
+    local n=0
+    while IFS= read -r tag; do
+      for format in "" --json; do
+        "$tagwho" $format --no-index "$tag" "$dir" >"$work/scan" 2>"$work/scan.err"; s1=$?
+        "$tagwho" $format --index "$idx" "$tag" >"$work/idx" 2>"$work/idx.err"; s2=$?
+        [ "$s1" = "$s2" ] || fail "[$tag] exit $s2 from the index, $s1 from a scan"
+        cmp -s "$work/scan" "$work/idx" || fail "[$tag $format] index answer differs: $(diff "$work/scan" "$work/idx" | head -5)"
+        cmp -s <(sort "$work/scan.err") <(sort "$work/idx.err") || fail "[$tag] stderr differs: $(diff "$work/scan.err" "$work/idx.err" | head -5)"
+        "$tagwho" $format --index "$idx" "$tag" "$dir" >"$work/idxp" 2>/dev/null
+        cmp -s "$work/scan" "$work/idxp" || fail "[$tag $format] index answer with PATH differs"
+        n=$((n + 1))
+      done
+    done <<<"$tags"
+    set -- $(head -n 3 <<<"$tags")
+    "$tagwho" --json --no-index -e "$1" -e "$2" -e "$3" -e Zzzz "$dir" >"$work/scan" 2>/dev/null
+    "$tagwho" --json --index "$idx" -e "$1" -e "$2" -e "$3" -e Zzzz >"$work/idx" 2>/dev/null
+    cmp -s "$work/scan" "$work/idx" || fail "several tags: index answer differs"
+    echo "ok: $n answers for $(wc -l <<<"$tags") tags identical from the index and a scan of $dir"
+  }
+  # absolute paths, as the index stores them
+  compare_dir "$(cd "$samples/bin" && pwd)" samples
+  if [ -n "${TAGWHO_CORPUS_DIR:-}" ] && [ -f "$TAGWHO_CORPUS_DIR/truth.tsv" ]; then
+    compare_dir "$(cd "$TAGWHO_CORPUS_DIR" && pwd)" corpus
+  else
+    echo "corpus skipped: no generated corpus in TAGWHO_CORPUS_DIR"
+  fi
+  ;;
+index_stale_paths)
+  # With PATHs under an indexed root the index answers, says what is stale, and analyses that afresh.
+  mkdir -p "$work/tree"
+  cp "$samples"/bin/*.sys "$work/tree/"
+  run 0 index build --index "$work/i.db" "$work/tree"
+  cp "$samples/bin/leak-clang-x64.sys" "$work/tree/zz-new.sys"
+  rm "$work/tree/leak-mingw-x86.sys"
+  "$tagwho" --no-index Leak "$work/tree" >"$work/scan" 2>/dev/null
+  run 0 --index "$work/i.db" Leak "$work/tree"
+  cmp -s "$work/scan" "$work/out" || fail "stale answer differs from a scan: $(diff "$work/scan" "$work/out" | head)"
+  grep -q "out of date for these paths (0 changed, 1 new, 1 gone" "$work/err" || fail "staleness not said: $(cat "$work/err")"
+  run 0 --index "$work/i.db" Leak "$work/tree/leak-clang-x64.sys"
+  [ -s "$work/err" ] && fail "unexpected stderr for an up-to-date file: $(cat "$work/err")"
+  run 0 --index "$work/i.db" Leak "$samples/bin"     # not under an indexed root: a scan
+  grep -q "does not cover these paths" "$work/err" || fail "no note when the index does not cover the paths"
+  # no PATH: the default index when it exists
+  XDG_CACHE_HOME=$work/cache run 2 Leak
+  grep -q "no PATH given and no index" "$work/err" || fail "no message without PATH and index"
+  XDG_CACHE_HOME=$work/cache run 0 index build "$work/tree"
+  [ -f "$work/cache/tagwho/index.db" ] || fail "default index not at \$XDG_CACHE_HOME/tagwho/index.db"
+  XDG_CACHE_HOME=$work/cache run 0 Leak
+  grep -q "^Leak  call  .*zz-new.sys" "$work/out" || fail "default index not used"
+  echo "ok: stale files said and analysed afresh; default index used without PATH"
+  ;;
+index_merge_export)
+  mkdir -p "$work/a" "$work/b"
+  cp "$samples"/bin/leak-*.sys "$work/a/"
+  cp "$samples"/bin/leak-clang-x64.sys "$samples"/bin/pooluser-*.sys "$work/b/"
+  run 0 index build --index "$work/a.db" --host alpha "$work/a"
+  run 0 index build --index "$work/b.db" --host beta "$work/b"
+  # export round trip: jsonl equals a driver listing, pooltag equals driver --format pooltag and reads back
+  run 0 index export --index "$work/a.db" --format jsonl
+  "$tagwho" driver --json --no-tagdb "$work/a" >"$work/driver.json"
+  cmp -s "$work/out" "$work/driver.json" || fail "jsonl export differs from tagwho driver --json: $(diff "$work/out" "$work/driver.json" | head -4)"
+  run 0 index export --index "$work/a.db" --format pooltag
+  cp "$work/out" "$work/exported.txt"
+  "$tagwho" driver --format pooltag "$work/a" >"$work/driver.txt"
+  cmp -s "$work/exported.txt" "$work/driver.txt" || fail "pooltag export differs from driver --format pooltag"
+  run 0 driver --json "$work/a" --tagdb "$work/exported.txt"
+  grep -q '"tagdb_names_file":false' "$work/out" && fail "read back, an exported entry does not name its driver"
+  run 0 index export --index "$work/a.db" --format csv
+  [ "$(head -n 1 "$work/out")" = "host,path,machine,size,tag,value,confidence,evidence,apis,errors" ] || fail "csv header"
+  pairs=$(grep -o '"tag":"[^"]*","value":"[^"]*","confidence":"call"' "$work/driver.json" | wc -l)
+  [ "$(($(wc -l <"$work/out") - 1))" -eq "$pairs" ] || fail "csv rows $(($(wc -l <"$work/out") - 1)), expected $pairs"
+  # merge: both hosts, each file under its host; merging again changes nothing
+  run 0 index merge "$work/fleet.db" "$work/a.db" "$work/b.db"
+  run 0 index stats --index "$work/fleet.db" --json
+  grep -q '"files":11,' "$work/out" || fail "merged files: $(cat "$work/out")"
+  grep -q '"hosts":\[{"name":"alpha","files":5,.*{"name":"beta","files":6,' "$work/out" || fail "merged hosts: $(cat "$work/out")"
+  [ "$(sqlite3 "$work/fleet.db" 'SELECT count(*) FROM contents')" = 10 ] || fail "identical content of two hosts stored twice"
+  run 0 index merge "$work/fleet.db" "$work/b.db" "$work/a.db"
+  run 0 index stats --index "$work/fleet.db" --json
+  grep -q '"files":11,' "$work/out" || fail "merging again added files: $(cat "$work/out")"
+  run 0 --index "$work/fleet.db" Leak
+  grep -q "^Leak  call  x64  alpha:$work/a/leak-clang-x64.sys" "$work/out" || fail "host of origin not shown: $(cat "$work/out")"
+  grep -q "^Leak  call  x64  beta:$work/b/leak-clang-x64.sys" "$work/out" || fail "second host not shown"
+  run 0 --index "$work/fleet.db" PuCx
+  [ "$(grep -c '^PuCx  call' "$work/out")" -eq 5 ] || fail "PuCx: $(cat "$work/out")"
+  run 0 index export --index "$work/fleet.db" --format jsonl
+  [ "$(grep -c '^{"host":"alpha","path":' "$work/out")" -eq 5 ] || fail "jsonl export without hosts"
+  echo "ok: export round trips (jsonl, pooltag, csv); merge keeps hosts, dedups, is idempotent"
+  ;;
+index_kill)
+  # kill -9 during a build at several moments: the index still opens, passes integrity_check, and holds
+  # the old state or the new one.
+  mkdir -p "$work/tree"
+  cp "$samples"/bin/*.sys "$work/tree/"
+  idx=$work/i.db
+  run 0 index build --index "$idx" "$work/tree"
+  old=$(sqlite3 "$idx" 'SELECT count(*) FROM files')
+  for i in $(seq 1 80); do for f in "$samples"/bin/*.sys; do
+    { cat "$f"; printf 'overlay %d' "$i"; } >"$work/tree/$i-$(basename "$f")"
+  done; done
+  new=$(find "$work/tree" -type f | wc -l)
+  outcomes=""
+  for delay in 0.02 0.06 0.1 0.15 0.2 0.25 0.3 0.35 0.4 0.5 0.7 1.0; do
+    "$tagwho" index build --index "$idx" -j 2 "$work/tree" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$delay"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    [ "$(sqlite3 "$idx" 'PRAGMA integrity_check')" = ok ] || fail "integrity check failed after kill at ${delay}s"
+    count=$(sqlite3 "$idx" 'SELECT count(*) FROM files')
+    [ "$count" = "$old" ] || [ "$count" = "$new" ] || fail "after kill at ${delay}s the index holds $count files (old $old, new $new)"
+    "$tagwho" --index "$idx" Leak >/dev/null 2>"$work/err" || fail "index unusable after kill at ${delay}s: $(cat "$work/err")"
+    outcomes="$outcomes $delay:$count"
+    # back to the old state for the next round
+    if [ "$count" = "$new" ]; then
+      mkdir -p "$work/keep" && mv "$work/tree"/[0-9]*-*.sys "$work/keep/"
+      run 0 index build --index "$idx" "$work/tree"
+      mv "$work/keep"/* "$work/tree/"
+    fi
+  done
+  run 0 index build --index "$idx" "$work/tree"
+  [ "$(sqlite3 "$idx" 'SELECT count(*) FROM files')" = "$new" ] || fail "build after the kills incomplete"
+  echo "ok: killed at (delay:files)$outcomes; always intact, old or new"
+  ;;
+index_concurrent)
+  mkdir -p "$work/tree"
+  for i in $(seq 1 20); do for f in "$samples"/bin/*.sys; do
+    { cat "$f"; printf 'copy %d' "$i"; } >"$work/tree/$i-$(basename "$f")"
+  done; done
+  idx=$work/i.db
+  run 0 index build --index "$idx" "$work/tree"
+  # two writers at once: the second waits for the first; queries meanwhile read the committed state
+  "$tagwho" index build --index "$idx" "$work/tree" >"$work/w1" 2>&1 &
+  p1=$!
+  "$tagwho" index build --index "$idx" "$work/tree" >"$work/w2" 2>&1 &
+  p2=$!
+  for i in 1 2 3 4 5; do
+    "$tagwho" --index "$idx" --json Leak >"$work/q" 2>"$work/qe" || fail "query during builds failed: $(cat "$work/qe")"
+    [ "$(grep -c '"confidence":"call"' "$work/q")" -eq 100 ] || fail "query during builds saw a partial index: $(grep -c '"confidence":"call"' "$work/q")"
+  done
+  wait "$p1" || fail "first writer failed: $(cat "$work/w1")"
+  wait "$p2" || fail "second writer failed: $(cat "$work/w2")"
+  # a writer that cannot wait long enough says why, and changes nothing
+  (echo "BEGIN IMMEDIATE; DELETE FROM meta WHERE key = 'nothing';"; sleep 3; echo "COMMIT;") | sqlite3 "$idx" &
+  holder=$!
+  sleep 0.5
+  run 2 index update --index "$idx" --wait 0.5
+  grep -q "being written by another tagwho process" "$work/err" || fail "no clear message when locked: $(cat "$work/err")"
+  run 0 --index "$idx" Leak   # reading while another process writes
+  wait "$holder"
+  [ "$(sqlite3 "$idx" 'PRAGMA integrity_check')" = ok ] || fail "integrity check after concurrent use"
+  run 0 index update --index "$idx" --json
+  grep -q '"analysed":0,"reused":300,' "$work/out" || fail "state after concurrent builds: $(cat "$work/out")"
+  echo "ok: concurrent writers serialised, readers unaffected, lock timeout reported"
+  ;;
+index_foreign)
+  # Files that are not tagwho indexes are reported and never written.
+  printf 'hello\n' >"$work/text.db"
+  sqlite3 "$work/other.db" 'CREATE TABLE t(x); INSERT INTO t VALUES (1);'
+  for f in "$work/text.db" "$work/other.db"; do
+    before=$(md5sum <"$f")
+    run 2 index build --index "$f" "$samples/bin"
+    grep -q "not a tagwho index" "$work/err" || fail "$f: $(cat "$work/err")"
+    run 2 --index "$f" Leak
+    grep -q "not a tagwho index" "$work/err" || fail "$f as query index: $(cat "$work/err")"
+    [ "$before" = "$(md5sum <"$f")" ] || fail "$f was modified"
+  done
+  run 0 index build --index "$work/i.db" "$samples/bin"
+  sqlite3 "$work/i.db" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+  # damage the index: overwrite pages in the middle
+  size=$(stat -c %s "$work/i.db")
+  dd if=/dev/urandom of="$work/i.db" bs=1024 seek=$((size / 2048)) count=8 conv=notrunc status=none
+  before=$(md5sum <"$work/i.db")
+  "$tagwho" --index "$work/i.db" Leak >/dev/null 2>"$work/err"; status=$?
+  "$tagwho" index update --index "$work/i.db" >/dev/null 2>>"$work/err"; status2=$?
+  [ "$status" -ne 0 ] || [ "$status2" -ne 0 ] || echo "note: damage missed the pages read"
+  [ ! -s "$work/err" ] || grep -q "tagwho: $work/i.db: " "$work/err" || fail "damage not reported clearly: $(cat "$work/err")"
+  echo "ok: foreign files refused and untouched; damaged index reported"
+  ;;
+poolmon_leak_first)
+  # A generated series (tests/poolmon/make_series.sh): Leak grows steadily, Brst bursts and falls back.
+  for layout in x64 x86 poolused; do
+    bash "$root/tests/poolmon/make_series.sh" "$work/$layout" 12 "$layout" || fail "generator failed ($layout)"
+    run 0 poolmon "$work/$layout"/*.txt --root "$samples/" --top 5
+    [[ $(sed -n 1p "$work/out") == "1. Leak  Nonp   leak   "* ]] || fail "$layout: first suspect is not Leak as a leak: $(head -n 1 "$work/out")"
+    owner=$(grep -n -m 1 '^    Leak  ' "$work/out" | cut -d: -f1)  # after the log's own note, if any
+    [[ $(sed -n "${owner}p" "$work/out") == "    Leak  call  "*"/leak-"*".sys"* ]] || fail "$layout: first owner is not a leak sample with call evidence: $(sed -n "${owner}p" "$work/out")"
+    sed -n "$((owner + 1))p" "$work/out" | grep -q "^        call  ExAllocatePoolWithTag at 0x[0-9a-f]* " || fail "$layout: no call site under the first owner"
+    grep -q "^[0-9]*\. Leak  Nonp .*  ▁.*█$" "$work/out" || fail "$layout: no rising sparkline for Leak"
+    [ "$(grep -c '^[0-9]*\. .*  leak  ' "$work/out")" -eq 1 ] || fail "$layout: more than one leak: $(grep '^[0-9]' "$work/out")"
+    grep -q "^    tagdb  Leak  Leak - leak-clang-x64.sys" "$work/out" || fail "$layout: no pooltag.txt entry for Leak"
+    run 0 poolmon "$work/$layout"/*.txt --top 12 --no-tagdb
+    grep -q '^[0-9]*\. Brst  Paged  burst  ' "$work/out" || fail "$layout: Brst is not a burst: $(grep Brst "$work/out")"
+    grep -q "no --root given and no index" "$work/err" || fail "$layout: no note about the missing --root"
+  done
+  # --order mtime follows the times, not the names: with the names shuffled, only mtime order finds the leak.
+  mkdir "$work/shuffled"
+  for i in $(seq 1 12); do cp -p "$work/x64/poolmonlog$i.txt" "$work/shuffled/$(printf '%02d' $(( (i * 5) % 13 ))).txt"; done
+  run 0 poolmon "$work/shuffled"/*.txt --root "$samples/bin" --order mtime --no-tagdb
+  [[ $(head -n 1 "$work/out") == "1. Leak  Nonp   leak   "*"(grew in 11 of 11 intervals, +768.0 KB per interval, +768.0 KB/h)"* ]] \
+    || fail "--order mtime: $(head -n 1 "$work/out")"
+  run 0 poolmon "$work/shuffled"/*.txt --root "$samples/bin" --no-tagdb
+  grep -q '^[0-9]*\. Leak  Nonp   leak' "$work/out" && fail "name order of shuffled logs still shows a steady leak"
+  echo "ok: Leak first with its call site in all three layouts, the burst is a burst, --order mtime"
+  ;;
+poolmon_index)
+  # Without --root, the index answers.
+  bash "$root/tests/poolmon/make_series.sh" "$work/logs" 6 x64 || fail "generator failed"
+  run 0 index build --index "$work/index.db" "$samples/bin"
+  run 0 poolmon "$work/logs"/*.txt --index "$work/index.db" --top 3 --no-tagdb
+  owner=$(grep -n -m 1 '^    Leak  ' "$work/out" | cut -d: -f1)
+  [[ $(head -n 1 "$work/out") == "1. Leak  Nonp   leak   "* ]] || fail "first suspect: $(head -n 1 "$work/out")"
+  [[ $(sed -n "${owner}p" "$work/out") == "    Leak  call  "*"/leak-"*".sys"* ]] || fail "index owner: $(sed -n "${owner}p" "$work/out")"
+  grep -q "no --root given and no index" "$work/err" && fail "the index was not used"
+  run 0 poolmon "$work/logs"/*.txt --index "$work/index.db" --no-index --top 3 --no-tagdb
+  grep -q "no --root given and no index" "$work/err" || fail "--no-index still used the index"
+  echo "ok: suspects attributed from the index"
+  ;;
+poolmon_json)
+  bash "$root/tests/poolmon/make_series.sh" "$work/logs" 6 x64 || fail "generator failed"
+  run 0 poolmon --json "$work/logs"/*.txt --root "$samples/bin" --top 3
+  [ "$(wc -l <"$work/out")" -eq 3 ] || fail "expected 3 JSON lines, got $(wc -l <"$work/out")"
+  line=$(head -n 1 "$work/out")
+  [[ $line =~ ^\{\"rank\":1,\"tag\":\"Leak\",\"value\":\"0x6b61654c\",\"tag_text\":\"Leak\",\"type\":\"Nonp\",\"trend\":\"leak\",\"bytes_first\":[0-9]+,\"bytes_last\":[0-9]+,\"peak\":[0-9]+,\"growth\":[0-9]+, ]] \
+    || fail "suspect JSON shape: ${line:0:300}"
+  [[ $line == *'"growth_per_hour":'[0-9]* ]] || fail "no growth per hour: ${line:0:400}"
+  [[ $line =~ \"owners\":\[\{\"tag\":\"Leak\",\"value\":\"0x6b61654c\",\"path\":\"[^\"]*/leak-[^\"]*\",\"machine\":\"[a-z0-9]+\",\"confidence\":\"call\",\"evidence\":\[\{\"kind\":\"call\",\"api\":\"ExAllocatePoolWithTag\" ]] \
+    || fail "owners are not search lines: ${line:0:600}"
+  [[ $line == *'"tagdb":[{"pattern":"Leak","binary":"leak-clang-x64.sys/'* ]] || fail "no tagdb entry"
+  # every owner is exactly a line of `tagwho --json Leak`
+  "$tagwho" --json Leak "$samples/bin" >"$work/search" 2>/dev/null
+  first_owner=$(head -n 1 "$work/search")
+  [[ $line == *"\"owners\":[$first_owner"* ]] || fail "the first owner differs from tagwho --json's first line"
+  python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$work/out" 2>/dev/null \
+    || { command -v python3 >/dev/null && fail "output is not JSON Lines"; }
+  echo "ok: one JSON object per suspect, owners shaped as search lines"
+  ;;
+poolmon_plot)
+  bash "$root/tests/poolmon/make_series.sh" "$work/logs" 8 x64 || fail "generator failed"
+  run 0 poolmon "$work/logs"/*.txt --root "$samples/bin" --plot "$work/chart.svg" --top 4 --no-tagdb
+  [ -s "$work/chart.svg" ] || fail "no chart written"
+  head -n 2 "$work/chart.svg" | grep -q '^<svg xmlns="http://www.w3.org/2000/svg"' || fail "not an SVG"
+  grep -q '>bytes in use (MB)</text>' "$work/chart.svg" || fail "y axis not labelled in MB"
+  grep -q '>1. Leak Nonp  leak, +' "$work/chart.svg" || fail "no legend entry for Leak"
+  [ "$(grep -c '<polyline' "$work/chart.svg")" -eq 4 ] || fail "expected 4 lines"
+  if command -v xmllint >/dev/null; then xmllint --noout "$work/chart.svg" || fail "SVG is not well-formed XML"; fi
+  if command -v rsvg-convert >/dev/null; then
+    rsvg-convert "$work/chart.svg" -o "$work/chart.png" && [ -s "$work/chart.png" ] || fail "rsvg-convert cannot render it"
+  fi
+  chromium=$(command -v chromium || command -v chromium-browser || true)
+  if [ -n "$chromium" ]; then
+    timeout 60 "$chromium" --headless --no-sandbox --disable-gpu --screenshot="$work/shot.png" --window-size=1000,600 \
+      "file://$work/chart.svg" >/dev/null 2>&1 && [ -s "$work/shot.png" ] || fail "headless Chromium cannot open it"
+  fi
+  run 2 poolmon "$work/logs"/*.txt --plot "$work/no/such/dir/chart.svg" --no-tagdb
+  grep -q "cannot write the chart" "$work/err" || fail "no error for an unwritable chart"
+  echo "ok: chart written, well-formed, rendered ($(command -v rsvg-convert >/dev/null && echo rsvg) ${chromium:+chromium})"
+  ;;
+poolmon_formats)
+  fixtures=$root/tests/fixtures/poolmon
+  for log in "$fixtures"/*.txt; do
+    run 0 poolmon "$log" --no-tagdb
+    [[ $(head -n 1 "$work/out") == "1. "* ]] || fail "$(basename "$log"): no suspect"
+  done
+  run 0 poolmon "$fixtures/x64_summary.txt" --no-tagdb
+  [[ $(head -n 1 "$work/out") == "1. Fxq1  Nonp   1.95 MB  (1000 allocations in use)" ]] || fail "one log: biggest first: $(head -n 1 "$work/out")"
+  grep -q '^[0-9]*\. Dh 0  Nonp ' "$work/out" || fail "tag with a space"
+  run 0 poolmon "$fixtures/mixed_junk.txt" --no-tagdb
+  for n in 3 6 8; do grep -q "mixed_junk.txt:$n: not a poolmon -n or !poolused line: " "$work/err" || fail "line $n not reported"; done
+  printf 'nothing to see\n' >"$work/empty.txt"
+  run 2 poolmon "$work/empty.txt" "$fixtures/x64_mapped.txt" --no-tagdb
+  grep -q "empty.txt: no poolmon -n or !poolused rows" "$work/err" || fail "a log without rows is not an error"
+  grep -q "^1. Zq1a " "$work/out" || fail "the good log is not reported when another fails"
+  run 2 poolmon "$work/missing.txt" --no-tagdb
+  formats=$root/../shared/formats
+  if [ -f "$formats/poolmon_snapshot_x64_plain.txt" ]; then
+    run 0 poolmon "$formats/poolmon_snapshot_x64_plain.txt" --root "$samples/bin" --no-tagdb
+    [[ $(head -n 1 "$work/out") == "1. FMfn  Paged  1.39 GB "* ]] || fail "Sample B: $(head -n 1 "$work/out")"
+    run 0 poolmon "$formats/windbg_poolused_samples.txt" --no-tagdb
+    grep -v ': not a poolmon -n or !poolused line: #' "$work/err" | grep -q 'not a poolmon' && fail "sample lines not recognised: $(cat "$work/err")"
+    echo "verbatim samples: parsed"
+  else
+    echo "verbatim samples skipped: no ../shared/formats"
+  fi
+  echo "ok: every fixture layout, unrecognised lines reported with line numbers"
   ;;
 *)
   fail "unknown case"

@@ -744,7 +744,7 @@ TEST_CASE("arm64 corpus: every call row recovered as call with its API at every 
       const uint32_t value = tag_value(row.tag);
       bool as_call = false, with_api = false;
       for (const Evidence& e : a.calls) {
-        if (e.tag.value != value || e.kind != Confidence::call) continue;
+        if (e.tag.value != value || e.kind != Confidence::call || e.tag_kind != TagKind::pool) continue;
         as_call = true;
         with_api = with_api || e.api == row.api;
       }

@@ -424,7 +424,7 @@ TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as
       bool call = false, call_api = false, wrapper = false, wrapper_api = false;
       size_t longest = 0;
       for (const Evidence& e : a.calls) {
-        if (e.tag.value != value) continue;
+        if (e.tag.value != value || e.tag_kind != TagKind::pool) continue;  // objref: test_tag_apis.cpp
         if (e.kind == Confidence::call) {
           call = true;
           call_api |= e.api == row.api;

@@ -946,8 +946,9 @@ fs::path corpus_dir(std::string& skip_reason) {
     const auto built = fs::last_write_time(truth);
     std::vector<fs::path> inputs = {root / "tests/corpus/generate.sh", root / "samples/include/tagwho_kernel.h",
                                     root / "samples/lib/ntoskrnl.def", root / "samples/lib/ntoskrnl_x86.def"};
-    if (fs::is_directory(root / "tests/corpus/src"))
-      for (const auto& entry : fs::directory_iterator(root / "tests/corpus/src")) inputs.push_back(entry.path());
+    for (const char* sub : {"tests/corpus/src", "tests/corpus/include", "tests/corpus/lib"})
+      if (fs::is_directory(root / sub))
+        for (const auto& entry : fs::directory_iterator(root / sub)) inputs.push_back(entry.path());
     for (const fs::path& p : inputs)
       if (fs::exists(p) && fs::last_write_time(p) > built) stale = true;
   }
@@ -1013,7 +1014,7 @@ TEST_CASE("corpus: every call row recovered with its API, no decoy reported as a
       bool as_call = false;
       bool with_api = false;
       for (const Evidence& e : a.calls.calls) {
-        if (e.tag.value != value || e.kind != Confidence::call) continue;
+        if (e.tag.value != value || e.kind != Confidence::call || e.tag_kind != TagKind::pool) continue;
         as_call = true;
         if (e.api == row.api) with_api = true;
       }

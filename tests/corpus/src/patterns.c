@@ -26,6 +26,7 @@ PAGED_LOOKASIDE_LIST g_plist;
 volatile ULONG g_data_decoy = 0x74614444;
 
 void p_thunk(void); /* thunk.c */
+void a_all(PDRIVER_OBJECT driver, PUNICODE_STRING path); /* apis.c */
 
 /* const: constant tag straight at the call. */
 TW_NOINLINE void p_const(void)
@@ -174,6 +175,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT DriverObject,
     p_page();
     p_page_loop();
     p_thunk();
+    a_all(DriverObject, RegistryPath);
     d_string();
     d_compare();
     d_stack_string();

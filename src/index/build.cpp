@@ -1,0 +1,374 @@
+// index build / update: walk the roots, analyse what is new or changed (each distinct content once), and
+// bring every local content's literal evidence up to the set of tags proven anywhere in the index. All of
+// it in one write transaction: a build killed at any moment leaves the previous index as it was.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "index/store.hpp"
+#include "scan/analyse.hpp"
+#include "tagwho/scan.hpp"
+
+namespace tagwho {
+
+using namespace index_detail;
+
+namespace {
+
+struct Existing {
+  int64_t id = 0;
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string kind;
+  int64_t content = 0;
+};
+
+// One file to (re)look at.
+struct Todo {
+  std::string path;      // absolute
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  bool existed = false;
+  // filled by the worker
+  std::string kind;      // pe, not_pe, error
+  std::string error;
+  std::string hash;
+  int64_t content = 0;   // known content (0: new, see analysed)
+  int analysed = -1;     // index into the new contents analysed by this run
+};
+
+struct NewContent {
+  std::string hash;
+  FileResult result;
+};
+
+bool stat_file(const std::string& path, int64_t& size, int64_t& mtime_ns, std::string& error) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  size = static_cast<int64_t>(info.st_size);
+  mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+  return true;
+}
+
+std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
+  std::vector<Tag> tags;
+  for (uint32_t value : values) tags.push_back(Tag{value});
+  return tags;
+}
+
+// Brings each local content's literal evidence up to `wanted`: searches its bytes for the tags its tagset
+// lacks, and classifies the hits with its stored call evidence. Contents with no readable file keep their
+// tagset (their answers for the missing tags come from a search at query time, or say they are partial).
+void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wanted, int64_t wanted_set,
+                         unsigned threads, IndexCounts& counts) {
+  struct Job {
+    int64_t content = 0;
+    std::string hash;
+    std::vector<std::string> paths;
+    int64_t tagset = 0;
+    std::vector<Evidence> calls;
+    std::vector<Finding> findings;
+    bool done = false;
+  };
+  std::vector<Job> jobs;
+  {
+    sql::Statement s(db,
+        "SELECT c.id, c.hash, coalesce(c.tagset, 0), f.path FROM contents c JOIN files f ON f.content = c.id"
+        " WHERE f.host = ? AND f.kind = 'pe' AND coalesce(c.tagset, 0) <> ? ORDER BY c.id, f.path");
+    s.bind(1, host).bind(2, wanted_set);
+    while (s.step()) {
+      if (jobs.empty() || jobs.back().content != s.i64(0)) {
+        jobs.emplace_back();
+        jobs.back().content = s.i64(0);
+        jobs.back().hash = s.text(1);
+        jobs.back().tagset = s.i64(2);
+      }
+      jobs.back().paths.push_back(s.text(3));
+    }
+  }
+  if (jobs.empty()) return;
+  // One matcher per distinct missing set (normally one: every content was at the same set before).
+  std::map<int64_t, std::set<uint32_t>> missing;
+  for (const Job& job : jobs) {
+    if (missing.count(job.tagset)) continue;
+    std::set<uint32_t> have = job.tagset ? tagset_tags(db, job.tagset) : std::set<uint32_t>{};
+    std::set<uint32_t>& need = missing[job.tagset];
+    std::set_difference(wanted.begin(), wanted.end(), have.begin(), have.end(), std::inserter(need, need.end()));
+  }
+  std::map<int64_t, std::shared_ptr<const LiteralMatcher>> matchers;
+  for (const auto& [set, need] : missing) {
+    if (need.empty()) continue;
+    auto matcher = LiteralMatcher::build(as_tags(need));
+    if (!matcher) throw sql::Failure("cannot build the literal matcher: " + matcher.error(), 0);
+    matchers[set] = std::make_shared<const LiteralMatcher>(std::move(*matcher));
+  }
+  for (Job& job : jobs) job.calls = read_call_evidence(db, job.content);
+  parallel_for(jobs.size(), threads, [&](size_t i) {
+    Job& job = jobs[i];
+    auto found = matchers.find(job.tagset);
+    if (found == matchers.end()) {
+      job.done = true;  // nothing missing
+      return;
+    }
+    const LiteralMatcher& matcher = *found->second;
+    for (const std::string& path : job.paths) {
+      auto mapped = MappedFile::open(path);
+      if (!mapped || hex64(content_hash(mapped->view())) != job.hash) continue;  // changed under us: next path
+      ByteView bytes = mapped->view();
+      auto scratch = matcher.make_scratch();
+      if (!scratch) return;
+      auto hits = matcher.scan(bytes, *scratch);
+      if (!hits) return;
+      std::vector<Evidence> evidence;
+      for (const Evidence& call : job.calls)
+        for (const Tag& tag : matcher.tags())
+          if (call.tag.without_protected_bit() == tag) evidence.push_back(call);
+      if (!hits->empty()) {
+        auto image = PeImage::load(bytes);
+        std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
+        std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+      }
+      job.findings = group_by_tag(std::move(evidence));
+      job.done = true;
+      return;
+    }
+  });
+  sql::Statement set_tagset(db, "UPDATE contents SET tagset = ? WHERE id = ?");
+  for (Job& job : jobs) {
+    if (!job.done) continue;
+    auto need = missing.find(job.tagset);
+    if (need != missing.end() && !need->second.empty()) {
+      replace_findings(db, job.content, job.findings, need->second);
+      ++counts.literal_rescans;
+    }
+    set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+  }
+}
+
+}  // namespace
+
+// The shared body of build and update.
+static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const std::vector<std::string>* new_roots,
+                               bool fresh, unsigned threads) {
+  IndexCounts counts;
+  int64_t host = host_id(db, host_name, true);
+  if (meta(db, "analysis_version") != std::to_string(kIndexAnalysisVersion)) {
+    // Another analysis made these answers: everything is analysed again (other hosts' files cannot be, and
+    // are dropped: merge their updated indexes again).
+    sql::exec(db, "DELETE FROM evidence; DELETE FROM findings; DELETE FROM files WHERE content IS NOT NULL;"
+                  "DELETE FROM contents; DELETE FROM tagset_tags; DELETE FROM tagsets; DELETE FROM meta WHERE key = 'literal_tagset';");
+    sql::exec(db, "DELETE FROM roots WHERE host NOT IN (SELECT host FROM files)");
+    set_meta(db, "analysis_version", std::to_string(kIndexAnalysisVersion));
+  }
+  std::vector<std::string> roots;
+  if (new_roots) {
+    for (const std::string& root : *new_roots) roots.push_back(absolute_path(root));
+    sql::Statement drop(db, "DELETE FROM roots WHERE host = ?");
+    drop.bind(1, host).run();
+    sql::Statement add(db, "INSERT OR IGNORE INTO roots(host, path) VALUES (?, ?)");
+    for (const std::string& root : roots) add.bind(1, host).bind(2, root).run();
+  } else {
+    sql::Statement s(db, "SELECT path FROM roots WHERE host = ? ORDER BY rowid");
+    s.bind(1, host);
+    while (s.step()) roots.push_back(s.text(0));
+    if (roots.empty()) throw sql::Failure("no roots recorded for host " + host_name + ": give PATH... to tagwho index build", 0);
+  }
+  if (fresh) {
+    sql::Statement drop(db, "DELETE FROM files WHERE host = ?");
+    drop.bind(1, host).run();
+    collect_garbage(db);
+  }
+
+  // What the index holds for this host now.
+  std::unordered_map<std::string, Existing> existing;
+  {
+    sql::Statement s(db, "SELECT id, path, size, mtime_ns, kind, coalesce(content, 0) FROM files WHERE host = ?");
+    s.bind(1, host);
+    while (s.step()) existing[s.text(1)] = Existing{s.i64(0), s.i64(2), s.i64(3), s.text(4), s.i64(5)};
+  }
+  std::unordered_map<std::string, int64_t> known_contents;  // "hash:size" -> id
+  {
+    sql::Statement s(db, "SELECT id, hash, size FROM contents");
+    while (s.step()) known_contents[s.text(1) + ":" + std::to_string(s.i64(2))] = s.i64(0);
+  }
+  int64_t literal_set = std::atoll(meta(db, "literal_tagset").c_str());
+  std::set<uint32_t> literal_tags = literal_set ? tagset_tags(db, literal_set) : std::set<uint32_t>{};
+  if (!literal_set) {
+    literal_set = make_tagset(db, {});
+    set_meta(db, "literal_tagset", std::to_string(literal_set));
+  }
+
+  // Walk.
+  std::vector<WalkProblem> walk_problems;
+  std::vector<InputFile> inputs = walk_inputs(roots, walk_problems);
+  for (const WalkProblem& problem : walk_problems) counts.problems.push_back({problem.path, problem.message});
+  std::set<std::string> seen;
+  std::vector<Todo> todo;
+  for (const InputFile& input : inputs) {
+    std::string path = absolute_path(input.path);
+    if (!seen.insert(path).second) continue;  // overlapping roots
+    ++counts.files;
+    Todo item;
+    item.path = path;
+    std::string error;
+    if (!stat_file(path, item.size, item.mtime_ns, error)) {
+      counts.problems.push_back({path, error});
+      continue;
+    }
+    auto found = existing.find(path);
+    if (found != existing.end()) {
+      item.existed = true;
+      const Existing& old = found->second;
+      if (old.size == item.size && old.mtime_ns == item.mtime_ns && old.kind != "error") {
+        if (old.kind == "pe") {
+          ++counts.pe_files;
+          ++counts.reused;
+        }
+        continue;
+      }
+    }
+    todo.push_back(std::move(item));
+  }
+  for (const auto& [path, old] : existing) {
+    if (seen.count(path)) continue;
+    sql::Statement drop(db, "DELETE FROM files WHERE id = ?");
+    drop.bind(1, old.id).run();
+    ++counts.removed;
+  }
+
+  // Hash, and analyse each new content once (the first file to claim a hash analyses it).
+  std::unique_ptr<LiteralMatcher> matcher;
+  if (!literal_tags.empty()) {
+    auto built = LiteralMatcher::build(as_tags(literal_tags));
+    if (!built) throw sql::Failure("cannot build the literal matcher: " + built.error(), 0);
+    matcher = std::make_unique<LiteralMatcher>(std::move(*built));
+  }
+  std::mutex lock;
+  std::unordered_map<std::string, int> claimed;  // "hash:size" -> index in fresh
+  std::vector<NewContent> fresh_contents;
+  fresh_contents.reserve(todo.size());
+  parallel_for(todo.size(), threads, [&](size_t i) {
+    Todo& item = todo[i];
+    auto mapped = MappedFile::open(item.path);
+    if (!mapped) {
+      item.kind = "error";
+      item.error = mapped.error();
+      return;
+    }
+    ByteView bytes = mapped->view();
+    item.size = static_cast<int64_t>(bytes.size());
+    if (bytes.u16(0) != uint16_t{0x5a4d}) {
+      item.kind = "not_pe";
+      return;
+    }
+    item.kind = "pe";
+    item.hash = hex64(content_hash(bytes));
+    std::string key = item.hash + ":" + std::to_string(bytes.size());
+    int slot = -1;
+    {
+      std::lock_guard<std::mutex> guard(lock);
+      auto known = known_contents.find(key);
+      if (known != known_contents.end()) {
+        item.content = known->second;
+        return;
+      }
+      auto taken = claimed.find(key);
+      if (taken != claimed.end()) {
+        item.analysed = taken->second;
+        return;
+      }
+      slot = static_cast<int>(fresh_contents.size());
+      fresh_contents.push_back(NewContent{item.hash, {}});
+      claimed[key] = slot;
+      item.analysed = slot;
+    }
+    FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get());
+    std::lock_guard<std::mutex> guard(lock);
+    fresh_contents[static_cast<size_t>(slot)].result = std::move(result);
+  });
+
+  // Store.
+  std::vector<int64_t> fresh_ids(fresh_contents.size());
+  for (size_t i = 0; i < fresh_contents.size(); ++i) {
+    fresh_ids[i] = insert_content(db, fresh_contents[i].hash, fresh_contents[i].result.report, literal_set);
+    counts.bytes_analysed += fresh_contents[i].result.report.size;
+  }
+  counts.analysed = fresh_contents.size();
+  sql::Statement upsert(db,
+      "INSERT INTO files(host, path, stem, size, mtime_ns, kind, content, error) VALUES (?,?,?,?,?,?,?,?)"
+      " ON CONFLICT(host, path) DO UPDATE SET stem = excluded.stem, size = excluded.size, mtime_ns = excluded.mtime_ns,"
+      " kind = excluded.kind, content = excluded.content, error = excluded.error");
+  std::set<int> first_of_fresh;
+  for (const Todo& item : todo) {
+    int64_t content = item.analysed >= 0 ? fresh_ids[static_cast<size_t>(item.analysed)] : item.content;
+    upsert.bind(1, host).bind(2, item.path).bind(3, stem_key(item.path)).bind(4, item.size).bind(5, item.mtime_ns)
+        .bind(6, item.kind);
+    if (item.kind == "pe") upsert.bind(7, content); else upsert.bind_null(7);
+    upsert.bind(8, item.error).run();
+    if (item.existed) ++counts.changed; else ++counts.added;
+    if (item.kind == "error") counts.problems.push_back({item.path, item.error});
+    if (item.kind != "pe") continue;
+    ++counts.pe_files;
+    if (item.analysed < 0 || !first_of_fresh.insert(item.analysed).second) ++counts.reused;
+  }
+  counts.duplicates = static_cast<size_t>(sql::scalar(db,
+      ("SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM files WHERE host = " + std::to_string(host) +
+       " AND kind = 'pe' GROUP BY content)").c_str()));
+  collect_garbage(db);
+
+  // Literal evidence for every tag proven anywhere in the index, in every local content.
+  std::set<uint32_t> wanted = literal_tags;
+  {
+    sql::Statement s(db, "SELECT DISTINCT tag FROM findings WHERE confidence IN ('call', 'wrapper')");
+    while (s.step()) wanted.insert(static_cast<uint32_t>(s.i64(0)));
+  }
+  int64_t wanted_set = literal_set;
+  if (wanted != literal_tags) {
+    wanted_set = make_tagset(db, wanted);
+    set_meta(db, "literal_tagset", std::to_string(wanted_set));
+  }
+  extend_literal_sets(db, host, wanted, wanted_set, threads, counts);
+  collect_garbage(db);
+  counts.literal_tags = wanted.size();
+
+  sql::Statement stamp(db, "UPDATE hosts SET indexed_at = ? WHERE id = ?");
+  stamp.bind(1, now_seconds()).bind(2, host).run();
+  set_meta(db, "updated_at", std::to_string(now_seconds()));
+  set_meta(db, "tagwho_version", TAGWHO_VERSION);
+  return counts;
+}
+
+static Result<IndexCounts> run_synchronise(Index::State& state, const std::vector<std::string>* roots, bool fresh,
+                                           const IndexBuildOptions& options) {
+  IndexCounts counts;
+  try {
+    write_transaction(state.db, [&] {
+      counts = synchronise(state.db, options.host.empty() ? local_host_name() : options.host, roots, fresh,
+                           std::max(1u, options.threads));
+    });
+  } catch (const sql::Failure& failure) {
+    if ((failure.code & 0xff) == SQLITE_BUSY)
+      return Error{state.path + ": the index is being written by another tagwho process (waited for it; try again when it has finished)"};
+    if ((failure.code & 0xff) == SQLITE_READONLY) return Error{state.path + ": the index is read-only"};
+    return Error{state.path + ": " + failure.what()};
+  }
+  return counts;
+}
+
+Result<IndexCounts> Index::build(const std::vector<std::string>& roots, const IndexBuildOptions& options) {
+  return run_synchronise(*state_, roots.empty() ? nullptr : &roots, true, options);
+}
+
+Result<IndexCounts> Index::update(const IndexBuildOptions& options) {
+  return run_synchronise(*state_, nullptr, false, options);
+}
+
+}  // namespace tagwho

@@ -1,0 +1,422 @@
+// Answers from the index: searches (tagwho TAG [PATH...]) and the driver listings export writes.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "index/store.hpp"
+#include "scan/analyse.hpp"
+#include "tagwho/scan.hpp"
+
+namespace tagwho {
+
+using namespace index_detail;
+
+namespace {
+
+// The outcome of searching one file's bytes for tags outside its content's literal set.
+struct Searched {
+  bool readable = false;
+  bool analysed = false;          // the bytes held a hit: findings come from a full analysis
+  std::vector<Finding> findings;  // when analysed: the findings for the searched tags
+};
+
+Searched search_bytes(const std::string& path, const LiteralMatcher& matcher) {
+  Searched out;
+  auto mapped = MappedFile::open(path);
+  if (!mapped) return out;
+  out.readable = true;
+  auto scratch = matcher.make_scratch();
+  if (!scratch) return out;
+  auto hits = matcher.scan(mapped->view(), *scratch);
+  if (!hits || hits->empty()) return out;
+  // A hit: the same analysis a scan for these tags runs, on the same bytes.
+  FileResult result = analyse_file_bytes(path, mapped->view(), false, matcher.tags(), &matcher);
+  out.analysed = true;
+  out.findings = std::move(result.report.findings);
+  return out;
+}
+
+void put_finding(DriverReport& report, Finding finding) {
+  auto key = [](const Finding& f) { return __builtin_bswap32(f.tag.value); };
+  auto at = std::lower_bound(report.findings.begin(), report.findings.end(), finding,
+                             [&](const Finding& a, const Finding& b) { return key(a) < key(b); });
+  if (at != report.findings.end() && at->tag == finding.tag) *at = std::move(finding);
+  else report.findings.insert(at, std::move(finding));
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return lines;
+}
+
+// The stem keys that may be named by the database entries for a tag (a superset: the exact test is
+// TagdbEntry::names_file, applied afterwards by unproven_search).
+std::set<std::string> named_stems(const std::vector<const TagdbEntry*>& entries) {
+  std::set<std::string> stems;
+  for (const TagdbEntry* entry : entries)
+    for (const std::string& module : entry->modules()) {
+      stems.insert(stem_key(module));
+      std::string lower = module;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      stems.insert(lower);
+      if (lower == "nt")
+        for (const char* kernel : {"ntoskrnl", "ntkrnlmp", "ntkrnlpa", "ntkrpamp"}) stems.insert(kernel);
+    }
+  return stems;
+}
+
+}  // namespace
+
+Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vector<std::string>& paths,
+                                  const Tagdb* tagdb, unsigned threads) {
+  sqlite3* db = state_->db;
+  IndexSearch out;
+  try {
+    sql::exec(db, "BEGIN");  // one snapshot for the whole answer, even while a build writes
+    struct Snapshot {
+      sqlite3* db;
+      ~Snapshot() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+    } snapshot{db};
+    out.analysis_outdated = meta(db, "analysis_version") != std::to_string(kIndexAnalysisVersion);
+
+    // Which tagsets cover each tag, and the content shells read so far.
+    std::map<uint32_t, std::set<int64_t>> covering;
+    for (Tag tag : tags) {
+      sql::Statement s(db, "SELECT tagset FROM tagset_tags WHERE tag = ?");
+      s.bind(1, tag.value);
+      while (s.step()) covering[tag.value].insert(s.i64(0));
+    }
+    std::unordered_map<int64_t, DriverReport> shells;
+    auto shell = [&](int64_t content) -> const DriverReport& {
+      auto found = shells.find(content);
+      if (found == shells.end()) found = shells.emplace(content, read_content(db, content)).first;
+      return found->second;
+    };
+    sql::Statement content_tagset(db, "SELECT coalesce(tagset, 0) FROM contents WHERE id = ?");
+    auto covers = [&](int64_t content, Tag tag) {
+      content_tagset.bind(1, content);
+      int64_t set = content_tagset.step() ? content_tagset.i64(0) : 0;
+      content_tagset.reset();
+      return covering[tag.value].count(set) > 0;
+    };
+    std::shared_ptr<const LiteralMatcher> matcher;  // all the tags: for searching uncovered contents
+    auto tag_matcher = [&]() -> const LiteralMatcher& {
+      if (!matcher) {
+        auto built = LiteralMatcher::build(tags);
+        if (!built) throw sql::Failure(built.error(), 0);
+        matcher = std::make_shared<const LiteralMatcher>(std::move(*built));
+      }
+      return *matcher;
+    };
+
+    if (paths.empty()) {
+      // --- The whole index ---------------------------------------------------------------------------
+      out.used = true;
+      out.multi_host = sql::scalar(db, "SELECT count(*) FROM hosts h WHERE EXISTS (SELECT 1 FROM files f WHERE f.host = h.id)") > 1;
+      std::map<int64_t, std::vector<Finding>> found;  // content -> findings
+      for (Tag tag : tags) {
+        sql::Statement s(db, "SELECT DISTINCT content FROM findings WHERE tag = ?");
+        s.bind(1, tag.value);
+        while (s.step())
+          if (auto finding = read_finding(db, s.i64(0), tag)) found[s.i64(0)].push_back(std::move(*finding));
+      }
+      // Contents whose literal set lacks a tag: search their bytes (any readable file of this host).
+      std::map<int64_t, std::vector<Tag>> uncovered;
+      {
+        sql::Statement sets(db, "SELECT id FROM tagsets");
+        std::vector<int64_t> all_sets;
+        while (sets.step()) all_sets.push_back(sets.i64(0));
+        for (Tag tag : tags) {
+          sql::Statement s(db, "SELECT id FROM contents WHERE tagset IS NULL");
+          while (s.step()) uncovered[s.i64(0)].push_back(tag);
+          for (int64_t set : all_sets) {
+            if (covering[tag.value].count(set)) continue;
+            sql::Statement c(db, "SELECT id FROM contents WHERE tagset = ?");
+            c.bind(1, set);
+            while (c.step()) uncovered[c.i64(0)].push_back(tag);
+          }
+        }
+      }
+      if (!uncovered.empty()) {
+        int64_t local = host_id(db, local_host_name(), false);
+        struct Job {
+          int64_t content;
+          std::vector<std::string> paths;
+          Searched result;
+        };
+        std::vector<Job> jobs;
+        sql::Statement s(db, "SELECT path FROM files WHERE content = ? AND +host = ? AND kind = 'pe' ORDER BY path");
+        for (const auto& [content, missing] : uncovered) {
+          Job job{content, {}, {}};
+          s.bind(1, content).bind(2, local);
+          while (s.step()) job.paths.push_back(s.text(0));
+          s.reset();
+          jobs.push_back(std::move(job));
+        }
+        const LiteralMatcher& all = tag_matcher();
+        parallel_for(jobs.size(), threads, [&](size_t i) {
+          for (const std::string& path : jobs[i].paths) {
+            jobs[i].result = search_bytes(path, all);
+            if (jobs[i].result.readable) break;
+          }
+        });
+        for (Job& job : jobs) {
+          if (!job.result.readable) {
+            ++out.unsearchable;
+            continue;
+          }
+          ++out.searched;
+          if (!job.result.analysed) continue;  // no hit: the stored call evidence is the whole answer
+          const std::vector<Tag>& missing = uncovered[job.content];
+          std::vector<Finding>& findings = found[job.content];
+          for (Tag tag : missing) {
+            findings.erase(std::remove_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.tag == tag; }),
+                           findings.end());
+            for (Finding& finding : job.result.findings)
+              if (finding.tag == tag) findings.push_back(finding);
+          }
+        }
+      }
+      // Every path of every content with a finding, and the files the tag database names.
+      std::unordered_map<std::string, size_t> by_path;
+      auto add_report = [&](const std::string& host, const std::string& path, int64_t content) -> DriverReport& {
+        std::string shown = out.multi_host ? host + ":" + path : path;
+        auto at = by_path.find(shown);
+        if (at != by_path.end()) return out.reports[at->second];
+        DriverReport report = shell(content);
+        report.path = shown;
+        by_path[shown] = out.reports.size();
+        out.reports.push_back(std::move(report));
+        return out.reports.back();
+      };
+      sql::Statement files_of(db, "SELECT h.name, f.path FROM files f JOIN hosts h ON h.id = f.host WHERE f.content = ?");
+      for (auto& [content, findings] : found) {
+        if (findings.empty()) continue;
+        ++out.from_index;
+        files_of.bind(1, content);
+        while (files_of.step()) {
+          DriverReport& report = add_report(files_of.text(0), files_of.text(1), content);
+          for (const Finding& finding : findings) put_finding(report, finding);
+        }
+        files_of.reset();
+      }
+      if (tagdb) {
+        std::set<std::string> stems;
+        for (Tag tag : tags)
+          for (const std::string& stem : named_stems(tagdb->lookup(tag))) stems.insert(stem);
+        sql::Statement named(db, "SELECT h.name, f.path, f.content FROM files f JOIN hosts h ON h.id = f.host"
+                                 " WHERE f.stem = ? AND f.kind = 'pe'");
+        for (const std::string& stem : stems) {
+          named.bind(1, stem);
+          while (named.step()) add_report(named.text(0), named.text(1), named.i64(2));
+          named.reset();
+        }
+      }
+      // Stored errors, as a scan prints them.
+      {
+        sql::Statement s(db, "SELECT h.name, f.path, f.error FROM files f JOIN hosts h ON h.id = f.host WHERE f.kind = 'error'"
+                             " UNION ALL SELECT h.name, f.path, c.errors FROM contents c CROSS JOIN files f ON f.content = c.id"
+                             " JOIN hosts h ON h.id = f.host WHERE c.errors <> ''");
+        while (s.step()) {
+          std::string shown = out.multi_host ? s.text(0) + ":" + s.text(1) : s.text(1);
+          for (const std::string& line : split_lines(s.text(2))) out.problems.push_back({shown, line});
+        }
+        std::stable_sort(out.problems.begin(), out.problems.end(),
+                         [](const IndexProblem& a, const IndexProblem& b) { return path_less(a.path, b.path); });
+      }
+      std::sort(out.reports.begin(), out.reports.end(),
+                [](const DriverReport& a, const DriverReport& b) { return path_less(a.path, b.path); });
+      out.files = out.reports.size();
+      return out;
+    }
+
+    // --- PATH...: this host's files under them, checked against the disk ----------------------------------
+    int64_t local = host_id(db, local_host_name(), false);
+    if (!local) return out;
+    std::vector<std::string> roots;
+    {
+      sql::Statement s(db, "SELECT path FROM roots WHERE host = ?");
+      s.bind(1, local);
+      while (s.step()) roots.push_back(s.text(0));
+    }
+    for (const std::string& path : paths) {
+      std::string absolute = absolute_path(path);
+      if (std::none_of(roots.begin(), roots.end(), [&](const std::string& root) { return under_root(absolute, root); }))
+        return out;
+    }
+    out.used = true;
+    std::vector<WalkProblem> walk_problems;
+    std::vector<InputFile> inputs = walk_inputs(paths, walk_problems);
+    for (const WalkProblem& problem : walk_problems) out.problems.push_back({problem.path, problem.message});
+
+    enum class Way { skip, indexed, scan };
+    struct Item {
+      Way way = Way::skip;
+      int64_t content = 0;
+      std::vector<Tag> missing;  // tags outside the content's literal set
+      std::vector<IndexProblem> problems;
+      FileResult scanned;
+      Searched searched;
+    };
+    std::vector<Item> items(inputs.size());
+    std::set<std::string> walked;
+    sql::Statement row(db, "SELECT size, mtime_ns, kind, coalesce(content, 0) FROM files WHERE host = ? AND path = ?");
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Item& item = items[i];
+      std::string absolute = absolute_path(inputs[i].path);
+      walked.insert(absolute);
+      struct stat info {};
+      bool statted = ::stat(inputs[i].path.c_str(), &info) == 0;
+      int64_t mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+      row.bind(1, local).bind(2, absolute);
+      bool known = row.step();
+      bool same = known && statted && row.i64(0) == static_cast<int64_t>(info.st_size) && row.i64(1) == mtime_ns;
+      std::string kind = known ? row.text(2) : "";
+      int64_t content = known ? row.i64(3) : 0;
+      row.reset();
+      if (same && kind == "not_pe") {
+        if (inputs[i].explicit_path) item.problems.push_back({inputs[i].path, "not a PE file"});
+        continue;
+      }
+      if (same && kind == "pe") {
+        item.way = Way::indexed;
+        item.content = content;
+        for (Tag tag : tags)
+          if (!covers(content, tag)) item.missing.push_back(tag);
+        continue;
+      }
+      item.way = Way::scan;
+      if (known) ++out.stale_changed; else ++out.stale_new;
+    }
+    {
+      sql::Statement s(db, "SELECT path FROM files WHERE host = ? AND (path = ? OR (path > ? AND path < ?))");
+      std::set<std::string> gone;
+      for (const std::string& path : paths) {
+        std::string absolute = absolute_path(path);
+        s.bind(1, local).bind(2, absolute).bind(3, absolute + "/").bind(4, absolute + "0");
+        while (s.step())
+          if (!walked.count(s.text(0))) gone.insert(s.text(0));
+        s.reset();
+      }
+      out.stale_gone = gone.size();
+    }
+    // Stale files are scanned as a scan would; uncovered contents searched; both in parallel.
+    std::unique_ptr<Scanner> scanner;
+    if (out.stale_changed + out.stale_new) {
+      auto created = Scanner::create(ScanRequest{tags, false});
+      if (!created) throw sql::Failure(created.error(), 0);
+      scanner = std::make_unique<Scanner>(std::move(*created));
+    }
+    const LiteralMatcher* all = nullptr;
+    for (const Item& item : items)
+      if (item.way == Way::indexed && !item.missing.empty()) all = &tag_matcher();
+    parallel_for(items.size(), threads, [&](size_t i) {
+      Item& item = items[i];
+      if (item.way == Way::scan) item.scanned = scanner->analyse(inputs[i].path);
+      else if (item.way == Way::indexed && !item.missing.empty() && all) item.searched = search_bytes(inputs[i].path, *all);
+    });
+    for (size_t i = 0; i < items.size(); ++i) {
+      Item& item = items[i];
+      for (IndexProblem& problem : item.problems) out.problems.push_back(std::move(problem));
+      if (item.way == Way::skip) continue;
+      ++out.files;
+      DriverReport report;
+      if (item.way == Way::scan) {
+        if (item.scanned.not_pe) {
+          if (inputs[i].explicit_path) out.problems.push_back({item.scanned.report.path, "not a PE file"});
+          continue;
+        }
+        report = std::move(item.scanned.report);
+      } else {
+        ++out.from_index;
+        report = shell(item.content);
+        report.path = inputs[i].path;
+        for (Tag tag : tags)
+          if (auto finding = read_finding(db, item.content, tag)) put_finding(report, std::move(*finding));
+        if (!item.missing.empty()) {
+          if (!item.searched.readable) ++out.unsearchable;
+          else ++out.searched;
+          if (item.searched.analysed)
+            for (Tag tag : item.missing) {
+              report.findings.erase(std::remove_if(report.findings.begin(), report.findings.end(),
+                                                   [&](const Finding& f) { return f.tag == tag; }),
+                                    report.findings.end());
+              for (Finding& finding : item.searched.findings)
+                if (finding.tag == tag) put_finding(report, finding);
+            }
+        }
+      }
+      for (const std::string& error : report.errors) out.problems.push_back({report.path, error});
+      out.reports.push_back(std::move(report));
+    }
+    return out;
+  } catch (const sql::Failure& failure) {
+    if ((failure.code & 0xff) == SQLITE_BUSY)
+      return Error{state_->path + ": the index is locked by another tagwho process (waited for it; try again)"};
+    return Error{state_->path + ": " + failure.what()};
+  }
+}
+
+Result<bool> Index::for_each_driver(const std::function<void(const std::string& host, const DriverReport&)>& visit) {
+  sqlite3* db = state_->db;
+  try {
+    sql::exec(db, "BEGIN");
+    struct Snapshot {
+      sqlite3* db;
+      ~Snapshot() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+    } snapshot{db};
+    struct Row {
+      std::string host, path, kind, error;
+      int64_t content;
+    };
+    std::vector<Row> rows;
+    sql::Statement s(db, "SELECT h.name, f.path, f.kind, coalesce(f.content, 0), f.error FROM files f"
+                         " JOIN hosts h ON h.id = f.host WHERE f.kind <> 'not_pe'");
+    while (s.step()) rows.push_back(Row{s.text(0), s.text(1), s.text(2), s.text(4), s.i64(3)});
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      if (a.host != b.host) return a.host < b.host;
+      return path_less(a.path, b.path);
+    });
+    std::unordered_map<int64_t, DriverReport> cache;
+    for (const Row& row : rows) {
+      if (row.kind == "error") {
+        DriverReport report;
+        report.path = row.path;
+        report.errors.push_back(row.error);
+        visit(row.host, report);
+        continue;
+      }
+      auto found = cache.find(row.content);
+      if (found == cache.end()) {
+        DriverReport report = read_content(db, row.content);
+        std::map<uint32_t, Finding> by_tag;
+        for (Evidence& e : read_call_evidence(db, row.content)) {
+          Finding& finding = by_tag[__builtin_bswap32(e.tag.value)];
+          finding.tag = e.tag;
+          finding.best = std::max(finding.best, e.kind);
+          finding.evidence.push_back(std::move(e));
+        }
+        for (auto& [key, finding] : by_tag) report.findings.push_back(std::move(finding));
+        if (cache.size() > 4096) cache.clear();
+        found = cache.emplace(row.content, std::move(report)).first;
+      }
+      DriverReport report = found->second;
+      report.path = row.path;
+      visit(row.host, report);
+    }
+  } catch (const sql::Failure& failure) {
+    return Error{state_->path + ": " + failure.what()};
+  }
+  return true;
+}
+
+}  // namespace tagwho

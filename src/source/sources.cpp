@@ -1,0 +1,115 @@
+// From the user's PATHs to input files: plain files and folders, mounted Windows roots, disk images.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "source/folder.hpp"
+#include "source/image.hpp"
+#include "source/tree.hpp"
+#include "tagwho/source.hpp"
+
+namespace tagwho {
+namespace {
+
+SourceFile plain_file(const std::string& path, bool explicit_path) {
+  SourceFile file;
+  file.path = path;
+  file.host_path = path;
+  file.explicit_path = explicit_path;
+  file.reader = source::folder_reader();
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    file.size = static_cast<uint64_t>(info.st_size);
+    file.mtime = static_cast<int64_t>(info.st_mtime);
+  }
+  return file;
+}
+
+bool starts_with_mz(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[2] = {};
+  return in.read(head, 2) && head[0] == 'M' && head[1] == 'Z';
+}
+
+}  // namespace
+
+ByteView FileBytes::view() const {
+  if (const auto* mapped = std::get_if<MappedFile>(&storage_)) return mapped->view();
+  const auto& buffer = std::get<std::vector<uint8_t>>(storage_);
+  return ByteView(buffer.data(), buffer.size());
+}
+
+Result<FileBytes> SourceFile::read() const {
+  if (!reader) return Error{"no reader for this file"};
+  return reader->read(*this);
+}
+
+SourceList open_sources(const std::vector<std::string>& paths) {
+  SourceList out;
+  for (const std::string& path : paths) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+      out.problems.push_back({path, std::strerror(errno)});
+    } else if (S_ISDIR(info.st_mode)) {
+      source::FolderTree tree(path);
+      if (source::is_windows_root(tree)) {
+        source::collect_windows_root(tree, out);
+        continue;
+      }
+      std::vector<WalkProblem> problems;
+      for (const InputFile& input : walk_inputs({path}, problems)) out.files.push_back(plain_file(input.path, false));
+      out.problems.insert(out.problems.end(), problems.begin(), problems.end());
+    } else if (S_ISREG(info.st_mode)) {
+      if (starts_with_mz(path) || !source::looks_like_image(path)) {
+        out.files.push_back(plain_file(path, true));  // a PE, or not: the scanner says which
+        continue;
+      }
+      auto trees = source::open_image(path);
+      if (!trees) {
+        out.problems.push_back({path, trees.error()});
+        continue;
+      }
+      for (const auto& tree : *trees) source::collect_windows_root(*tree, out);
+    } else {
+      out.problems.push_back({path, "not a regular file or directory (skipped)"});
+    }
+  }
+  return out;
+}
+
+FileResult analyse_source(const Scanner& scanner, const SourceFile& file) {
+  auto bytes = file.read();
+  FileResult result;
+  if (!bytes) {
+    result.report.path = file.path;
+    result.report.size = file.size;
+    result.report.errors.push_back(bytes.error());
+  } else {
+    result = scanner.analyse_bytes(file.path, bytes->view());
+  }
+  result.report.service = file.service;
+  return result;
+}
+
+std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads) {
+  std::vector<FileResult> results(files.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < files.size(); i = next++) results[i] = analyse_source(scanner, files[i]);
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(files.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+  return results;
+}
+
+std::vector<std::string> supported_image_formats() { return source::tsk_formats(); }
+
+}  // namespace tagwho

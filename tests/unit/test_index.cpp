@@ -1,0 +1,134 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tagwho/index.hpp"
+#include "tagwho/report.hpp"
+#include "tagwho/scan.hpp"
+
+using namespace tagwho;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char pattern[] = "/tmp/tagwho-index-XXXXXX";
+    path = mkdtemp(pattern);
+  }
+  ~TempDir() {
+    std::error_code error;
+    fs::remove_all(path, error);
+  }
+};
+
+fs::path samples() { return fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"; }
+
+std::string search_json(const std::vector<const DriverReport*>& reports, const std::vector<Tag>& tags) {
+  std::ostringstream out;
+  write_search_json(out, rank_search(reports, tags), nullptr);
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("content_hash is XXH64") {
+  CHECK(content_hash("", 0) == 0xEF46DB3751D8E999ull);
+  CHECK(content_hash("a", 1) == 0xD24EC4F1A98C6E5Bull);
+  CHECK(content_hash("abc", 3) == 0x44BC2CF5AD770999ull);
+  std::string long_text(1000, 'x');
+  CHECK(content_hash(long_text.data(), long_text.size()) != content_hash(long_text.data(), long_text.size() - 1));
+}
+
+TEST_CASE("an index answers every sample tag as a scan does") {
+  TempDir dir;
+  fs::copy(samples(), dir.path / "tree");
+  fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "again.sys");
+  auto index = Index::open((dir.path / "i.db").string(), true);
+  REQUIRE(index.ok());
+  auto counts = index->build({(dir.path / "tree").string()}, IndexBuildOptions{2, "unit"});
+  REQUIRE(counts.ok());
+  CHECK(counts->files == 16);
+  CHECK(counts->analysed == 15);
+  CHECK(counts->duplicates == 1);
+  for (const char* text : {"Leak", "PuCx", "PuLn", "PuTm", "Zzzz", "Ddk "}) {
+    std::vector<Tag> tags{*Tag::parse(text)};
+    auto answer = index->search(tags, {}, nullptr, 2);
+    REQUIRE(answer.ok());
+    CHECK(answer->used);
+    std::vector<const DriverReport*> from_index;
+    for (const DriverReport& report : answer->reports) from_index.push_back(&report);
+    auto scanner = Scanner::create(ScanRequest{tags, false});
+    REQUIRE(scanner.ok());
+    std::vector<WalkProblem> problems;
+    std::vector<FileResult> results = scan_files(*scanner, walk_inputs({(dir.path / "tree").string()}, problems), 2);
+    std::vector<const DriverReport*> scanned;
+    for (const FileResult& result : results)
+      if (!result.not_pe) scanned.push_back(&result.report);
+    CHECK_MESSAGE(search_json(from_index, tags) == search_json(scanned, tags), text);
+  }
+  auto stats = index->stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->contents == 15);
+  CHECK(stats->hosts.size() == 1);
+  CHECK(stats->hosts[0].name == "unit");
+}
+
+TEST_CASE("update counts what changed; files that are not indexes are refused") {
+  TempDir dir;
+  fs::create_directories(dir.path / "tree");
+  fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "a.sys");
+  fs::copy_file(samples() / "quiet-clang-x64.sys", dir.path / "tree" / "b.sys");
+  std::string db = (dir.path / "i.db").string();
+  {
+    auto index = Index::open(db, true);
+    REQUIRE(index.ok());
+    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, ""}).ok());
+    fs::remove(dir.path / "tree" / "b.sys");
+    fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "c.sys");
+    auto counts = index->update(IndexBuildOptions{1, ""});
+    REQUIRE(counts.ok());
+    CHECK(counts->analysed == 0);
+    CHECK(counts->reused == 2);
+    CHECK(counts->added == 1);
+    CHECK(counts->removed == 1);
+  }
+  std::string text = (dir.path / "text.db").string();
+  std::ofstream(text) << "not a database\n";
+  auto refused = Index::open(text, true);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().find("not a tagwho index") != std::string::npos);
+  std::ifstream in(text);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "not a database");
+  CHECK_FALSE(Index::open((dir.path / "missing.db").string(), false).ok());
+  CHECK_FALSE(fs::exists(dir.path / "missing.db"));
+}
+
+TEST_CASE("merge keeps each file's host") {
+  TempDir dir;
+  fs::create_directories(dir.path / "tree");
+  fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "a.sys");
+  for (const char* host : {"one", "two"}) {
+    auto index = Index::open((dir.path / (std::string(host) + ".db")).string(), true);
+    REQUIRE(index.ok());
+    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, host}).ok());
+  }
+  auto fleet = Index::open((dir.path / "fleet.db").string(), true);
+  REQUIRE(fleet.ok());
+  auto merged = fleet->merge_from({(dir.path / "one.db").string(), (dir.path / "two.db").string()});
+  REQUIRE(merged.ok());
+  CHECK(*merged == 2);
+  CHECK(fleet->host_count() == 2);
+  auto answer = fleet->search({*Tag::parse("Leak")}, {}, nullptr, 1);
+  REQUIRE(answer.ok());
+  REQUIRE(answer->reports.size() == 2);
+  CHECK(answer->reports[0].path.rfind("one:", 0) == 0);
+  CHECK(answer->reports[1].path.rfind("two:", 0) == 0);
+}
