@@ -12,25 +12,17 @@
 #include <sstream>
 #include <thread>
 
+#include "common.hpp"
 #include "tagwho/index.hpp"
 #include "tagwho/report.hpp"
 
 namespace tagwho::cli {
 namespace {
 
-constexpr int kFound = 0;
-constexpr int kNotFound = 1;
-constexpr int kError = 2;
 
 std::string index_path(const std::string& option) { return option.empty() ? default_index_path() : option; }
 
-unsigned thread_count(unsigned requested) {
-  return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
-}
 
-void problem(const std::string& path, const std::string& message) {
-  std::cerr << "tagwho: " << printable(path) << ": " << printable(message) << '\n';
-}
 
 std::string when(int64_t seconds) {
   if (!seconds) return "never";
@@ -126,7 +118,7 @@ std::shared_ptr<IndexCommands> add_index_commands(CLI::App& app) {
 namespace {
 
 void print_counts(const IndexCounts& counts, const std::string& path, bool json, const char* verb) {
-  for (const IndexProblem& p : counts.problems) problem(p.path, p.message);
+  for (const IndexProblem& p : counts.problems) report_problem(p.path, p.message);
   if (json) {
     std::cout << "{\"index\":" << json_string(path) << ",\"files\":" << counts.files << ",\"pe_files\":" << counts.pe_files
               << ",\"analysed\":" << counts.analysed << ",\"reused\":" << counts.reused << ",\"added\":" << counts.added
@@ -222,7 +214,7 @@ int run_export(Index& index, const std::string& format) {
     }
   });
   std::cout.flush();
-  for (const auto& [path, tag] : skipped) problem(path, "tag " + tag.display() + " cannot be written in pooltag.txt format");
+  for (const auto& [path, tag] : skipped) report_problem(path, "tag " + tag.display() + " cannot be written in pooltag.txt format");
   if (!done) {
     std::cerr << "tagwho: " << done.error() << '\n';
     return kError;
@@ -320,7 +312,7 @@ std::optional<int> search_with_index(const std::vector<Tag>& tags, const std::ve
     std::cerr << "tagwho: no indexed driver proves " << (tags.size() == 1 ? "this tag" : "every tag")
               << " at a call site, so literal evidence is not indexed for it: " << answer->searched
               << " files were searched for its bytes\n";
-  for (const IndexProblem& p : answer->problems) problem(p.path, p.message);
+  for (const IndexProblem& p : answer->problems) report_problem(p.path, p.message);
   std::vector<const DriverReport*> reports;
   for (const DriverReport& report : answer->reports) reports.push_back(&report);
   std::vector<SearchRow> rows = rank_search(reports, tags);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "common.hpp"
 #include "index_commands.hpp"
 #include "poolmon_command.hpp"
 #include "tagwho/report.hpp"
@@ -20,11 +21,11 @@
 namespace {
 
 using namespace tagwho;
-
-// grep's exit codes.
-constexpr int kFound = 0;
-constexpr int kNotFound = 1;
-constexpr int kError = 2;
+using tagwho::cli::kError;
+using tagwho::cli::kFound;
+using tagwho::cli::kNotFound;
+using tagwho::cli::report_problem;
+using tagwho::cli::thread_count;
 
 struct TagdbOptions {
   std::vector<std::string> files;
@@ -91,56 +92,11 @@ Result<std::optional<Tagdb>> open_tagdb(const TagdbOptions& options, const std::
   return std::optional<Tagdb>{std::move(*tagdb)};
 }
 
-void report_problem(const std::string& path, const std::string& message) {
-  std::cerr << "tagwho: " << printable(path) << ": " << printable(message) << '\n';
-}
-
-unsigned thread_count(unsigned requested) {
-  return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
-}
-
-// Opens the paths (files, folders, Windows roots, disk images), analyses every PE file, prints each problem
-// once on stderr. Returns reports of PE files; driver services whose file is missing go to `missing`.
-std::vector<FileResult> scan(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
-                             bool& had_error, std::vector<MissingService>* missing = nullptr) {
-  SourceList sources = open_sources(paths);
-  for (const WalkProblem& problem : sources.problems) report_problem(problem.path, problem.message);
-  had_error = !sources.problems.empty();
-  if (missing) *missing = std::move(sources.missing);
-  const std::vector<SourceFile>& inputs = sources.files;
-  std::vector<FileResult> results = scan_sources(scanner, inputs, thread_count(threads));
-  std::vector<FileResult> pe_files;
-  for (size_t i = 0; i < results.size(); ++i) {
-    FileResult& result = results[i];
-    if (result.not_pe) {
-      // Inside a directory, non-PE files are simply not drivers; named explicitly, they are a mistake.
-      if (inputs[i].explicit_path) {
-        report_problem(result.report.path, "not a PE file");
-        had_error = true;
-      }
-      continue;
-    }
-    for (const std::string& error : result.report.errors) {
-      report_problem(result.report.path, error);
-      had_error = true;
-    }
-    pe_files.push_back(std::move(result));
-  }
-  return pe_files;
-}
-
 int run_search(const std::vector<std::string>& tag_texts, const std::vector<std::string>& paths,
                const CommonOptions& options, const tagwho::cli::IndexOptions& index_options) {
-  std::vector<Tag> tags;
-  for (const std::string& text : tag_texts) {
-    auto tag = Tag::parse(text);
-    if (!tag) {
-      std::cerr << "tagwho: " << tag.error() << '\n';
-      return kError;
-    }
-    Tag plain = tag->without_protected_bit();  // poolmon never shows the PROTECTED_POOL bit
-    if (std::find(tags.begin(), tags.end(), plain) == tags.end()) tags.push_back(plain);
-  }
+  std::optional<std::vector<Tag>> parsed = cli::parse_tags(tag_texts, true);
+  if (!parsed) return kError;
+  const std::vector<Tag>& tags = *parsed;
   if (paths.empty() && !tagwho::cli::index_available(index_options)) {
     std::cerr << "tagwho: no PATH given and no index: name the drivers or folders to search (e.g. tagwho "
               << tags.front().display() << " C:/Windows/System32/drivers), or build an index (tagwho index build PATH...)\n";
@@ -163,7 +119,7 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
   }
   bool had_error = false;
   std::vector<MissingService> missing;
-  std::vector<FileResult> results = scan(*scanner, paths, options.threads, had_error, &missing);
+  std::vector<FileResult> results = cli::scan_paths(*scanner, paths, options.threads, had_error, &missing);
   std::vector<const DriverReport*> reports;
   for (const FileResult& result : results) reports.push_back(&result.report);
   std::vector<SearchRow> rows = rank_search(reports, tags);
@@ -191,7 +147,7 @@ std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, unsi
     had_error = true;
     return {};
   }
-  return scan(*scanner, paths, threads, had_error, missing);
+  return cli::scan_paths(*scanner, paths, threads, had_error, missing);
 }
 
 // pooltag.txt lines for what the scan proved; tags with no text form in that format are named on stderr.
@@ -251,15 +207,9 @@ std::optional<Tagdb> require_tagdb(const TagdbOptions& options, const std::vecto
 }
 
 int run_tagdb_lookup(const std::vector<std::string>& tag_texts, const TagdbOptions& tagdb_options, bool json) {
-  std::vector<Tag> tags;
-  for (const std::string& text : tag_texts) {
-    auto tag = Tag::parse(text);
-    if (!tag) {
-      std::cerr << "tagwho: " << tag.error() << '\n';
-      return kError;
-    }
-    tags.push_back(tag->without_protected_bit());
-  }
+  std::optional<std::vector<Tag>> parsed = cli::parse_tags(tag_texts, false);
+  if (!parsed) return kError;
+  const std::vector<Tag>& tags = *parsed;
   std::optional<Tagdb> tagdb = require_tagdb(tagdb_options, {});
   if (!tagdb) return kError;
   bool found = false;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "index_commands.hpp"
+#include "common.hpp"
 #include "tagwho/index.hpp"
 #include "tagwho/poolmon.hpp"
 #include "tagwho/report.hpp"
@@ -16,21 +17,12 @@
 namespace tagwho::cli {
 namespace {
 
-constexpr int kFound = 0;
-constexpr int kNotFound = 1;
-constexpr int kError = 2;
 // Unrecognised lines named per log on stderr; the rest are counted.
 constexpr size_t kProblemLinesShown = 10;
 
-void problem(const std::string& path, const std::string& message) {
-  std::cerr << "tagwho: " << printable(path) << ": " << printable(message) << '\n';
-}
 
-unsigned thread_count(unsigned requested) {
-  return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
-}
 
-// The drivers that use the tags: one scan of the roots for all of them.
+// The drivers that use the tags: one scan of the roots (folders, Windows roots, disk images) for all of them.
 std::vector<DriverReport> scan_roots(const std::vector<Tag>& tags, const std::vector<std::string>& roots,
                                      unsigned threads, bool& had_error) {
   auto scanner = Scanner::create(ScanRequest{tags, false});
@@ -39,27 +31,10 @@ std::vector<DriverReport> scan_roots(const std::vector<Tag>& tags, const std::ve
     had_error = true;
     return {};
   }
-  std::vector<WalkProblem> problems;
-  std::vector<InputFile> inputs = walk_inputs(roots, problems);
-  for (const WalkProblem& p : problems) problem(p.path, p.message);
-  had_error = had_error || !problems.empty();
-  std::vector<FileResult> results = scan_files(*scanner, inputs, thread_count(threads));
+  bool scan_error = false;
   std::vector<DriverReport> reports;
-  for (size_t i = 0; i < results.size(); ++i) {
-    FileResult& result = results[i];
-    if (result.not_pe) {
-      if (inputs[i].explicit_path) {
-        problem(result.report.path, "not a PE file");
-        had_error = true;
-      }
-      continue;
-    }
-    for (const std::string& error : result.report.errors) {
-      problem(result.report.path, error);
-      had_error = true;
-    }
-    reports.push_back(std::move(result.report));
-  }
+  for (FileResult& result : scan_paths(*scanner, roots, threads, scan_error)) reports.push_back(std::move(result.report));
+  had_error = had_error || scan_error;
   return reports;
 }
 
@@ -114,7 +89,7 @@ std::optional<int> run_poolmon_command(const PoolmonCommand& command, const Tagd
   for (const std::string& path : command.logs) {
     auto snapshot = load_pool_log(path);
     if (!snapshot) {
-      problem(path, snapshot.error());
+      report_problem(path, snapshot.error());
       had_error = true;
       continue;
     }
@@ -123,14 +98,14 @@ std::optional<int> run_poolmon_command(const PoolmonCommand& command, const Tagd
       std::cerr << "tagwho: " << printable(path) << ':' << lines[i].line
                 << ": not a poolmon -n or !poolused line: " << printable(lines[i].text) << '\n';
     if (lines.size() > kProblemLinesShown)
-      problem(path, std::to_string(lines.size() - kProblemLinesShown) + " more lines not recognised");
+      report_problem(path, std::to_string(lines.size() - kProblemLinesShown) + " more lines not recognised");
     if (snapshot->rows.empty()) {
-      problem(path, "no poolmon -n or !poolused rows: not a pool usage log");
+      report_problem(path, "no poolmon -n or !poolused rows: not a pool usage log");
       had_error = true;
       continue;
     }
     if (snapshot->duplicates)
-      problem(path, std::to_string(snapshot->duplicates) +
+      report_problem(path, std::to_string(snapshot->duplicates) +
                         " rows repeat a tag and pool listed earlier in the file (several snapshots in one file?): "
                         "the last of each counts");
     snapshots.push_back(std::move(*snapshot));
@@ -165,10 +140,10 @@ std::optional<int> run_poolmon_command(const PoolmonCommand& command, const Tagd
       auto answer = index ? index->search(tags, {}, db, thread_count(command.threads))
                           : Result<IndexSearch>{Error{index.error()}};
       if (!answer) {
-        problem(path, answer.error());
+        report_problem(path, answer.error());
         had_error = true;
       } else {
-        for (const IndexProblem& p : answer->problems) problem(p.path, p.message);
+        for (const IndexProblem& p : answer->problems) report_problem(p.path, p.message);
         reports = std::move(answer->reports);
         attributed = true;
       }
@@ -204,7 +179,7 @@ std::optional<int> run_poolmon_command(const PoolmonCommand& command, const Tagd
     if (svg) write_pool_svg(svg, analysis, PoolPlotOptions{command.top, ""});
     svg.close();
     if (!svg) {
-      problem(command.plot, "cannot write the chart");
+      report_problem(command.plot, "cannot write the chart");
       had_error = true;
     }
   }
