@@ -98,9 +98,14 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file) {
 
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads) {
   std::vector<FileResult> results(files.size());
+  // Largest files first, so that one huge driver analysed last never leaves the other threads idle; the
+  // results still land in input order, so the output is the same whatever the thread count.
+  std::vector<size_t> order(files.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return files[a].size > files[b].size; });
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i = next++; i < files.size(); i = next++) results[i] = analyse_source(scanner, files[i]);
+    for (size_t k = next++; k < files.size(); k = next++) results[order[k]] = analyse_source(scanner, files[order[k]]);
   };
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(files.size())));
   std::vector<std::thread> pool;
