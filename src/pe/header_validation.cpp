@@ -6,14 +6,9 @@
 #include <string>
 
 #include "pe/pe_headers.hpp"
+#include "core/format.hpp"
 
 namespace tagwho::pe {
-
-std::string hex(uint64_t value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "0x%" PRIx64, value);
-  return buffer;
-}
 
 std::string printable(std::string_view text) {
   std::string out;

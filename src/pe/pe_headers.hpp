@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/format.hpp"
 #include "tagwho/byte_view.hpp"
 #include "tagwho/pe_image.hpp"
 #include "tagwho/result.hpp"
@@ -61,8 +62,6 @@ struct PeHeaders {
 // we use. Returns a one-line Error for anything that cannot be trusted; recoverable oddities become warnings.
 Result<PeHeaders> parse_headers(ByteView file);
 
-// "0x1f0": how numbers appear in messages.
-std::string hex(uint64_t value);
 // Text from the file made safe for a one-line message: bytes outside printable ASCII become \xNN.
 std::string printable(std::string_view text);
 

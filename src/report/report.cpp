@@ -1,4 +1,5 @@
 #include "tagwho/report.hpp"
+#include "core/format.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,12 +7,6 @@
 
 namespace tagwho {
 namespace {
-
-std::string hex(uint64_t value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
 
 // Length of the multi-byte UTF-8 sequence starting at text[i], or 0 when it is not a valid one.
 size_t valid_utf8_length(const std::string& text, size_t i) {

@@ -1,4 +1,5 @@
 #include "scan/classify.hpp"
+#include "core/format.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,12 +8,6 @@
 
 namespace tagwho {
 namespace {
-
-std::string hex(uint64_t value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
 
 bool is_resource_section(const Section& section) { return section.name == ".rsrc"; }
 

@@ -3,15 +3,10 @@
 #include <filesystem>
 
 #include "tagwho/tagdb.hpp"
+#include "core/format.hpp"
 
 namespace tagwho {
 namespace {
-
-std::string hex(uint64_t value) {
-  char buffer[24];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
 
 // The strongest evidence item, as a short description: "ExAllocatePoolWithTag at +0x1040 (tagwho)".
 std::string describe(const Finding& finding) {
