@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages tagwho needs to build, test and rebuild its sample drivers,
-# skipping those already present. Run as root (or with sudo available).
+# skipping those already present. Run as root (or with sudo available). libclang-rt-14-dev holds libFuzzer
+# and the clang sanitizer runtimes the fuzz targets (fuzz/) link with.
 set -eu
 
 arch=$(dpkg --print-architecture)
@@ -9,8 +10,8 @@ hyperscan=libhyperscan-dev
 
 packages="g++ make cmake pkg-config ca-certificates
   liblief-dev $hyperscan libcli11-dev doctest-dev libzydis-dev libcapstone-dev libsqlite3-dev sqlite3 libtsk-dev libregf-dev libbfio-dev
-  clang lld llvm mingw-w64
-  ntfs-3g ntfs-3g-dev qemu-utils ewf-tools fdisk"   # the tests build NTFS disk images with these
+  clang lld llvm mingw-w64 libclang-rt-14-dev
+  ntfs-3g ntfs-3g-dev qemu-utils ewf-tools fdisk strace"   # the tests build NTFS disk images with these (strace: read-only proof)
 
 missing=""
 for package in $packages; do

@@ -58,21 +58,27 @@ class ByteView {
   size_t size_ = 0;
 };
 
-// A read-only memory mapping of a whole file (opened O_RDONLY, mapped PROT_READ, MAP_PRIVATE).
+// Files larger than this are not analysed: a one-line error for a PE ("MZ"), the first bytes only for
+// anything else (enough to see it is not a PE). The largest Windows drivers are about 100 MB.
+constexpr uint64_t kMaxFileSize = 256ull << 20;
+
+// A whole file's bytes, read into memory (opened O_RDONLY; never written). Not an mmap: a file that shrinks
+// while it is read would then kill the process with SIGBUS. A file that shrinks while it is read is an
+// error; one that grows is read up to the size it had when opened. Above max_size, see kMaxFileSize.
 class MappedFile {
  public:
-  static Result<MappedFile> open(const std::string& path);
+  static Result<MappedFile> open(const std::string& path, uint64_t max_size = kMaxFileSize);
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   ~MappedFile();
 
-  ByteView view() const { return ByteView(static_cast<const uint8_t*>(address_), size_); }
+  ByteView view() const { return ByteView(address_, size_); }
 
  private:
   MappedFile() = default;
-  void* address_ = nullptr;
+  uint8_t* address_ = nullptr;
   size_t size_ = 0;
 };
 

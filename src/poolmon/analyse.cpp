@@ -20,13 +20,23 @@ const char* pool_trend_name(PoolTrend trend) {
   return "?";
 }
 
+namespace {
+// a - b, clamped to the int64_t range: a hostile log may hold any 64-bit value, negative ones too.
+int64_t saturating_sub(int64_t a, int64_t b) {
+  int64_t result = 0;
+  if (!__builtin_sub_overflow(a, b, &result)) return result;
+  return b < 0 ? INT64_MAX : INT64_MIN;
+}
+using Wide = __int128;  // the trend tests multiply byte counts: no overflow for any int64_t
+}  // namespace
+
 void measure_pool_series(PoolSeries& s, const std::vector<std::optional<int64_t>>& times) {
   const std::vector<int64_t>& b = s.bytes;
   if (b.empty()) return;
   s.bytes_first = b.front();
   s.bytes_last = b.back();
   s.peak = *std::max_element(b.begin(), b.end());
-  s.growth = s.bytes_last - s.bytes_first;
+  s.growth = saturating_sub(s.bytes_last, s.bytes_first);
   s.intervals = b.size() - 1;
   s.grew = 0;
   for (size_t i = 1; i < b.size(); ++i)
@@ -43,21 +53,21 @@ void measure_pool_series(PoolSeries& s, const std::vector<std::optional<int64_t>
   s.growth_per_interval = double(s.growth) / double(s.intervals);
   s.growth_per_hour.reset();
   if (times.size() == b.size() && times.front() && times.back() && *times.back() > *times.front())
-    s.growth_per_hour = double(s.growth) * 3600.0 / double(*times.back() - *times.front());
+    s.growth_per_hour = double(s.growth) * 3600.0 / (double(*times.back()) - double(*times.front()));
   // The rise is measured from the start; what the tag gave back, from its peak. Moves smaller than 5% of the
   // tag's peak are the wobble every busy tag shows: they make neither a burst nor a trend. Steady growth
   // counts as a leak from 1% of the peak on (a slow leak in a big tag).
-  int64_t rise = s.peak - s.bytes_first;
-  int64_t fallback = s.peak - s.bytes_last;
-  auto significant = [&](int64_t move) { return move > 0 && 20 * move >= s.peak; };
-  if (s.growth > 0 && 100 * s.growth >= s.peak && s.intervals >= 2 && 3 * s.grew >= 2 * s.intervals &&
-      10 * fallback <= s.growth)
+  int64_t rise = saturating_sub(s.peak, s.bytes_first);
+  int64_t fallback = saturating_sub(s.peak, s.bytes_last);
+  auto significant = [&](int64_t move) { return move > 0 && 20 * Wide(move) >= s.peak; };
+  if (s.growth > 0 && 100 * Wide(s.growth) >= s.peak && s.intervals >= 2 && 3 * s.grew >= 2 * s.intervals &&
+      10 * Wide(fallback) <= s.growth)
     s.trend = PoolTrend::leak;
-  else if (significant(rise) && fallback > 0 && 2 * fallback >= rise)
+  else if (significant(rise) && fallback > 0 && 2 * Wide(fallback) >= rise)
     s.trend = PoolTrend::burst;
   else if (significant(s.growth))
     s.trend = PoolTrend::grows;
-  else if (significant(-s.growth))
+  else if (significant(saturating_sub(0, s.growth)))
     s.trend = PoolTrend::shrinks;
   else
     s.trend = PoolTrend::flat;
