@@ -5,6 +5,9 @@
 # fixed, where the fuzz.regressions test replays it).
 #
 # Usage: fuzz/run.sh [SECONDS] [BUILD_DIR] [TARGET...]
+# FUZZ_SEED: libFuzzer's random seed (default 0 = a new one each run, for exploring). CI (scripts/test.sh)
+# passes a fixed seed so that its run is reproducible: a failure there replays exactly with the same seed,
+# and new inputs are found by long exploring runs whose finds go to tests/fuzz-regressions.
 # Seeds: samples/bin and the generated compiler corpus ($TAGWHO_CORPUS_DIR or build/corpus) for pe;
 # tests/fixtures and tagdb/ for tagdb and poolmon; the generated images ($TAGWHO_IMAGES_DIR or build/images:
 # the SYSTEM hive, the smallest image) for hive and image; tests/fuzz-regressions for all.
@@ -52,7 +55,7 @@ for target in "${targets[@]}"; do
   seed "$target" "$root"/tests/fuzz-regressions/"$target"/*
   echo "== fuzz_$target: ${seconds}s, $(ls "$build/fuzz-seeds/$target" | wc -l) seeds"
   (cd "$build/fuzz-out/$target" &&
-    "$binary" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 -artifact_prefix="$build/fuzz-out/$target/" \
+    "$binary" -max_total_time="$seconds" -timeout=25 -print_final_stats=1 -seed="${FUZZ_SEED:-0}" -artifact_prefix="$build/fuzz-out/$target/" \
       "${extra[@]}" "$build/fuzz-corpus/$target" "$build/fuzz-seeds/$target" >"$build/fuzz-out/$target.log" 2>&1)
   result=$?
   grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$build/fuzz-out/$target.log" | tr '\n' ' '; echo

@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (README's test command): builds and tests the normal build (build/),
 # then the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/,
 # -DTAGWHO_SANITIZE=ON), then builds the libFuzzer targets with clang (build-fuzz/) and runs each for
-# FUZZ_SECONDS (default 30) from its seeds. Stops at the first failure.
+# FUZZ_SECONDS (default 30) from its seeds, with a fixed FUZZ_SEED so the run is reproducible. Stops at the first failure.
 #   TAGWHO_TEST_SKIP_ASAN=1 / TAGWHO_TEST_SKIP_FUZZ=1 leave those stages out (local use).
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,6 +28,6 @@ fi
 if [ -z "${TAGWHO_TEST_SKIP_FUZZ:-}" ]; then
   echo "== fuzz targets, ${FUZZ_SECONDS:-30} s each"
   ./fuzz/build.sh build-fuzz
-  TAGWHO_CORPUS_DIR=$(pwd)/build/corpus TAGWHO_IMAGES_DIR=$(pwd)/build/images ./fuzz/run.sh "${FUZZ_SECONDS:-30}" build-fuzz
+  FUZZ_SEED=${FUZZ_SEED:-20261125} TAGWHO_CORPUS_DIR=$(pwd)/build/corpus TAGWHO_IMAGES_DIR=$(pwd)/build/images ./fuzz/run.sh "${FUZZ_SECONDS:-30}" build-fuzz
 fi
 echo "== all tests passed"

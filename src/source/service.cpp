@@ -1,4 +1,8 @@
 // Services from an offline SYSTEM hive (libregf), and where their ImagePath points.
+//
+// libregf is run in a child process (core/isolated.hpp): fuzzing found hives that make it dereference
+// wild pointers (a SEGV in libregf_key_item_read_values_list, tests/fuzz-regressions/hive/), and a disk
+// image from a compromised machine must cost one error line, not the scan.
 #include <libregf.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -8,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/isolated.hpp"
 #include "tagwho/service.hpp"
 
 namespace tagwho {
@@ -96,6 +101,109 @@ Key key_at(libregf_file_t* file, const std::string& path) {
   return Key(key);
 }
 
+// Reads the hive in this process. Only ever called in the isolated child.
+Result<HiveServices> read_hive_in_process(const std::string& path);
+
+// The child's answer, sent through a pipe: 'E' + message, or 'O' + control set + services, every string
+// as a 4-byte little-endian length and its bytes, every optional number as a presence byte and 4 bytes.
+void put_u32(std::string& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+void put_string(std::string& out, const std::string& text) {
+  put_u32(out, static_cast<uint32_t>(text.size()));
+  out += text;
+}
+void put_optional(std::string& out, const std::optional<uint32_t>& value) {
+  out.push_back(value ? 1 : 0);
+  put_u32(out, value.value_or(0));
+}
+
+std::string encode(const Result<HiveServices>& result) {
+  std::string out;
+  if (!result) {
+    out.push_back('E');
+    put_string(out, result.error());
+    return out;
+  }
+  out.push_back('O');
+  put_string(out, result->control_set);
+  put_u32(out, static_cast<uint32_t>(result->services.size()));
+  for (const ServiceInfo& service : result->services) {
+    for (const std::string* text :
+         {&service.name, &service.display_name, &service.image_path, &service.group, &service.control_set})
+      put_string(out, *text);
+    put_optional(out, service.start);
+    put_optional(out, service.type);
+  }
+  return out;
+}
+
+// Reads what encode() wrote; every read is checked against the end, a short message is an error.
+class Decoder {
+ public:
+  explicit Decoder(const std::string& bytes) : bytes_(bytes) {}
+  bool ok() const { return ok_; }
+  bool at_end() const { return at_ == bytes_.size(); }
+  uint8_t byte() {
+    if (at_ >= bytes_.size()) return fail();
+    return static_cast<uint8_t>(bytes_[at_++]);
+  }
+  uint32_t u32() {
+    uint32_t value = 0;
+    for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(byte()) << (8 * i);
+    return value;
+  }
+  std::string string() {
+    uint32_t size = u32();
+    if (!ok_ || size > bytes_.size() - at_) {
+      fail();
+      return {};
+    }
+    std::string text = bytes_.substr(at_, size);
+    at_ += size;
+    return text;
+  }
+  std::optional<uint32_t> optional() {
+    bool present = byte() != 0;
+    uint32_t value = u32();
+    if (!present) return std::nullopt;
+    return value;
+  }
+
+ private:
+  uint8_t fail() {
+    ok_ = false;
+    return 0;
+  }
+  const std::string& bytes_;
+  size_t at_ = 0;
+  bool ok_ = true;
+};
+
+Result<HiveServices> decode(const std::string& bytes) {
+  Decoder in(bytes);
+  uint8_t kind = in.byte();
+  if (kind == 'E') {
+    std::string message = in.string();
+    if (in.ok()) return Error{message};
+  } else if (kind == 'O') {
+    HiveServices result;
+    result.control_set = in.string();
+    uint32_t count = in.u32();
+    for (uint32_t i = 0; in.ok() && i < count; ++i) {
+      ServiceInfo service;
+      for (std::string* text :
+           {&service.name, &service.display_name, &service.image_path, &service.group, &service.control_set})
+        *text = in.string();
+      service.start = in.optional();
+      service.type = in.optional();
+      result.services.push_back(std::move(service));
+    }
+    if (in.ok() && in.at_end()) return result;
+  }
+  return Error{"the registry reader's answer is malformed"};
+}
+
 }  // namespace
 
 std::string service_start_name(const std::optional<uint32_t>& start) {
@@ -125,6 +233,15 @@ bool is_driver_service(const ServiceInfo& service) {
 }
 
 Result<HiveServices> read_system_hive(const std::string& path) {
+  Result<std::string> answer =
+      run_isolated("the registry reader (libregf)", [&path] { return encode(read_hive_in_process(path)); });
+  if (!answer) return Error{"SYSTEM hive is damaged: " + answer.error()};
+  return decode(*answer);
+}
+
+namespace {
+
+Result<HiveServices> read_hive_in_process(const std::string& path) {
   libregf_error_t* error = nullptr;
   libregf_file_t* raw = nullptr;
   if (libregf_file_initialize(&raw, &error) != 1) return Error{take_error(error, "cannot read registry hive")};
@@ -166,6 +283,8 @@ Result<HiveServices> read_system_hive(const std::string& path) {
             [](const ServiceInfo& a, const ServiceInfo& b) { return lower(a.name) < lower(b.name); });
   return result;
 }
+
+}  // namespace
 
 Result<HiveServices> read_system_hive_bytes(const std::vector<uint8_t>& bytes) {
   // libregf reads files by name: give it an anonymous in-memory file (nothing is written to any disk).
