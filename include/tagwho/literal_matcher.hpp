@@ -18,7 +18,8 @@ enum class LiteralEncoding : uint8_t {
   arm64_movz_low,   // MOVZ Wd/Xd, #(tag & 0xffff)            (the low half, LSL #0)
   arm64_movk_high,  // MOVK Wd/Xd, #(tag >> 16), LSL #16       (the high half)
 };
-const char* literal_encoding_name(LiteralEncoding encoding);  // "bytes", "movz", "movk"
+// "bytes", "movz", "movk"
+const char* literal_encoding_name(LiteralEncoding encoding);
 
 struct LiteralHit {
   size_t tag_index = 0;      // index into the tags the matcher was built for
@@ -32,7 +33,8 @@ struct LiteralHit {
 class LiteralMatcher {
  public:
   // Compiles one database for the tags and their PROTECTED_POOL variants, as bytes and as ARM64 MOVZ/MOVK
-  // words (classification decides later whether an instruction hit means anything for the file at hand).
+  // words (classification decides later whether an instruction hit means anything for the file at hand),
+  // and the prefilter's patterns (see scan).
   static Result<LiteralMatcher> build(const std::vector<Tag>& tags);
   LiteralMatcher(LiteralMatcher&&) noexcept;
   LiteralMatcher& operator=(LiteralMatcher&&) noexcept;
@@ -53,8 +55,12 @@ class LiteralMatcher {
   };
   // nullptr when Hyperscan cannot allocate it.
   std::unique_ptr<Scratch> make_scratch() const;
-  // Every hit in the bytes, ordered by offset.
-  Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch) const;
+  // Every hit in the bytes, ordered by offset. prefilter_hits (when given) counts the places a requested
+  // tag may be computed from without its bytes, which are never evidence: a nearby constant (the tag
+  // +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD or ARM64 CINC) and
+  // the x86 idiom of a branchless choice between two arbitrary constants (AND reg, imm32 then ADD/SUB reg,
+  // imm32). The search prefilter reads it (scanner.cpp, may_hold_call_evidence).
+  Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits = nullptr) const;
 
   const std::vector<Tag>& tags() const { return tags_; }
 

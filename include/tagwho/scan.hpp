@@ -33,6 +33,9 @@ std::vector<InputFile> walk_inputs(const std::vector<std::string>& paths, std::v
 struct ScanRequest {
   std::vector<Tag> tags;     // search: the tags asked for (without the protected bit, no duplicates)
   bool all_tags = false;     // driver mode: every tag recovered at a call site, no literal search
+  // Search: analyse the code of every file, not only of files that hold some encoding of a requested tag
+  // (its bytes, protected variant, ARM64 MOVZ/MOVK halves, or a nearby constant it can be computed from).
+  bool full_analysis = false;
 };
 
 // Outcome of analysing one file.

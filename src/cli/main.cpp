@@ -93,7 +93,7 @@ Result<std::optional<Tagdb>> open_tagdb(const TagdbOptions& options, const std::
 }
 
 int run_search(const std::vector<std::string>& tag_texts, const std::vector<std::string>& paths,
-               const CommonOptions& options, const tagwho::cli::IndexOptions& index_options) {
+               const CommonOptions& options, const tagwho::cli::IndexOptions& index_options, bool full_analysis) {
   std::optional<std::vector<Tag>> parsed = cli::parse_tags(tag_texts, true);
   if (!parsed) return kError;
   const std::vector<Tag>& tags = *parsed;
@@ -112,7 +112,9 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
   if (auto answered = tagwho::cli::search_with_index(tags, paths, index_options, options.json, options.max_evidence,
                                                      options.threads, db))
     return *answered;
-  auto scanner = Scanner::create(ScanRequest{tags, false});
+  ScanRequest request{tags, false};
+  request.full_analysis = full_analysis;
+  auto scanner = Scanner::create(request);
   if (!scanner) {
     std::cerr << "tagwho: " << scanner.error() << '\n';
     return kError;
@@ -305,6 +307,10 @@ int main(int argc, char** argv) {
   app.add_option("-e,--tag", extra_tags, "A tag to search for (repeatable); then every positional is a PATH")
       ->allow_extra_args(false);
   app.add_option("args", positionals, "TAG then PATH... (or only PATH... with -e)");
+  bool full_analysis = false;
+  app.add_flag("--full", full_analysis,
+               "Decode the code of every driver, also of those holding no encoding of the tag (slower; the "
+               "answer differs only for a tag computed from constants far from it)");
 
   CommonOptions driver_options;
   std::vector<std::string> driver_paths;
@@ -367,7 +373,7 @@ int main(int argc, char** argv) {
       tags.push_back(paths.front());
       paths.erase(paths.begin());
     }
-    return run_search(tags, paths, search_options, index_options);
+    return run_search(tags, paths, search_options, index_options, full_analysis);
   } catch (const std::exception& error) {
     std::cerr << "tagwho: internal error: " << error.what() << '\n';
     return kError;

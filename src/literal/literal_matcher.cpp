@@ -53,8 +53,26 @@ constexpr uint32_t kMovkW16 = 0x72a00000u;       // MOVK Wd, #imm16, LSL #16
 constexpr uint32_t kMovzX = 0xd2800000u;         // MOVZ Xd, #imm16
 constexpr uint32_t kMovkX16 = 0xf2a00000u;       // MOVK Xd, #imm16, LSL #16
 
+// Values a compiler may build a tag from when it picks between two constants without a branch (x86
+// SETcc + LEA/SHL/ADD, ARM64 CINC): the other constant is the tag plus or minus 1, 3, 5, 9 or a power of two,
+// and only that other constant's bytes are in the file. Counted for the search prefilter, never evidence.
+std::vector<uint32_t> nearby_deltas() {
+  std::vector<uint32_t> deltas = {3, 5, 9};
+  for (int shift = 0; shift < 32; ++shift) deltas.push_back(uint32_t{1} << shift);
+  return deltas;
+}
+const size_t kNearbyPerTag = 2 * nearby_deltas().size();  // plus and minus each delta
+
+// GCC's branchless choice between two arbitrary constants (x86 and x64): SBB/NEG makes a mask, then
+// AND reg, (B - A) and ADD reg, A (or SUB). The tag B is never in the file, and nothing ties A to it, so
+// a file with this idiom anywhere is always analysed. Register numbers are not compared (a superset).
+const char* const kChoiceIdiom =
+    "(\\x25|[\\x40-\\x4f]?\\x81[\\xe0-\\xe7]).{4}(\\x05|\\x2d|[\\x40-\\x4f]?\\x81[\\xc0-\\xc7\\xe8-\\xef]).{4}";
+
 struct ScanContext {
+  size_t nearby_base;  // pattern ids from here on are the prefilter's: nearby values, then the choice idiom
   std::vector<LiteralHit>* hits;
+  size_t prefilter_hits;
   const uint8_t* chunk;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
@@ -66,9 +84,13 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
   // Hyperscan reports the end of the match; every pattern is exactly four bytes long.
   const uint64_t start = context->chunk_start + to - 4;
   if (start >= context->accept_below) return 0;
+  if (id >= context->nearby_base) {  // a nearby constant or the choice idiom
+    ++context->prefilter_hits;
+    return 0;
+  }
   LiteralHit hit;
-  hit.tag_index = id / kVariants;
   hit.offset = start;
+  hit.tag_index = id / kVariants;
   const auto variant = static_cast<Variant>(id % kVariants);
   switch (variant) {
     case v_bytes: break;
@@ -123,6 +145,18 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
     add(move_wide_pattern(kMovkX16, hi), i, v_movk_x);
     add(move_wide_pattern(kMovkX16, hi_guarded), i, v_movk_x_protected);
   }
+  const size_t nearby_base = tags.size() * kVariants;
+  const std::vector<uint32_t> deltas = nearby_deltas();
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const uint32_t plain = tags[i].without_protected_bit().value;
+    for (size_t j = 0; j < deltas.size(); ++j)
+      for (size_t sign = 0; sign < 2; ++sign) {
+        patterns.push_back(bytes_pattern(sign ? plain - deltas[j] : plain + deltas[j]));
+        ids.push_back(static_cast<unsigned>(nearby_base + i * kNearbyPerTag + 2 * j + sign));
+      }
+  }
+  patterns.push_back(kChoiceIdiom);
+  ids.push_back(static_cast<unsigned>(nearby_base + tags.size() * kNearbyPerTag));
   std::vector<const char*> expressions;
   for (const std::string& pattern : patterns) expressions.push_back(pattern.c_str());
   // DOTALL for good measure (no pattern has a dot); no UTF-8 mode, so \xNN is one byte.
@@ -152,17 +186,18 @@ std::unique_ptr<LiteralMatcher::Scratch> LiteralMatcher::make_scratch() const {
   return std::unique_ptr<Scratch>(new Scratch(scratch));
 }
 
-Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch) const {
+Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits) const {
   std::vector<LiteralHit> hits;
   // hs_scan takes a 32-bit length: scan files of 4 GB and more in chunks that overlap by three bytes, so
   // a tag straddling a boundary is still seen exactly once.
   constexpr uint64_t kChunk = 1ull << 30;
   for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{&hits, chunk.data(), start, start + kChunk};
+    ScanContext context{tags_.size() * kVariants, &hits, 0, chunk.data(), start, start + kChunk};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
+    if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }
   std::sort(hits.begin(), hits.end(), [](const LiteralHit& a, const LiteralHit& b) {
     if (a.offset != b.offset) return a.offset < b.offset;

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -30,6 +31,18 @@ bool stronger_first(const Evidence& a, const Evidence& b) {
 bool imports_tag_api(const PeImage& image) {
   return std::any_of(image.imports().begin(), image.imports().end(),
                      [](const ImportSlot& slot) { return starts_tag_analysis(slot.name); });
+}
+
+// The search prefilter. Call-site analysis recovers a tag from constants in the file: an immediate (its
+// bytes), a constant in data (its bytes), an ARM64 MOVZ/MOVK pair (or one half of it, when a compiler
+// derives the constant from another that shares a half), or a branchless choice whose other constant is
+// nearby or arbitrary (the matcher's prefilter hits, LiteralMatcher::scan). A file with none of these for any requested tag cannot yield call
+// evidence for it, so its code is not decoded. 'None' is the exception: ExAllocatePool implies it with no
+// bytes at all.
+bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilter_hits, const std::vector<Tag>& tags) {
+  static const Tag kNone = *Tag::parse("None");
+  if (std::find(tags.begin(), tags.end(), kNone) != tags.end()) return true;
+  return !hits.empty() || prefilter_hits > 0;
 }
 
 bool is_requested(const std::vector<Tag>& tags, Tag tag) {
@@ -75,7 +88,7 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
 }
 
 FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
-                              const LiteralMatcher* matcher) {
+                              const LiteralMatcher* matcher, bool prefilter) {
   FileResult result;
   DriverReport& report = result.report;
   report.path = path;
@@ -87,6 +100,17 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
     return result;
   }
 
+  // Literal hits first: the search prefilter decides from them whether the code is worth decoding.
+  std::optional<Result<std::vector<LiteralHit>>> hits;
+  size_t prefilter_hits = 0;
+  if (matcher) {
+    auto scratch = matcher->make_scratch();
+    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits)
+                   : Result<std::vector<LiteralHit>>(Error{"out of memory"});
+  }
+  const bool analyse_code =
+      all_calls || !prefilter || !hits || !hits->ok() || may_hold_call_evidence(**hits, prefilter_hits, tags);
+
   std::vector<Evidence> evidence;
   auto image = PeImage::load(bytes);
   const PeImage* pe = image ? &*image : nullptr;
@@ -95,7 +119,7 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
     report.machine = pe->machine();
     report.version = pe->version();
     const CodeAnalyser* analyser = analyser_for(pe->machine());
-    if (analyser && imports_tag_api(*pe)) {
+    if (analyser && analyse_code && imports_tag_api(*pe)) {
       CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
       std::vector<Evidence> objref;
       for (Evidence& call : calls.calls) {
@@ -112,13 +136,11 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
     report.errors.push_back(image.error());
   }
 
-  if (matcher) {
-    auto scratch = matcher->make_scratch();
-    auto hits = scratch ? matcher->scan(bytes, *scratch) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
-    if (!hits) {
-      report.errors.push_back(hits.error());
+  if (hits) {
+    if (!hits->ok()) {
+      report.errors.push_back(hits->error());
     } else {
-      std::vector<Evidence> literals = classify_per_tag(*hits, matcher->tags(), pe, evidence);
+      std::vector<Evidence> literals = classify_per_tag(**hits, matcher->tags(), pe, evidence);
       std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
     }
   }
@@ -149,7 +171,7 @@ FileResult Scanner::analyse(const std::string& path) const {
 }
 
 FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {
-  return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get());
+  return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get(), !request_.full_analysis);
 }
 
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads) {

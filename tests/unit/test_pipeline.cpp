@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "tagwho/literal_matcher.hpp"
 #include "tagwho/report.hpp"
 #include "tagwho/scan.hpp"
 #include "tagwho/source.hpp"
@@ -57,4 +58,64 @@ TEST_CASE("scan output is identical for 1, 2 and 4 threads (search and driver mo
     for (const SourceFile& file : sources.files) alone.push_back(analyse_source(*scanner, file));
     CHECK(describe(alone) == one);
   }
+}
+
+namespace {
+
+// The lines describe() prints for one tag's findings, file by file.
+std::string describe_tag(const std::vector<FileResult>& results, Tag tag) {
+  std::ostringstream out;
+  for (const FileResult& result : results)
+    for (const Finding& finding : result.report.findings)
+      if (finding.tag == tag) {
+        out << result.report.path << ' ' << finding.tag.display() << ' ' << static_cast<int>(finding.best) << '\n';
+        for (const Evidence& evidence : finding.evidence)
+          out << "    " << static_cast<int>(evidence.kind) << ' ' << describe_evidence(evidence) << '\n';
+      }
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("the search prefilter changes no answer: every tag any driver uses, searched alone") {
+  SourceList sources = open_sources(inputs());
+  REQUIRE(sources.files.size() >= 15);
+  // Every tag the drivers use (call, wrapper, code, data evidence), plus tags no driver uses, 'None' (which
+  // has no bytes) and the protected-bit spelling of a used tag.
+  auto driver_scanner = Scanner::create(ScanRequest{{}, true});
+  REQUIRE(driver_scanner);
+  std::vector<Tag> tags{*Tag::parse("None"), *Tag::parse("Zq9x"), *Tag::parse("Leaj"), *Tag::parse("Lean")};
+  for (const FileResult& result : scan_sources(*driver_scanner, sources.files, 2))
+    for (const Finding& finding : result.report.findings)
+      if (std::find(tags.begin(), tags.end(), finding.tag) == tags.end()) tags.push_back(finding.tag);
+  REQUIRE(tags.size() >= 30);
+
+  // The full analysis, every tag at once (each tag's findings are what a search for it alone finds).
+  ScanRequest full_request{tags, false};
+  full_request.full_analysis = true;
+  auto full_scanner = Scanner::create(full_request);
+  REQUIRE(full_scanner);
+  const std::vector<FileResult> full = scan_sources(*full_scanner, sources.files, 2);
+
+  size_t skippable = 0;  // (tag, PE file) pairs the prefilter lets go undecoded: the test is not vacuous
+  for (Tag tag : tags) {
+    CAPTURE(tag.display());
+    auto prefiltered = Scanner::create(ScanRequest{{tag}, false});
+    REQUIRE(prefiltered);
+    const std::vector<FileResult> answer = scan_sources(*prefiltered, sources.files, 2);
+    CHECK(describe_tag(answer, tag) == describe_tag(full, tag));
+    auto matcher = LiteralMatcher::build({tag});
+    REQUIRE(matcher);
+    auto scratch = matcher->make_scratch();
+    for (const SourceFile& file : sources.files) {
+      auto bytes = file.read();
+      REQUIRE(bytes);
+      if (bytes->view().u16(0) != 0x5a4d) continue;
+      size_t prefilter_hits = 0;
+      auto hits = matcher->scan(bytes->view(), *scratch, &prefilter_hits);
+      REQUIRE(hits);
+      if (hits->empty() && prefilter_hits == 0) ++skippable;
+    }
+  }
+  CHECK(skippable > tags.size() * sources.files.size() / 4);
 }
