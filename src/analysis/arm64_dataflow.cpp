@@ -208,7 +208,12 @@ void Analysis::sweep() {
 // --- Regions ------------------------------------------------------------------------------------------------
 
 void Analysis::trim_cache() {
-  if (regions_.size() > limits_.max_regions_cached) regions_.clear();
+  // The older half goes: the newer regions are the ones the next call sites (in address order) overlap.
+  if (regions_.size() <= limits_.max_regions_cached) return;
+  while (regions_.size() > limits_.max_regions_cached / 2 && !region_order_.empty()) {
+    regions_.erase(region_order_.front());
+    region_order_.pop_front();
+  }
 }
 
 const Region* Analysis::region_for(uint32_t rva) {
@@ -259,10 +264,23 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   region->start = start;
   region->end = start + static_cast<uint32_t>(count * 4);
   region->insns.resize(count);
+  // Cached regions overlapping this one already hold the decoded words they share with it (a word decodes
+  // the same wherever a region starts): nearby call sites' windows would otherwise decode them again.
+  std::vector<const Region*> overlapping;
+  for (const auto& [cached_key, cached] : regions_)
+    if (cached->start < region->end && cached->end > start) overlapping.push_back(cached.get());
   for (uint64_t i = 0; i < count; ++i) {
     const uint32_t rva = start + static_cast<uint32_t>(i * 4);
     Insn& insn = region->insns[i];
-    if (auto w = sec->word(rva)) {
+    const Insn* known = nullptr;
+    for (const Region* cached : overlapping)
+      if (const int at = cached->index_of(rva); at >= 0) {
+        known = &cached->insns[static_cast<size_t>(at)];
+        break;
+      }
+    if (known) {
+      insn = *known;
+    } else if (auto w = sec->word(rva)) {
       decoder_.decode(*w, rva, insn);
     } else {
       insn = Insn{};
@@ -275,6 +293,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   std::sort(region->branch_in.begin(), region->branch_in.end());
   const Region* result = region.get();
   regions_.emplace(key, std::move(region));
+  region_order_.push_back(key);
   return result;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -175,6 +176,7 @@ class Analysis {
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
+  std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
   int nested_ = 0;
   uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;

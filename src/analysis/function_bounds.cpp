@@ -104,7 +104,7 @@ void Analysis::sweep() {
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       while (next_cp < ss.checkpoints.size() && next_cp * 64 <= off) ss.checkpoints[next_cp++] = rva;
       Insn insn;
-      if (!decoder_.decode(data + off, n - off, rva, insn)) {
+      if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
         ++undecodable_;
         ++off;
         prev_falls = false;
@@ -213,8 +213,38 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   if (sec) {
     const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
     const uint8_t* data = sec->bytes.data();
+    // Cached regions overlapping this one: once decoding reaches an instruction one of them starts at,
+    // the rest of that region is what decoding would produce (an instruction depends only on its bytes
+    // and address), so it is copied instead. Call sites close together (windows on a grid, x86 without
+    // .pdata) otherwise decode the same bytes many times.
+    struct Overlap {
+      const Region* region;
+      size_t cursor;  // first instruction at or after the current address (addresses only grow)
+    };
+    std::vector<Overlap> overlapping;
+    for (const auto& [cached_key, cached] : regions_) {
+      if (cached->start >= end || cached->end <= start || cached->insns.empty()) continue;
+      auto first = std::lower_bound(cached->insns.begin(), cached->insns.end(), start,
+                                    [](const Insn& insn, uint32_t x) { return insn.rva < x; });
+      overlapping.push_back(Overlap{cached.get(), static_cast<size_t>(first - cached->insns.begin())});
+    }
+    region->insns.reserve(std::min<size_t>((end - start) / 3 + 16, limits_.max_region_insns));
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
+      bool copied = false;
+      for (Overlap& overlap : overlapping) {
+        const std::vector<Insn>& cached = overlap.region->insns;
+        while (overlap.cursor < cached.size() && cached[overlap.cursor].rva < rva) ++overlap.cursor;
+        if (overlap.cursor >= cached.size() || cached[overlap.cursor].rva != rva) continue;
+        for (size_t i = overlap.cursor;
+             i < cached.size() && cached[i].rva < end && region->insns.size() < limits_.max_region_insns; ++i) {
+          region->insns.push_back(cached[i]);
+          rva = cached[i].rva + cached[i].length;
+        }
+        copied = true;
+        break;
+      }
+      if (copied) continue;
       size_t off = rva - sec->rva;
       Insn insn;
       if (!decoder_.decode(data + off, n - off, rva, insn)) {
@@ -240,11 +270,17 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   std::sort(region->branch_in.begin(), region->branch_in.end());
   const Region* result = region.get();
   regions_.emplace(key, std::move(region));
+  region_order_.push_back(key);
   return result;
 }
 
 void Analysis::trim_cache() {
-  if (regions_.size() > limits_.max_regions_cached) regions_.clear();
+  // The older half goes: the newer regions are the ones the next call sites (in address order) overlap.
+  if (regions_.size() <= limits_.max_regions_cached) return;
+  while (regions_.size() > limits_.max_regions_cached / 2 && !region_order_.empty()) {
+    regions_.erase(region_order_.front());
+    region_order_.pop_front();
+  }
 }
 
 const Region* Analysis::region_for(uint32_t rva) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -198,6 +199,7 @@ class Analysis {
   // first use.
   std::optional<std::vector<uint32_t>> data_pointers_;
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
+  std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   int nested_resolves_ = 0;

@@ -14,8 +14,9 @@ uint8_t gpr_id(ZydisMachineMode mode, ZydisRegister reg) {
   return static_cast<uint8_t>(id);
 }
 
+// ops may be null only for instructions that are not branches and not INT.
 Flow classify(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* ops, bool& direct) {
-  direct = insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+  direct = ops && insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
            ops[0].imm.is_relative;
   switch (insn.meta.category) {
     case ZYDIS_CATEGORY_CALL:
@@ -42,7 +43,7 @@ Flow classify(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* op
       return Flow::stop;
     case ZYDIS_MNEMONIC_INT:
       // int 0x29 (__fastfail) and int 0x2c (assertion failure) never return.
-      if (insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+      if (ops && insn.operand_count_visible > 0 && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
           (ops[0].imm.value.u == 0x29 || ops[0].imm.value.u == 0x2c))
         return Flow::stop;
       return Flow::normal;
@@ -59,15 +60,44 @@ Decoder::Decoder(bool x64, uint64_t image_base) : x64_(x64), image_base_(image_b
 }
 
 bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
-  ZydisDecodedInstruction insn;
-  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, data, available, &insn, ops))) return false;
-  const ZydisMachineMode mode = insn.machine_mode;
+  return decode(data, available, rva, out, false);
+}
 
+bool Decoder::decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+  return decode(data, available, rva, out, true);
+}
+
+bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const {
+  ZydisDecodedInstruction insn;
+  ZydisDecoderContext context;
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder_, &context, data, available, &insn))) return false;
   out = Insn{};
   out.rva = rva;
   out.length = insn.length;
   out.mnemonic = insn.mnemonic;
+  for (int i = 0; i < 2; ++i) {
+    out.imm_offset[i] = insn.raw.imm[i].offset;
+    out.imm_size[i] = insn.raw.imm[i].size;
+  }
+  if (sweep_only) {
+    const ZydisInstructionCategory category = insn.meta.category;
+    const bool branch = category == ZYDIS_CATEGORY_CALL || category == ZYDIS_CATEGORY_UNCOND_BR ||
+                        category == ZYDIS_CATEGORY_COND_BR || category == ZYDIS_CATEGORY_RET ||
+                        category == ZYDIS_CATEGORY_SYSRET || insn.mnemonic == ZYDIS_MNEMONIC_INT;
+    const bool memory =
+        ((insn.attributes & ZYDIS_ATTRIB_HAS_MODRM) != 0 && insn.raw.modrm.mod != 3) || insn.raw.disp.size > 0;
+    const bool wide_immediate = insn.raw.imm[0].size >= 32 || insn.raw.imm[1].size >= 32;
+    const bool move = insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
+    if (!branch && !memory && !wide_immediate && !move) {
+      bool direct = false;
+      out.flow = classify(insn, nullptr, direct);  // (no operand is read for these categories)
+      return true;
+    }
+  }
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&decoder_, &context, &insn, ops, ZYDIS_MAX_OPERAND_COUNT)))
+    return false;
+  const ZydisMachineMode mode = insn.machine_mode;
   bool direct = false;
   out.flow = classify(insn, ops, direct);
   if (direct) {
@@ -77,11 +107,6 @@ bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& 
       out.has_target = x64_ ? target <= 0xffffffffull : true;
     }
   }
-  for (int i = 0; i < 2; ++i) {
-    out.imm_offset[i] = insn.raw.imm[i].offset;
-    out.imm_size[i] = insn.raw.imm[i].size;
-  }
-
   bool mem_done = false;
   for (uint8_t i = 0; i < insn.operand_count; ++i) {
     const ZydisDecodedOperand& op = ops[i];

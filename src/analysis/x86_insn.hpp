@@ -76,8 +76,13 @@ class Decoder {
   bool x64() const { return x64_; }
   // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // The same for the whole-image sweep, which looks only at branches, memory operands, immediates of 32
+  // bits or more and reg-to-reg moves (padding): other instructions come back with their length, mnemonic
+  // and flow only (no operands, no register writes). Skipping their operands halves the sweep's cost.
+  bool decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
 
  private:
+  bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
   ZydisDecoder decoder_;
   bool x64_;
   uint64_t image_base_;
