@@ -35,7 +35,8 @@ class LiteralMatcher {
   // Compiles one database for the tags and their PROTECTED_POOL variants, as bytes and as ARM64 MOVZ/MOVK
   // words (classification decides later whether an instruction hit means anything for the file at hand),
   // and the prefilter's patterns (see scan).
-  static Result<LiteralMatcher> build(const std::vector<Tag>& tags);
+  // with_prefilter: also the prefilter's patterns (see scan); a search needs them, the index does not.
+  static Result<LiteralMatcher> build(const std::vector<Tag>& tags, bool with_prefilter = false);
   LiteralMatcher(LiteralMatcher&&) noexcept;
   LiteralMatcher& operator=(LiteralMatcher&&) noexcept;
   ~LiteralMatcher();
@@ -63,12 +64,14 @@ class LiteralMatcher {
   Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits = nullptr) const;
 
   const std::vector<Tag>& tags() const { return tags_; }
+  bool has_prefilter() const { return with_prefilter_; }  // built with_prefilter
 
  private:
   LiteralMatcher() = default;
   struct Database;
   std::unique_ptr<Database> database_;
   std::vector<Tag> tags_;
+  bool with_prefilter_ = false;
 };
 
 }  // namespace tagwho

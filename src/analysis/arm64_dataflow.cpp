@@ -209,9 +209,12 @@ void Analysis::sweep() {
 
 void Analysis::trim_cache() {
   // The older half goes: the newer regions are the ones the next call sites (in address order) overlap.
-  if (regions_.size() <= limits_.max_regions_cached) return;
-  while (regions_.size() > limits_.max_regions_cached / 2 && !region_order_.empty()) {
-    regions_.erase(region_order_.front());
+  if (regions_.size() <= limits_.max_regions_cached && cached_insns_ <= limits_.max_cached_insns) return;
+  while ((regions_.size() > limits_.max_regions_cached / 2 || cached_insns_ > limits_.max_cached_insns / 2) &&
+         !region_order_.empty()) {
+    auto oldest = regions_.find(region_order_.front());
+    cached_insns_ -= oldest->second->insns.size();
+    regions_.erase(oldest);
     region_order_.pop_front();
   }
 }
@@ -292,6 +295,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   }
   std::sort(region->branch_in.begin(), region->branch_in.end());
   const Region* result = region.get();
+  cached_insns_ += region->insns.size();
   regions_.emplace(key, std::move(region));
   region_order_.push_back(key);
   return result;

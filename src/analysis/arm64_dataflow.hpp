@@ -30,6 +30,7 @@ struct Limits {
   uint32_t max_total_steps = 100000;      // ... nested walks (load bases, register operands) included
   size_t max_defs = 64;                   // reaching definitions kept per resolved value
   size_t max_regions_cached = 64;
+  size_t max_cached_insns = 300'000;    // decoded instructions kept in cached regions (memory: ~110 bytes each)
   size_t max_problems = 20;
   int max_nested = 2;                     // nested resolves (load base registers)
   uint64_t decode_budget = 20'000'000;    // instructions decoded for regions over the whole image
@@ -177,6 +178,7 @@ class Analysis {
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
   std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
+  size_t cached_insns_ = 0;                                 // instructions in regions_
   int nested_ = 0;
   uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;

@@ -30,6 +30,7 @@ struct Limits {
   uint32_t max_hops = 3;               // region changes (jumps from other functions) per resolved value
   size_t max_defs = 64;                // reaching definitions kept per resolved value
   size_t max_regions_cached = 64;
+  size_t max_cached_insns = 300'000;    // decoded instructions kept in cached regions (memory: ~110 bytes each)
   size_t max_problems = 20;
   uint32_t max_foreign_regions = 16;    // regions of other functions opened per resolved value
   uint64_t decode_budget = 40'000'000;  // instructions decoded for regions over the whole image
@@ -200,6 +201,7 @@ class Analysis {
   std::optional<std::vector<uint32_t>> data_pointers_;
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
   std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
+  size_t cached_insns_ = 0;                                 // instructions in regions_
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   int nested_resolves_ = 0;

@@ -122,7 +122,7 @@ const char* literal_encoding_name(LiteralEncoding encoding) {
   return "?";
 }
 
-Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
+Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool with_prefilter) {
   if (tags.empty()) return Error{"no tags to match"};
   std::vector<std::string> patterns;
   std::vector<unsigned> ids;
@@ -146,8 +146,8 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
     add(move_wide_pattern(kMovkX16, hi_guarded), i, v_movk_x_protected);
   }
   const size_t nearby_base = tags.size() * kVariants;
-  const std::vector<uint32_t> deltas = nearby_deltas();
-  for (size_t i = 0; i < tags.size(); ++i) {
+  const std::vector<uint32_t> deltas = with_prefilter ? nearby_deltas() : std::vector<uint32_t>{};
+  for (size_t i = 0; with_prefilter && i < tags.size(); ++i) {
     const uint32_t plain = tags[i].without_protected_bit().value;
     for (size_t j = 0; j < deltas.size(); ++j)
       for (size_t sign = 0; sign < 2; ++sign) {
@@ -155,8 +155,10 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
         ids.push_back(static_cast<unsigned>(nearby_base + i * kNearbyPerTag + 2 * j + sign));
       }
   }
-  patterns.push_back(kChoiceIdiom);
-  ids.push_back(static_cast<unsigned>(nearby_base + tags.size() * kNearbyPerTag));
+  if (with_prefilter) {
+    patterns.push_back(kChoiceIdiom);
+    ids.push_back(static_cast<unsigned>(nearby_base + tags.size() * kNearbyPerTag));
+  }
   std::vector<const char*> expressions;
   for (const std::string& pattern : patterns) expressions.push_back(pattern.c_str());
   // DOTALL for good measure (no pattern has a dot); no UTF-8 mode, so \xNN is one byte.
@@ -173,6 +175,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags) {
   matcher.database_ = std::make_unique<Database>();
   matcher.database_->handle = handle;
   matcher.tags_ = tags;
+  matcher.with_prefilter_ = with_prefilter;
   return matcher;
 }
 

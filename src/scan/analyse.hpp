@@ -22,8 +22,8 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
 
 // One file: call-site evidence (every tag when all_calls, else only `tags`), plus literal evidence for the
 // matcher's tags when a matcher is given. Findings hold, per tag, what a search for that tag alone finds.
-// prefilter (a search: not all_calls, a matcher given): the code is analysed only when the file holds some
-// encoding of a requested tag (see may_hold_call_evidence in scanner.cpp); the answer is the same.
+// prefilter (a search: not all_calls, a matcher built with_prefilter): the code is analysed only when the
+// file holds some encoding of a requested tag (see may_hold_call_evidence in scanner.cpp); same answer.
 FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
                               const LiteralMatcher* matcher, bool prefilter = true);
 

@@ -109,7 +109,8 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
                    : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
   const bool analyse_code =
-      all_calls || !prefilter || !hits || !hits->ok() || may_hold_call_evidence(**hits, prefilter_hits, tags);
+      !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
+      may_hold_call_evidence(**hits, prefilter_hits, tags);
 
   std::vector<Evidence> evidence;
   auto image = PeImage::load(bytes);
@@ -151,7 +152,8 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
 Result<Scanner> Scanner::create(ScanRequest request) {
   Scanner scanner;
   if (!request.tags.empty()) {
-    auto matcher = LiteralMatcher::build(request.tags);
+    // The prefilter's patterns only when the prefilter is used.
+    auto matcher = LiteralMatcher::build(request.tags, !request.all_tags && !request.full_analysis);
     if (!matcher) return Error{matcher.error()};
     scanner.matcher_ = std::make_shared<const LiteralMatcher>(std::move(*matcher));
   }

@@ -104,7 +104,7 @@ TEST_CASE("the search prefilter changes no answer: every tag any driver uses, se
     REQUIRE(prefiltered);
     const std::vector<FileResult> answer = scan_sources(*prefiltered, sources.files, 2);
     CHECK(describe_tag(answer, tag) == describe_tag(full, tag));
-    auto matcher = LiteralMatcher::build({tag});
+    auto matcher = LiteralMatcher::build({tag}, true);
     REQUIRE(matcher);
     auto scratch = matcher->make_scratch();
     for (const SourceFile& file : sources.files) {
