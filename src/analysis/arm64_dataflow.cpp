@@ -208,15 +208,7 @@ void Analysis::sweep() {
 // --- Regions ------------------------------------------------------------------------------------------------
 
 void Analysis::trim_cache() {
-  // The older half goes: the newer regions are the ones the next call sites (in address order) overlap.
-  if (regions_.size() <= limits_.max_regions_cached && cached_insns_ <= limits_.max_cached_insns) return;
-  while ((regions_.size() > limits_.max_regions_cached / 2 || cached_insns_ > limits_.max_cached_insns / 2) &&
-         !region_order_.empty()) {
-    auto oldest = regions_.find(region_order_.front());
-    cached_insns_ -= oldest->second->insns.size();
-    regions_.erase(oldest);
-    region_order_.pop_front();
-  }
+  regions_.trim(limits_.max_regions_cached, limits_.max_cached_insns);
 }
 
 const Region* Analysis::region_for(uint32_t rva) {
@@ -253,7 +245,7 @@ const Region* Analysis::region_for(uint32_t rva) {
 
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto key = std::make_pair(start, end);
-  if (auto it = regions_.find(key); it != regions_.end()) return it->second.get();
+  if (const Region* cached = regions_.find(key)) return cached;
   const CodeSection* sec = model_.section_at(start);
   if (!sec) return nullptr;
   const uint64_t count = (end - start) / 4;
@@ -270,8 +262,9 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   // Cached regions overlapping this one already hold the decoded words they share with it (a word decodes
   // the same wherever a region starts): nearby call sites' windows would otherwise decode them again.
   std::vector<const Region*> overlapping;
-  for (const auto& [cached_key, cached] : regions_)
-    if (cached->start < region->end && cached->end > start) overlapping.push_back(cached.get());
+  regions_.for_each([&](const Region& cached) {
+    if (cached.start < region->end && cached.end > start) overlapping.push_back(&cached);
+  });
   for (uint64_t i = 0; i < count; ++i) {
     const uint32_t rva = start + static_cast<uint32_t>(i * 4);
     Insn& insn = region->insns[i];
@@ -294,11 +287,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
       region->branch_in.emplace_back(insn.target, static_cast<uint32_t>(i));
   }
   std::sort(region->branch_in.begin(), region->branch_in.end());
-  const Region* result = region.get();
-  cached_insns_ += region->insns.size();
-  regions_.emplace(key, std::move(region));
-  region_order_.push_back(key);
-  return result;
+  return regions_.add(key, std::move(region));
 }
 
 // --- The backward step ------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +14,7 @@
 
 #include "analysis/arm64_insn.hpp"
 #include "analysis/arm64_model.hpp"
+#include "analysis/region_cache.hpp"
 #include "analysis/wrappers.hpp"
 
 namespace tagwho::arm64 {
@@ -176,9 +176,7 @@ class Analysis {
   std::vector<uint32_t> known_starts_;   // sorted, unique
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
-  std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
-  size_t cached_insns_ = 0;                                 // instructions in regions_
+  analysis::RegionCache<Region> regions_;
   int nested_ = 0;
   uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;

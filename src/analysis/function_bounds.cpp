@@ -200,7 +200,7 @@ std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
 
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto key = std::make_pair(start, end);
-  if (auto it = regions_.find(key); it != regions_.end()) return it->second.get();
+  if (const Region* cached = regions_.find(key)) return cached;
   auto region = std::make_unique<Region>();
   region->start = start;
   region->end = end;
@@ -222,12 +222,12 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
       size_t cursor;  // first instruction at or after the current address (addresses only grow)
     };
     std::vector<Overlap> overlapping;
-    for (const auto& [cached_key, cached] : regions_) {
-      if (cached->start >= end || cached->end <= start || cached->insns.empty()) continue;
-      auto first = std::lower_bound(cached->insns.begin(), cached->insns.end(), start,
+    regions_.for_each([&](const Region& cached) {
+      if (cached.start >= end || cached.end <= start || cached.insns.empty()) return;
+      auto first = std::lower_bound(cached.insns.begin(), cached.insns.end(), start,
                                     [](const Insn& insn, uint32_t x) { return insn.rva < x; });
-      overlapping.push_back(Overlap{cached.get(), static_cast<size_t>(first - cached->insns.begin())});
-    }
+      overlapping.push_back(Overlap{&cached, static_cast<size_t>(first - cached.insns.begin())});
+    });
     region->insns.reserve(std::min<size_t>((end - start) / 3 + 16, limits_.max_region_insns));
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
@@ -268,23 +268,11 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
       region->branch_in.emplace_back(insn.target, static_cast<uint32_t>(i));
   }
   std::sort(region->branch_in.begin(), region->branch_in.end());
-  const Region* result = region.get();
-  cached_insns_ += region->insns.size();
-  regions_.emplace(key, std::move(region));
-  region_order_.push_back(key);
-  return result;
+  return regions_.add(key, std::move(region));
 }
 
 void Analysis::trim_cache() {
-  // The older half goes: the newer regions are the ones the next call sites (in address order) overlap.
-  if (regions_.size() <= limits_.max_regions_cached && cached_insns_ <= limits_.max_cached_insns) return;
-  while ((regions_.size() > limits_.max_regions_cached / 2 || cached_insns_ > limits_.max_cached_insns / 2) &&
-         !region_order_.empty()) {
-    auto oldest = regions_.find(region_order_.front());
-    cached_insns_ -= oldest->second->insns.size();
-    regions_.erase(oldest);
-    region_order_.pop_front();
-  }
+  regions_.trim(limits_.max_regions_cached, limits_.max_cached_insns);
 }
 
 const Region* Analysis::region_for(uint32_t rva) {

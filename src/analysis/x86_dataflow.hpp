@@ -4,7 +4,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analysis/region_cache.hpp"
 #include "analysis/wrappers.hpp"
 #include "analysis/x86_insn.hpp"
 #include "analysis/x86_model.hpp"
@@ -199,9 +199,7 @@ class Analysis {
   // Pointer-sized values in non-executable sections that are image addresses (as RVAs), sorted; built on
   // first use.
   std::optional<std::vector<uint32_t>> data_pointers_;
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>> regions_;
-  std::deque<std::pair<uint32_t, uint32_t>> region_order_;  // keys of regions_, oldest first
-  size_t cached_insns_ = 0;                                 // instructions in regions_
+  analysis::RegionCache<Region> regions_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   int nested_resolves_ = 0;

@@ -36,9 +36,9 @@ bool imports_tag_api(const PeImage& image) {
 // The search prefilter. Call-site analysis recovers a tag from constants in the file: an immediate (its
 // bytes), a constant in data (its bytes), an ARM64 MOVZ/MOVK pair (or one half of it, when a compiler
 // derives the constant from another that shares a half), or a branchless choice whose other constant is
-// nearby or arbitrary (the matcher's prefilter hits, LiteralMatcher::scan). A file with none of these for any requested tag cannot yield call
-// evidence for it, so its code is not decoded. 'None' is the exception: ExAllocatePool implies it with no
-// bytes at all.
+// nearby or arbitrary (the matcher's prefilter hits, LiteralMatcher::scan). A file with none of these for
+// any requested tag cannot yield call evidence for it, so its code is not decoded. 'None' is the
+// exception: ExAllocatePool implies it with no bytes at all.
 bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilter_hits, const std::vector<Tag>& tags) {
   static const Tag kNone = *Tag::parse("None");
   if (std::find(tags.begin(), tags.end(), kNone) != tags.end()) return true;
