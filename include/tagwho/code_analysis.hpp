@@ -31,6 +31,14 @@ class CodeAnalyser {
   virtual CallSiteAnalysis find_call_site_tags(const PeImage& image) const = 0;
   // When the 4 bytes at rva are (part of) an immediate operand of a decoded instruction, that instruction.
   virtual std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const = 0;
+  // immediate_at for many addresses at once (one answer per rva, in the same order). A file with thousands
+  // of literal hits in code is classified with one pass of decoding instead of one per hit.
+  virtual std::vector<std::optional<ImmediateUse>> immediates_at(const PeImage& image,
+                                                                 const std::vector<uint32_t>& rvas) const {
+    std::vector<std::optional<ImmediateUse>> uses;
+    for (uint32_t rva : rvas) uses.push_back(immediate_at(image, rva));
+    return uses;
+  }
 };
 
 // The analyser for the image's machine (x86 and x64 with Zydis), or nullptr when none exists yet.

@@ -1,6 +1,7 @@
-// All requested tags matched in one Hyperscan pass over a file: as raw little-endian bytes, and as the ARM64
-// instruction words that build a 32-bit constant from two halves (MOVZ Rd, #lo16 and MOVK Rd, #hi16, LSL #16,
-// W or X destination, any register), so that ARM64 code where the 4 bytes never appear is found too.
+// All requested tags matched in one pass over a file: as raw little-endian bytes (one Hyperscan pass), and
+// as the ARM64 instruction words that build a 32-bit constant from two halves (MOVZ Rd, #lo16 and MOVK Rd,
+// #hi16, LSL #16, W or X destination, any register; a scan of the 4-byte-aligned words), so that ARM64 code
+// where the 4 bytes never appear is found too.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -317,41 +317,117 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
   return result;
 }
 
-std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
-  const CodeSection* sec = model.section_at(rva);
-  if (!sec || !sec->executable) return std::nullopt;
-  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
-  if (rva - sec->rva >= n) return std::nullopt;
-  uint32_t start = rva - sec->rva > 2048 ? rva - 2048 : sec->rva;
-  if (const RuntimeFunction* f = model.function_at(rva); f && f->begin_rva >= sec->rva && f->begin_rva <= rva)
+namespace {
+
+// Where decoding for rva starts: its .pdata function, else 2 KiB before it (x86 code has no bounds).
+uint32_t decode_start(const CodeModel& model, const CodeSection& sec, uint32_t rva) {
+  uint32_t start = rva - sec.rva > 2048 ? rva - 2048 : sec.rva;
+  if (const RuntimeFunction* f = model.function_at(rva); f && f->begin_rva >= sec.rva && f->begin_rva <= rva)
     start = f->begin_rva;
-  Decoder decoder(model.x64, model.image_base);
-  uint32_t at = start;
-  while (at <= rva && at - sec->rva < n) {
-    Insn insn;
-    const size_t off = at - sec->rva;
-    if (!decoder.decode(sec->bytes.data() + off, n - off, at, insn)) {
-      ++at;
-      continue;
+  return start;
+}
+
+// The use of the 4 bytes at rva by insn (which covers rva), if they lie inside one of its immediates.
+std::optional<ImmediateUse> use_of(const Insn& insn, uint32_t rva) {
+  for (int i = 0; i < 2; ++i) {
+    if (insn.imm_size[i] == 0) continue;
+    const uint64_t lo = static_cast<uint64_t>(insn.rva) + insn.imm_offset[i];
+    const uint64_t hi = lo + insn.imm_size[i] / 8;
+    if (rva >= lo && static_cast<uint64_t>(rva) + 4 <= hi) {
+      ImmediateUse use;
+      use.instruction_rva = insn.rva;
+      use.mnemonic = ZydisMnemonicGetString(insn.mnemonic);
+      for (char& c : use.mnemonic) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return use;
     }
-    if (insn.end() > rva) {
-      for (int i = 0; i < 2; ++i) {
-        if (insn.imm_size[i] == 0) continue;
-        const uint64_t lo = static_cast<uint64_t>(insn.rva) + insn.imm_offset[i];
-        const uint64_t hi = lo + insn.imm_size[i] / 8;
-        if (rva >= lo && static_cast<uint64_t>(rva) + 4 <= hi) {
-          ImmediateUse use;
-          use.instruction_rva = insn.rva;
-          use.mnemonic = ZydisMnemonicGetString(insn.mnemonic);
-          for (char& c : use.mnemonic) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          return use;
-        }
-      }
-      return std::nullopt;
-    }
-    at = insn.end();
   }
   return std::nullopt;
+}
+
+// Linear decoding from a start address: the addresses it visits (an undecodable byte is stepped over)
+// and, once an instruction reaches past rva, that instruction. Which addresses are visited after a given
+// one depends only on that address, so two walks that meet at an address go on together.
+class Walk {
+ public:
+  Walk(const Decoder& decoder, const CodeSection& sec)
+      : decoder_(decoder), sec_(sec), size_(std::min<size_t>(sec.bytes.size(), sec.size)) {}
+
+  // Continues from `at` (which this walk visits next, or a fresh start) until an instruction covers rva;
+  // records every address visited. The covering instruction, or nullopt when none (end of section).
+  std::optional<Insn> run_to(uint32_t at, uint32_t rva) {
+    while (at <= rva && at - sec_.rva < size_) {
+      visited_.push_back(at);
+      Insn insn;
+      const size_t off = at - sec_.rva;
+      if (!decoder_.decode(sec_.bytes.data() + off, size_ - off, at, insn)) {
+        ++at;
+        continue;
+      }
+      if (insn.end() > rva) return insn;
+      at = insn.end();
+    }
+    return std::nullopt;
+  }
+  const CodeSection& section() const { return sec_; }
+  std::vector<uint32_t>& visited() { return visited_; }
+
+ private:
+  const Decoder& decoder_;
+  const CodeSection& sec_;
+  size_t size_;
+  std::vector<uint32_t> visited_;  // increasing
+};
+
+}  // namespace
+
+std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
+  return immediate_uses_at(model, {rva}).front();
+}
+
+std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& model, const std::vector<uint32_t>& rvas) {
+  std::vector<std::optional<ImmediateUse>> uses(rvas.size());
+  std::vector<size_t> order(rvas.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rvas[a] < rvas[b]; });
+  const Decoder decoder(model.x64, model.image_base);
+  std::optional<Walk> walk;  // the walk that reached the previous (lower) rva
+  for (size_t k : order) {
+    const uint32_t rva = rvas[k];
+    const CodeSection* sec = model.section_at(rva);
+    if (!sec || !sec->executable) continue;
+    if (rva - sec->rva >= std::min<size_t>(sec->bytes.size(), sec->size)) continue;
+    if (walk && &walk->section() != sec) walk.reset();
+    // Decode from this rva's own start until it meets an address the previous walk visited: from there on
+    // both visit the same addresses, so the previous walk's last address at or before rva is where the
+    // covering instruction's search resumes (instead of decoding the same bytes again).
+    Walk fresh(decoder, *sec);
+    uint32_t at = decode_start(model, *sec, rva);
+    std::optional<uint32_t> resume;
+    std::optional<Insn> covering;
+    while (at <= rva && at - sec->rva < std::min<size_t>(sec->bytes.size(), sec->size)) {
+      if (walk) {
+        const std::vector<uint32_t>& seen = walk->visited();
+        if (std::binary_search(seen.begin(), seen.end(), at)) {
+          resume = *(std::upper_bound(seen.begin(), seen.end(), rva) - 1);
+          break;
+        }
+      }
+      covering = fresh.run_to(at, at);  // one step: the instruction at `at`, recorded as visited
+      if (covering && covering->end() > rva) break;
+      at = covering ? covering->end() : at + 1;
+      covering.reset();
+    }
+    if (resume) {
+      // Continue the previous walk: drop what it visited after `resume` (re-visited below) and go on.
+      std::vector<uint32_t>& seen = walk->visited();
+      seen.erase(std::upper_bound(seen.begin(), seen.end(), *resume) - 1, seen.end());
+      covering = walk->run_to(*resume, rva);
+    } else {
+      walk.emplace(std::move(fresh));
+    }
+    if (covering && covering->end() > rva) uses[k] = use_of(*covering, rva);
+  }
+  return uses;
 }
 
 CodeModel model_from_image(const PeImage& image, bool with_imports) {
@@ -396,6 +472,11 @@ class ZydisAnalyser final : public CodeAnalyser {
   std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
     if (!supported(image)) return std::nullopt;
     return immediate_use_at(model_from_image(image, false), rva);
+  }
+  std::vector<std::optional<ImmediateUse>> immediates_at(const PeImage& image,
+                                                         const std::vector<uint32_t>& rvas) const override {
+    if (!supported(image)) return std::vector<std::optional<ImmediateUse>>(rvas.size());
+    return immediate_uses_at(model_from_image(image, false), rvas);
   }
 };
 

@@ -45,6 +45,8 @@ CodeModel model_from_image(const PeImage& image, bool with_imports = true);
 
 CallSiteAnalysis analyse_call_sites(const CodeModel& model);
 std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva);
+// The same for many addresses (answers in the order of rvas), sharing the decoding: see x86_64.cpp.
+std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& model, const std::vector<uint32_t>& rvas);
 
 // The analyser instances behind analyser_for().
 const CodeAnalyser& x86_analyser();

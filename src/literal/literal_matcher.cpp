@@ -4,11 +4,34 @@
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 
 namespace tagwho {
 
+// The ARM64 halves of every tag, for the word scan: which tags have a given 16-bit half, and a bitmap of
+// the halves that occur at all (most words are rejected by one bit test).
+struct HalfIndex {
+  struct Entry {
+    uint16_t half;
+    uint32_t tag_index;
+    bool protected_bit;  // high halves: the PROTECTED_POOL variant
+    bool operator<(const Entry& other) const {
+      return std::tie(half, tag_index, protected_bit) < std::tie(other.half, other.tag_index, other.protected_bit);
+    }
+  };
+  std::vector<Entry> low, high;  // sorted
+  std::vector<uint64_t> low_seen = std::vector<uint64_t>(1024), high_seen = std::vector<uint64_t>(1024);
+
+  void add(std::vector<Entry>& entries, std::vector<uint64_t>& seen, uint16_t half, size_t tag_index, bool guarded) {
+    entries.push_back(Entry{half, static_cast<uint32_t>(tag_index), guarded});
+    seen[half >> 6] |= uint64_t{1} << (half & 63);
+  }
+  static bool has(const std::vector<uint64_t>& seen, uint16_t half) { return (seen[half >> 6] >> (half & 63)) & 1; }
+};
+
 struct LiteralMatcher::Database {
   hs_database_t* handle = nullptr;
+  HalfIndex halves;
   ~Database() { hs_free_database(handle); }
 };
 
@@ -16,13 +39,10 @@ LiteralMatcher::Scratch::~Scratch() { hs_free_scratch(static_cast<hs_scratch_t*>
 
 namespace {
 
-// Pattern ids encode (tag index, variant) as kVariants * index + variant.
-enum Variant : unsigned {
-  v_bytes, v_bytes_protected,
-  v_movz_w, v_movk_w, v_movk_w_protected,
-  v_movz_x, v_movk_x, v_movk_x_protected,
-  kVariants
-};
+// Pattern ids encode (tag index, variant) as kVariants * index + variant. Only byte patterns go to
+// Hyperscan: ARM64 instruction words are found by the word scan (scan_arm64_halves). As Hyperscan
+// patterns (a class of 32 first bytes each) they made compiling a database of 1,000 tags take 30 s.
+enum Variant : unsigned { v_bytes, v_bytes_protected, kVariants };
 
 unsigned pattern_id(size_t tag_index, Variant variant) { return static_cast<unsigned>(tag_index * kVariants + variant); }
 
@@ -38,20 +58,38 @@ std::string bytes_pattern(uint32_t value) {
   return pattern;
 }
 
-// An ARM64 move-wide word (MOVZ/MOVK with the given opcode bits and 16-bit immediate) to any destination
-// register: the register is bits 0-4, so the first byte is a class of 32 values.
-std::string move_wide_pattern(uint32_t opcode, uint16_t imm) {
-  const uint32_t word = opcode | uint32_t{imm} << 5;
-  const uint8_t low = static_cast<uint8_t>(word & 0xe0);
-  std::string pattern = "[" + escaped(low) + "-" + escaped(static_cast<uint8_t>(low | 0x1f)) + "]";
-  for (int i = 1; i < 4; ++i) pattern += escaped(static_cast<uint8_t>(word >> (8 * i)));
-  return pattern;
-}
+// ARM64 move-wide words: bits 21-31 (sf, opc, the opcode, hw) under kMoveWideMask; imm16 is bits 5-20 and the
+// destination register bits 0-4.
+constexpr uint32_t kMoveWideMask = 0x7fe00000u;  // all but sf (bit 31: X or W destination)
+constexpr uint32_t kMovzLsl0 = 0x52800000u;      // MOVZ Wd/Xd, #imm16
+constexpr uint32_t kMovkLsl16 = 0x72a00000u;     // MOVK Wd/Xd, #imm16, LSL #16
 
-constexpr uint32_t kMovzW = 0x52800000u;         // MOVZ Wd, #imm16
-constexpr uint32_t kMovkW16 = 0x72a00000u;       // MOVK Wd, #imm16, LSL #16
-constexpr uint32_t kMovzX = 0xd2800000u;         // MOVZ Xd, #imm16
-constexpr uint32_t kMovkX16 = 0xf2a00000u;       // MOVK Xd, #imm16, LSL #16
+// Every 4-byte-aligned word of the bytes that is a MOVZ of a tag's low half or a MOVK of its high half.
+// ARM64 code is 4-byte aligned in the file as in memory (section file offsets are multiples of 512).
+void scan_arm64_halves(ByteView bytes, const HalfIndex& halves, std::vector<LiteralHit>& hits) {
+  const uint8_t* data = bytes.data();
+  for (uint64_t offset = 0; offset + 4 <= bytes.size(); offset += 4) {
+    const uint32_t word = uint32_t{data[offset]} | uint32_t{data[offset + 1]} << 8 |
+                          uint32_t{data[offset + 2]} << 16 | uint32_t{data[offset + 3]} << 24;
+    const uint32_t kind = word & kMoveWideMask;
+    if (kind != kMovzLsl0 && kind != kMovkLsl16) continue;
+    const auto half = static_cast<uint16_t>(word >> 5);
+    const bool low = kind == kMovzLsl0;
+    if (!HalfIndex::has(low ? halves.low_seen : halves.high_seen, half)) continue;
+    const std::vector<HalfIndex::Entry>& entries = low ? halves.low : halves.high;
+    auto it = std::lower_bound(entries.begin(), entries.end(), HalfIndex::Entry{half, 0, false});
+    for (; it != entries.end() && it->half == half; ++it) {
+      LiteralHit hit;
+      hit.tag_index = it->tag_index;
+      hit.offset = offset;
+      hit.protected_bit = it->protected_bit;
+      hit.encoding = low ? LiteralEncoding::arm64_movz_low : LiteralEncoding::arm64_movk_high;
+      hit.reg = static_cast<uint8_t>(word & 0x1f);
+      hit.wide = (word >> 31) != 0;
+      hits.push_back(hit);
+    }
+  }
+}
 
 // Values a compiler may build a tag from when it picks between two constants without a branch (x86
 // SETcc + LEA/SHL/ADD, ARM64 CINC): the other constant is the tag plus or minus 1, 3, 5, 9 or a power of two,
@@ -73,7 +111,6 @@ struct ScanContext {
   size_t nearby_base;  // pattern ids from here on are the prefilter's: nearby values, then the choice idiom
   std::vector<LiteralHit>* hits;
   size_t prefilter_hits;
-  const uint8_t* chunk;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
 };
@@ -81,7 +118,7 @@ struct ScanContext {
 int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to, unsigned int /*flags*/,
              void* context_pointer) {
   auto* context = static_cast<ScanContext*>(context_pointer);
-  // Hyperscan reports the end of the match; every pattern is exactly four bytes long.
+  // Hyperscan reports the end of the match; every tag pattern is exactly four bytes long.
   const uint64_t start = context->chunk_start + to - 4;
   if (start >= context->accept_below) return 0;
   if (id >= context->nearby_base) {  // a nearby constant or the choice idiom
@@ -91,22 +128,7 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
   LiteralHit hit;
   hit.offset = start;
   hit.tag_index = id / kVariants;
-  const auto variant = static_cast<Variant>(id % kVariants);
-  switch (variant) {
-    case v_bytes: break;
-    case v_bytes_protected: hit.protected_bit = true; break;
-    case v_movz_w: case v_movz_x: hit.encoding = LiteralEncoding::arm64_movz_low; break;
-    case v_movk_w: case v_movk_x: hit.encoding = LiteralEncoding::arm64_movk_high; break;
-    case v_movk_w_protected: case v_movk_x_protected:
-      hit.encoding = LiteralEncoding::arm64_movk_high;
-      hit.protected_bit = true;
-      break;
-    default: break;
-  }
-  if (hit.encoding != LiteralEncoding::bytes) {
-    hit.reg = context->chunk[to - 4] & 0x1f;
-    hit.wide = variant == v_movz_x || variant == v_movk_x || variant == v_movk_x_protected;
-  }
+  hit.protected_bit = id % kVariants == v_bytes_protected;
   context->hits->push_back(hit);
   return 0;
 }
@@ -126,6 +148,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   if (tags.empty()) return Error{"no tags to match"};
   std::vector<std::string> patterns;
   std::vector<unsigned> ids;
+  HalfIndex halves;
   const auto add = [&](std::string pattern, size_t index, Variant variant) {
     patterns.push_back(std::move(pattern));
     ids.push_back(pattern_id(index, variant));
@@ -135,16 +158,12 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
     const uint32_t guarded = tags[i].without_protected_bit().with_protected_bit().value;
     add(bytes_pattern(plain), i, v_bytes);
     add(bytes_pattern(guarded), i, v_bytes_protected);
-    const auto lo = static_cast<uint16_t>(plain & 0xffff);
-    const auto hi = static_cast<uint16_t>(plain >> 16);
-    const auto hi_guarded = static_cast<uint16_t>(guarded >> 16);
-    add(move_wide_pattern(kMovzW, lo), i, v_movz_w);
-    add(move_wide_pattern(kMovkW16, hi), i, v_movk_w);
-    add(move_wide_pattern(kMovkW16, hi_guarded), i, v_movk_w_protected);
-    add(move_wide_pattern(kMovzX, lo), i, v_movz_x);
-    add(move_wide_pattern(kMovkX16, hi), i, v_movk_x);
-    add(move_wide_pattern(kMovkX16, hi_guarded), i, v_movk_x_protected);
+    halves.add(halves.low, halves.low_seen, static_cast<uint16_t>(plain & 0xffff), i, false);
+    halves.add(halves.high, halves.high_seen, static_cast<uint16_t>(plain >> 16), i, false);
+    halves.add(halves.high, halves.high_seen, static_cast<uint16_t>(guarded >> 16), i, true);
   }
+  std::sort(halves.low.begin(), halves.low.end());
+  std::sort(halves.high.begin(), halves.high.end());
   const size_t nearby_base = tags.size() * kVariants;
   const std::vector<uint32_t> deltas = with_prefilter ? nearby_deltas() : std::vector<uint32_t>{};
   for (size_t i = 0; with_prefilter && i < tags.size(); ++i) {
@@ -174,6 +193,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   LiteralMatcher matcher;
   matcher.database_ = std::make_unique<Database>();
   matcher.database_->handle = handle;
+  matcher.database_->halves = std::move(halves);
   matcher.tags_ = tags;
   matcher.with_prefilter_ = with_prefilter;
   return matcher;
@@ -196,12 +216,13 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
   constexpr uint64_t kChunk = 1ull << 30;
   for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{tags_.size() * kVariants, &hits, 0, chunk.data(), start, start + kChunk};
+    ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
     if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }
+  scan_arm64_halves(bytes, database_->halves, hits);
   std::sort(hits.begin(), hits.end(), [](const LiteralHit& a, const LiteralHit& b) {
     if (a.offset != b.offset) return a.offset < b.offset;
     if (a.tag_index != b.tag_index) return a.tag_index < b.tag_index;

@@ -109,6 +109,17 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
   std::vector<Evidence> evidence;
   const CodeAnalyser* analyser = image ? analyser_for(image->machine()) : nullptr;
   const bool arm64 = image && image->machine() == Machine::arm64;
+  // The instructions covering byte hits in x86/x64 code, looked up all at once (decoding shared).
+  std::vector<uint32_t> code_rvas;
+  if (image && analyser && !arm64)
+    for (const LiteralHit& hit : hits) {
+      if (hit.encoding != LiteralEncoding::bytes) continue;
+      const Section* section = image->section_at_offset(hit.offset);
+      if (section && section->is_code()) code_rvas.push_back(image->offset_to_rva(hit.offset).value_or(0));
+    }
+  const std::vector<std::optional<ImmediateUse>> code_uses =
+      code_rvas.empty() ? std::vector<std::optional<ImmediateUse>>{} : analyser->immediates_at(*image, code_rvas);
+  size_t next_code_use = 0;  // code_uses are in the order of the code hits below
   for (const LiteralHit& hit : hits) {
     // Instruction encodings only mean something in ARM64 code: paired below, dropped everywhere else.
     if (hit.encoding != LiteralEncoding::bytes) continue;
@@ -134,7 +145,8 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
       // ARM64 instructions have no 32-bit immediates: the 4 bytes are data in code (a literal pool) or chance.
       item.detail = "in code, not an instruction";
     } else if (section->is_code()) {
-      auto immediate = analyser ? analyser->immediate_at(*image, item.rva) : std::nullopt;
+      const std::optional<ImmediateUse> immediate =
+          next_code_use < code_uses.size() ? code_uses[next_code_use++] : std::nullopt;
       if (immediate) {
         if (same_instruction_as_call(immediate->instruction_rva, call_evidence)) continue;
         item.kind = Confidence::code;

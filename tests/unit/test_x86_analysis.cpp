@@ -1033,3 +1033,46 @@ TEST_CASE("corpus: every call row recovered with its API, no decoy reported as a
   }
   MESSAGE("corpus: " << found << "/" << total << " call rows recovered");
 }
+
+TEST_CASE("immediates looked up together give exactly what each lookup alone gives") {
+  // Every x86/x64 sample and corpus driver, addresses every 3 bytes of every code section (plus
+  // duplicates), asked in a scrambled order: the shared decoding of immediates_at must answer each one
+  // as immediate_at does on its own.
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(std::string(TAGWHO_SOURCE_DIR) + "/samples/bin")) files.push_back(entry.path());
+  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && fs::is_directory(corpus))
+    for (const auto& entry : fs::directory_iterator(corpus))
+      if (entry.path().extension() == ".sys") files.push_back(entry.path());
+  size_t compared = 0, found = 0;
+  for (const fs::path& path : files) {
+    auto mapped = MappedFile::open(path.string());
+    REQUIRE(mapped);
+    auto image = PeImage::load(mapped->view());
+    if (!image || (image->machine() != Machine::x86 && image->machine() != Machine::x64)) continue;
+    CAPTURE(path.string());
+    const CodeAnalyser* analyser = analyser_for(image->machine());
+    REQUIRE(analyser != nullptr);
+    std::vector<uint32_t> rvas;
+    for (const Section& section : image->sections())
+      if (section.is_code())
+        for (uint32_t rva = section.rva; rva < section.rva + std::min<uint32_t>(section.mapped_size(), 0x3000); rva += 3)
+          rvas.push_back(rva);
+    for (size_t i = 0; i < rvas.size(); i += 7) rvas.push_back(rvas[i]);  // duplicates
+    std::reverse(rvas.begin() + static_cast<std::ptrdiff_t>(rvas.size() / 2), rvas.end());
+    const auto together = analyser->immediates_at(*image, rvas);
+    REQUIRE(together.size() == rvas.size());
+    for (size_t i = 0; i < rvas.size(); ++i) {
+      const auto alone = analyser->immediate_at(*image, rvas[i]);
+      CAPTURE(rvas[i]);
+      REQUIRE(together[i].has_value() == alone.has_value());
+      if (alone) {
+        CHECK(together[i]->instruction_rva == alone->instruction_rva);
+        CHECK(together[i]->mnemonic == alone->mnemonic);
+        ++found;
+      }
+      ++compared;
+    }
+  }
+  CHECK(compared > 10000);
+  CHECK(found > 100);
+}
