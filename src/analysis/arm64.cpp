@@ -296,6 +296,14 @@ class CapstoneArm64Analyser final : public CodeAnalyser {
     if (image.machine() != Machine::arm64) return std::nullopt;
     return immediate_use_at(model_from_image(image, false), rva);
   }
+  std::vector<std::optional<ImmediateUse>> immediates_at(const PeImage& image,
+                                                         const std::vector<uint32_t>& rvas) const override {
+    std::vector<std::optional<ImmediateUse>> uses(rvas.size());
+    if (image.machine() != Machine::arm64) return uses;
+    const CodeModel model = model_from_image(image, false);  // once, not once per address
+    for (size_t i = 0; i < rvas.size(); ++i) uses[i] = immediate_use_at(model, rvas[i]);
+    return uses;
+  }
 };
 
 }  // namespace

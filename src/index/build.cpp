@@ -110,6 +110,8 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
     if (!matcher) throw sql::Failure("cannot build the literal matcher: " + matcher.error(), 0);
     matchers[set] = std::make_shared<const LiteralMatcher>(std::move(*matcher));
   }
+  std::map<int64_t, std::vector<uint32_t>> needed_values;  // missing, as sorted vectors for binary search
+  for (const auto& [set, need] : missing) needed_values[set].assign(need.begin(), need.end());
   for (Job& job : jobs) job.calls = read_call_evidence(db, job.content);
   parallel_for(jobs.size(), threads, [&](size_t i) {
     Job& job = jobs[i];
@@ -119,6 +121,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       return;
     }
     const LiteralMatcher& matcher = *found->second;
+    const std::vector<uint32_t>& need = needed_values.at(job.tagset);
     for (const std::string& path : job.paths) {
       auto mapped = MappedFile::open(path);
       if (!mapped || hex64(content_hash(mapped->view())) != job.hash) continue;  // changed under us: next path
@@ -129,8 +132,8 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       if (!hits) return;
       std::vector<Evidence> evidence;
       for (const Evidence& call : job.calls)
-        for (const Tag& tag : matcher.tags())
-          if (call.tag.without_protected_bit() == tag) evidence.push_back(call);
+        if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
+          evidence.push_back(call);
       if (!hits->empty()) {
         auto image = PeImage::load(bytes);
         std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);

@@ -44,7 +44,7 @@ constexpr uint32_t kPairWindowInFunction = 4096;
 // half is no evidence at all: a 16-bit constant says nothing about a 32-bit tag, and reporting it would put
 // every ARM64 file that uses the number 0x654c among the results for "Leak".
 void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, const PeImage& image,
-                       const CodeAnalyser& analyser, const std::vector<Evidence>& call_evidence,
+                       const ImmediateUses& uses, const std::vector<Evidence>& call_evidence,
                        std::vector<Evidence>& evidence) {
   // Only halves whose partner (same tag, register and width) matched somewhere are worth decoding.
   const auto key = [](const LiteralHit& h) { return (uint64_t{h.tag_index} << 8) | uint64_t{h.reg} << 1 | (h.wide ? 1 : 0); };
@@ -64,7 +64,7 @@ void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Ta
     if (!section || !section->is_code()) continue;
     auto rva = image.offset_to_rva(hit.offset);
     if (!rva) continue;
-    auto use = analyser.immediate_at(image, *rva);
+    auto use = uses.at(*rva);
     const char* expected = hit.encoding == LiteralEncoding::arm64_movz_low ? "movz" : "movk";
     if (!use || use->instruction_rva != *rva || use->mnemonic != expected) continue;
     (hit.encoding == LiteralEncoding::arm64_movz_low ? lows : highs).push_back(MoveHit{&hit, *rva, section});
@@ -103,23 +103,39 @@ void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Ta
 
 }  // namespace
 
-std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                            const PeImage* image,
-                                            const std::vector<Evidence>& call_evidence) {
-  std::vector<Evidence> evidence;
+ImmediateUses::ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage* image) {
   const CodeAnalyser* analyser = image ? analyser_for(image->machine()) : nullptr;
+  if (!analyser) return;
+  const bool arm64 = image->machine() == Machine::arm64;
+  std::vector<uint32_t> rvas;
+  for (const LiteralHit& hit : hits) {
+    // x86/x64 ask about byte hits, ARM64 about instruction hits (its code holds no 32-bit immediates).
+    if ((hit.encoding == LiteralEncoding::bytes) == arm64) continue;
+    const Section* section = image->section_at_offset(hit.offset);
+    if (!section || !section->is_code()) continue;
+    if (auto rva = image->offset_to_rva(hit.offset)) rvas.push_back(*rva);
+  }
+  std::sort(rvas.begin(), rvas.end());
+  rvas.erase(std::unique(rvas.begin(), rvas.end()), rvas.end());
+  if (rvas.empty()) return;
+  std::vector<std::optional<ImmediateUse>> found = analyser->immediates_at(*image, rvas);
+  for (size_t i = 0; i < rvas.size(); ++i) uses_.emplace_back(rvas[i], std::move(found[i]));
+}
+
+std::optional<ImmediateUse> ImmediateUses::at(uint32_t rva) const {
+  auto it = std::lower_bound(uses_.begin(), uses_.end(), rva,
+                             [](const auto& entry, uint32_t x) { return entry.first < x; });
+  if (it == uses_.end() || it->first != rva) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
+                                            const PeImage* image, const std::vector<Evidence>& call_evidence,
+                                            const ImmediateUses* uses) {
+  std::optional<ImmediateUses> own_uses;
+  if (!uses) uses = &own_uses.emplace(hits, image);
+  std::vector<Evidence> evidence;
   const bool arm64 = image && image->machine() == Machine::arm64;
-  // The instructions covering byte hits in x86/x64 code, looked up all at once (decoding shared).
-  std::vector<uint32_t> code_rvas;
-  if (image && analyser && !arm64)
-    for (const LiteralHit& hit : hits) {
-      if (hit.encoding != LiteralEncoding::bytes) continue;
-      const Section* section = image->section_at_offset(hit.offset);
-      if (section && section->is_code()) code_rvas.push_back(image->offset_to_rva(hit.offset).value_or(0));
-    }
-  const std::vector<std::optional<ImmediateUse>> code_uses =
-      code_rvas.empty() ? std::vector<std::optional<ImmediateUse>>{} : analyser->immediates_at(*image, code_rvas);
-  size_t next_code_use = 0;  // code_uses are in the order of the code hits below
   for (const LiteralHit& hit : hits) {
     // Instruction encodings only mean something in ARM64 code: paired below, dropped everywhere else.
     if (hit.encoding != LiteralEncoding::bytes) continue;
@@ -145,8 +161,7 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
       // ARM64 instructions have no 32-bit immediates: the 4 bytes are data in code (a literal pool) or chance.
       item.detail = "in code, not an instruction";
     } else if (section->is_code()) {
-      const std::optional<ImmediateUse> immediate =
-          next_code_use < code_uses.size() ? code_uses[next_code_use++] : std::nullopt;
+      const std::optional<ImmediateUse> immediate = uses->at(item.rva);
       if (immediate) {
         if (same_instruction_as_call(immediate->instruction_rva, call_evidence)) continue;
         item.kind = Confidence::code;
@@ -162,7 +177,7 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
     }
     evidence.push_back(std::move(item));
   }
-  if (arm64 && analyser) pair_arm64_halves(hits, tags, *image, *analyser, call_evidence, evidence);
+  if (arm64) pair_arm64_halves(hits, tags, *image, *uses, call_evidence, evidence);
   return evidence;
 }
 

@@ -1,8 +1,11 @@
 // Turns raw literal hits into evidence by where they lie in the file.
 #pragma once
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "tagwho/byte_view.hpp"
+#include "tagwho/code_analysis.hpp"
 #include "tagwho/evidence.hpp"
 #include "tagwho/literal_matcher.hpp"
 #include "tagwho/pe_image.hpp"
@@ -14,8 +17,25 @@ namespace tagwho {
 // Hits that are the very instruction a call-site evidence took its tag from are dropped (same fact).
 // ARM64 instruction hits (MOVZ low half, MOVK high half) become code evidence only as a pair on the same
 // register in the same function; lone halves, and instruction hits in any other file, are dropped.
+//
+// `uses`: the immediates of the hits' instructions, when the caller has looked them up already (for all
+// tags of a file at once); else they are looked up here.
+class ImmediateUses;
 std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                            const PeImage* image,
-                                            const std::vector<Evidence>& call_evidence);
+                                            const PeImage* image, const std::vector<Evidence>& call_evidence,
+                                            const ImmediateUses* uses = nullptr);
+
+// For every hit in an image's code that classification asks about (byte hits in x86/x64 code, MOVZ/MOVK
+// hits in ARM64 code), the instruction whose immediate holds it: looked up in one batch per file
+// (CodeAnalyser::immediates_at) rather than one decoding per hit and tag.
+class ImmediateUses {
+ public:
+  ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage* image);
+  // nullopt when no immediate covers rva, or rva was not among the hits looked up.
+  std::optional<ImmediateUse> at(uint32_t rva) const;
+
+ private:
+  std::vector<std::pair<uint32_t, std::optional<ImmediateUse>>> uses_;  // sorted by rva
+};
 
 }  // namespace tagwho

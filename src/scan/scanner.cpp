@@ -75,13 +75,16 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
                                        const PeImage* image, const std::vector<Evidence>& calls) {
   std::map<size_t, std::vector<LiteralHit>> by_tag;
   for (const LiteralHit& hit : hits) by_tag[hit.tag_index].push_back(hit);
+  const ImmediateUses uses(hits, image);  // once for the file, not once per tag
+  std::map<uint32_t, std::vector<Evidence>> calls_by_tag;
+  for (const Evidence& call : calls) calls_by_tag[call.tag.without_protected_bit().value].push_back(call);
   std::vector<Evidence> evidence;
   for (const auto& [index, tag_hits] : by_tag) {
     Tag tag = tags[index].without_protected_bit();
-    std::vector<Evidence> tag_calls;
-    for (const Evidence& call : calls)
-      if (call.tag.without_protected_bit() == tag) tag_calls.push_back(call);
-    std::vector<Evidence> literals = classify_literal_hits(tag_hits, tags, image, tag_calls);
+    static const std::vector<Evidence> kNoCalls;
+    auto found = calls_by_tag.find(tag.value);
+    const std::vector<Evidence>& tag_calls = found == calls_by_tag.end() ? kNoCalls : found->second;
+    std::vector<Evidence> literals = classify_literal_hits(tag_hits, tags, image, tag_calls, &uses);
     std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
   }
   return evidence;
