@@ -42,6 +42,9 @@ struct Todo {
   int analysed = -1;     // index into the new contents analysed by this run
 };
 
+// Files analysed (or contents searched again) between two stores: bounds the results held in memory.
+constexpr size_t kBatch = 16;
+
 struct NewContent {
   std::string hash;
   FileResult result;
@@ -112,47 +115,56 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   }
   std::map<int64_t, std::vector<uint32_t>> needed_values;  // missing, as sorted vectors for binary search
   for (const auto& [set, need] : missing) needed_values[set].assign(need.begin(), need.end());
-  for (Job& job : jobs) job.calls = read_call_evidence(db, job.content);
-  parallel_for(jobs.size(), threads, [&](size_t i) {
-    Job& job = jobs[i];
-    auto found = matchers.find(job.tagset);
-    if (found == matchers.end()) {
-      job.done = true;  // nothing missing
-      return;
-    }
-    const LiteralMatcher& matcher = *found->second;
-    const std::vector<uint32_t>& need = needed_values.at(job.tagset);
-    for (const std::string& path : job.paths) {
-      auto mapped = MappedFile::open(path);
-      if (!mapped || hex64(content_hash(mapped->view())) != job.hash) continue;  // changed under us: next path
-      ByteView bytes = mapped->view();
-      auto scratch = matcher.make_scratch();
-      if (!scratch) return;
-      auto hits = matcher.scan(bytes, *scratch);
-      if (!hits) return;
-      std::vector<Evidence> evidence;
-      for (const Evidence& call : job.calls)
-        if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
-          evidence.push_back(call);
-      if (!hits->empty()) {
-        auto image = PeImage::load(bytes);
-        std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
-        std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
-      }
-      job.findings = group_by_tag(std::move(evidence));
-      job.done = true;
-      return;
-    }
-  });
   sql::Statement set_tagset(db, "UPDATE contents SET tagset = ? WHERE id = ?");
-  for (Job& job : jobs) {
-    if (!job.done) continue;
-    auto need = missing.find(job.tagset);
-    if (need != missing.end() && !need->second.empty()) {
-      replace_findings(db, job.content, job.findings, need->second);
-      ++counts.literal_rescans;
+  // In batches, each stored and freed before the next: a content's findings for every literal tag can be
+  // large, and memory must not grow with the number of contents.
+  for (size_t first = 0; first < jobs.size(); first += kBatch) {
+    const size_t batch = std::min(kBatch, jobs.size() - first);
+    for (size_t i = first; i < first + batch; ++i) jobs[i].calls = read_call_evidence(db, jobs[i].content);
+    parallel_for(batch, threads, [&](size_t offset) {
+      Job& job = jobs[first + offset];
+      auto found = matchers.find(job.tagset);
+      if (found == matchers.end()) {
+        job.done = true;  // nothing missing
+        return;
+      }
+      const LiteralMatcher& matcher = *found->second;
+      const std::vector<uint32_t>& need = needed_values.at(job.tagset);
+      for (const std::string& path : job.paths) {
+        auto mapped = MappedFile::open(path);
+        if (!mapped || hex64(content_hash(mapped->view())) != job.hash) continue;  // changed under us: next path
+        ByteView bytes = mapped->view();
+        auto scratch = matcher.make_scratch();
+        if (!scratch) return;
+        auto hits = matcher.scan(bytes, *scratch);
+        if (!hits) return;
+        std::vector<Evidence> evidence;
+        for (const Evidence& call : job.calls)
+          if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
+            evidence.push_back(call);
+        if (!hits->empty()) {
+          auto image = PeImage::load(bytes);
+          std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
+          std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+        }
+        job.findings = group_by_tag(std::move(evidence));
+        job.done = true;
+        return;
+      }
+    });
+    for (size_t i = first; i < first + batch; ++i) {
+      Job& job = jobs[i];
+      if (job.done) {
+        auto need = missing.find(job.tagset);
+        if (need != missing.end() && !need->second.empty()) {
+          replace_findings(db, job.content, job.findings, need->second);
+          ++counts.literal_rescans;
+        }
+        set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+      }
+      job.calls = {};
+      job.findings = {};
     }
-    set_tagset.bind(1, wanted_set).bind(2, job.content).run();
   }
 }
 
@@ -258,51 +270,57 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   std::unordered_map<std::string, int> claimed;  // "hash:size" -> index in fresh
   std::vector<NewContent> fresh_contents;
   fresh_contents.reserve(todo.size());
-  parallel_for(todo.size(), threads, [&](size_t i) {
-    Todo& item = todo[i];
-    auto mapped = MappedFile::open(item.path);
-    if (!mapped) {
-      item.kind = "error";
-      item.error = mapped.error();
-      return;
-    }
-    ByteView bytes = mapped->view();
-    item.size = static_cast<int64_t>(bytes.size());
-    if (bytes.u16(0) != uint16_t{0x5a4d}) {
-      item.kind = "not_pe";
-      return;
-    }
-    item.kind = "pe";
-    item.hash = hex64(content_hash(bytes));
-    std::string key = item.hash + ":" + std::to_string(bytes.size());
-    int slot = -1;
-    {
+  // In batches: each batch's new contents are stored and their results freed before the next batch, so
+  // memory does not grow with the number of files.
+  std::vector<int64_t> fresh_ids;
+  for (size_t first = 0; first < todo.size(); first += kBatch) {
+    const size_t batch = std::min(kBatch, todo.size() - first);
+    parallel_for(batch, threads, [&](size_t offset) {
+      Todo& item = todo[first + offset];
+      auto mapped = MappedFile::open(item.path);
+      if (!mapped) {
+        item.kind = "error";
+        item.error = mapped.error();
+        return;
+      }
+      ByteView bytes = mapped->view();
+      item.size = static_cast<int64_t>(bytes.size());
+      if (bytes.u16(0) != uint16_t{0x5a4d}) {
+        item.kind = "not_pe";
+        return;
+      }
+      item.kind = "pe";
+      item.hash = hex64(content_hash(bytes));
+      std::string key = item.hash + ":" + std::to_string(bytes.size());
+      int slot = -1;
+      {
+        std::lock_guard<std::mutex> guard(lock);
+        auto known = known_contents.find(key);
+        if (known != known_contents.end()) {
+          item.content = known->second;
+          return;
+        }
+        auto taken = claimed.find(key);
+        if (taken != claimed.end()) {
+          item.analysed = taken->second;
+          return;
+        }
+        slot = static_cast<int>(fresh_contents.size());
+        fresh_contents.push_back(NewContent{item.hash, {}});
+        claimed[key] = slot;
+        item.analysed = slot;
+      }
+      FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get());
       std::lock_guard<std::mutex> guard(lock);
-      auto known = known_contents.find(key);
-      if (known != known_contents.end()) {
-        item.content = known->second;
-        return;
-      }
-      auto taken = claimed.find(key);
-      if (taken != claimed.end()) {
-        item.analysed = taken->second;
-        return;
-      }
-      slot = static_cast<int>(fresh_contents.size());
-      fresh_contents.push_back(NewContent{item.hash, {}});
-      claimed[key] = slot;
-      item.analysed = slot;
-    }
-    FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get());
-    std::lock_guard<std::mutex> guard(lock);
-    fresh_contents[static_cast<size_t>(slot)].result = std::move(result);
-  });
+      fresh_contents[static_cast<size_t>(slot)].result = std::move(result);
+    });
 
-  // Store.
-  std::vector<int64_t> fresh_ids(fresh_contents.size());
-  for (size_t i = 0; i < fresh_contents.size(); ++i) {
-    fresh_ids[i] = insert_content(db, fresh_contents[i].hash, fresh_contents[i].result.report, literal_set);
-    counts.bytes_analysed += fresh_contents[i].result.report.size;
+    // Store this batch's new contents (in claiming order: a later batch's files may share them).
+    for (size_t i = fresh_ids.size(); i < fresh_contents.size(); ++i) {
+      fresh_ids.push_back(insert_content(db, fresh_contents[i].hash, fresh_contents[i].result.report, literal_set));
+      counts.bytes_analysed += fresh_contents[i].result.report.size;
+      fresh_contents[i].result = FileResult{};
+    }
   }
   counts.analysed = fresh_contents.size();
   sql::Statement upsert(db,
