@@ -22,6 +22,7 @@
 #include "tagwho/byte_view.hpp"
 #include "tagwho/evidence.hpp"
 #include "tagwho/result.hpp"
+#include "tagwho/service.hpp"
 #include "tagwho/tag.hpp"
 #include "tagwho/tagdb.hpp"
 
@@ -30,7 +31,7 @@ namespace tagwho {
 // PRAGMA application_id of a tagwho index: "twix".
 constexpr uint32_t kIndexApplicationId = 0x74776978u;
 // PRAGMA user_version: the layout of the tables (README "Index schema"). Bumped on any change.
-constexpr int kIndexSchemaVersion = 1;
+constexpr int kIndexSchemaVersion = 2;
 // The analysis that produced the stored evidence. Bump it whenever a change to analysis or classification
 // can change any answer: `tagwho index update` then analyses every file again.
 constexpr int kIndexAnalysisVersion = 1;
@@ -98,6 +99,7 @@ struct IndexSearch {
   bool used = false;                // false: the paths are not all under indexed roots: scan instead
   std::vector<DriverReport> reports;  // PE files with findings, plus those the tag database names
   std::vector<IndexProblem> problems;  // per file, in walk order (stored errors, walk problems, ...)
+  std::vector<MissingService> missing;  // driver services whose file is missing (Windows roots, images)
   size_t files = 0;                 // files the answer covers
   size_t from_index = 0;            // answered from stored findings
   size_t searched = 0;              // contents searched afresh for tags outside their literal set

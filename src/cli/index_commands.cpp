@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -33,25 +31,6 @@ std::string when(int64_t seconds) {
   std::string ago = age < 120 ? std::to_string(age) + " s" : age < 7200 ? std::to_string(age / 60) + " min"
                   : age < 172800 ? std::to_string(age / 3600) + " h" : std::to_string(age / 86400) + " days";
   return std::string(buffer) + " (" + ago + " ago)";
-}
-
-// Paths a scan reads as a plain walk does (and the index was built by one): folders that are not a Windows
-// root, and PE files. Windows roots and disk images are opened by their own rules: those are scanned.
-bool plain_paths(const std::vector<std::string>& paths) {
-  namespace fs = std::filesystem;
-  for (const std::string& path : paths) {
-    std::error_code error;
-    if (fs::is_directory(path, error)) {
-      for (const char* system : {"Windows/System32", "Windows/system32", "WINDOWS/system32", "WINDOWS/System32"})
-        if (fs::exists(fs::path(path) / system, error)) return false;
-    } else if (fs::is_regular_file(path, error)) {
-      std::ifstream in(path, std::ios::binary);
-      char magic[2] = {};
-      in.read(magic, 2);
-      if (in.gcount() != 2 || magic[0] != 'M' || magic[1] != 'Z') return false;
-    }
-  }
-  return true;
 }
 
 std::string csv(const std::string& text) {
@@ -280,7 +259,6 @@ std::optional<int> search_with_index(const std::vector<Tag>& tags, const std::ve
   std::string path = index_path(options.index);
   struct stat info {};
   if (path.empty() || (options.index.empty() && ::stat(path.c_str(), &info) != 0)) return std::nullopt;
-  if (!plain_paths(paths)) return std::nullopt;
   auto index = Index::open(path, false);
   if (!index) {
     std::cerr << "tagwho: " << index.error() << (paths.empty() ? "" : " (scanning instead)") << '\n';
@@ -320,9 +298,11 @@ std::optional<int> search_with_index(const std::vector<Tag>& tags, const std::ve
   if (json) {
     write_search_json(std::cout, rows, tagdb);
     write_unproven_json(std::cout, unproven);
+    write_missing_json(std::cout, answer->missing);
   } else {
     write_search_table(std::cout, rows, ReportOptions{max_evidence, tagdb});
     write_unproven_table(std::cout, unproven);
+    write_missing_table(std::cout, answer->missing);
   }
   std::cout.flush();
   if (!answer->problems.empty()) return kError;

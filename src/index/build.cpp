@@ -26,14 +26,19 @@ struct Existing {
   int64_t mtime_ns = 0;
   std::string kind;
   int64_t content = 0;
+  bool has_service = false;
 };
 
 // One file to (re)look at.
 struct Todo {
-  std::string path;      // absolute
+  std::string path;      // absolute (files in images: "IMAGE:/..." with IMAGE absolute)
+  SourceFile source;
   int64_t size = 0;
   int64_t mtime_ns = 0;
   bool existed = false;
+  bool trusted = true;        // size and mtime say whether it changed (false: files in images, see source_identity)
+  std::string old_kind;       // when it existed: what the index held
+  int64_t old_content = 0;
   // filled by the worker
   std::string kind;      // pe, not_pe, error
   std::string error;
@@ -61,6 +66,17 @@ bool stat_file(const std::string& path, int64_t& size, int64_t& mtime_ns, std::s
   return true;
 }
 
+// Size and mtime of a source file. Files on this machine: stat (nanoseconds). Files inside disk images: the
+// volume's own metadata, which an image replaced by another could repeat for other bytes, so `trusted` is
+// false and their bytes are always hashed again (cheap beside analysis: only new contents are analysed).
+bool source_identity(const SourceFile& file, int64_t& size, int64_t& mtime_ns, bool& trusted, std::string& error) {
+  trusted = !file.host_path.empty();
+  if (trusted) return stat_file(file.host_path, size, mtime_ns, error);
+  size = static_cast<int64_t>(file.size);
+  mtime_ns = file.mtime * 1000000000;
+  return true;
+}
+
 std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
   std::vector<Tag> tags;
   for (uint32_t value : values) tags.push_back(Tag{value});
@@ -71,7 +87,7 @@ std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
 // lacks, and classifies the hits with its stored call evidence. Contents with no readable file keep their
 // tagset (their answers for the missing tags come from a search at query time, or say they are partial).
 void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wanted, int64_t wanted_set,
-                         unsigned threads, IndexCounts& counts) {
+                         unsigned threads, FileReopener& files, IndexCounts& counts) {
   struct Job {
     int64_t content = 0;
     std::string hash;
@@ -131,9 +147,9 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       const LiteralMatcher& matcher = *found->second;
       const std::vector<uint32_t>& need = needed_values.at(job.tagset);
       for (const std::string& path : job.paths) {
-        auto mapped = MappedFile::open(path);
-        if (!mapped || hex64(content_hash(mapped->view())) != job.hash) continue;  // changed under us: next path
-        ByteView bytes = mapped->view();
+        auto read = files.read(path);
+        if (!read || hex64(content_hash(read->view())) != job.hash) continue;  // changed under us: next path
+        ByteView bytes = read->view();
         auto scratch = matcher.make_scratch();
         if (!scratch) return;
         auto hits = matcher.scan(bytes, *scratch);
@@ -205,9 +221,10 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   // What the index holds for this host now.
   std::unordered_map<std::string, Existing> existing;
   {
-    sql::Statement s(db, "SELECT id, path, size, mtime_ns, kind, coalesce(content, 0) FROM files WHERE host = ?");
+    sql::Statement s(db, "SELECT id, path, size, mtime_ns, kind, coalesce(content, 0), service_name IS NOT NULL"
+                         " FROM files WHERE host = ?");
     s.bind(1, host);
-    while (s.step()) existing[s.text(1)] = Existing{s.i64(0), s.i64(2), s.i64(3), s.text(4), s.i64(5)};
+    while (s.step()) existing[s.text(1)] = Existing{s.i64(0), s.i64(2), s.i64(3), s.text(4), s.i64(5), s.i64(6) != 0};
   }
   std::unordered_map<std::string, int64_t> known_contents;  // "hash:size" -> id
   {
@@ -221,35 +238,49 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     set_meta(db, "literal_tagset", std::to_string(literal_set));
   }
 
-  // Walk.
-  std::vector<WalkProblem> walk_problems;
-  std::vector<InputFile> inputs = walk_inputs(roots, walk_problems);
-  for (const WalkProblem& problem : walk_problems) counts.problems.push_back({problem.path, problem.message});
+  // Walk: folders, mounted Windows roots (the places drivers live) and disk images, as a scan reads them.
+  SourceList sources = open_sources(roots);
+  for (const WalkProblem& problem : sources.problems) counts.problems.push_back({problem.path, problem.message});
+  store_missing_services(db, host, sources.missing);
+  FileReopener reopener(roots);
   std::set<std::string> seen;
   std::vector<Todo> todo;
-  for (const InputFile& input : inputs) {
-    std::string path = absolute_path(input.path);
+  sql::Statement set_service(db, std::string("UPDATE files SET (") + kServiceColumns + ") = (?,?,?,?,?,?,?) WHERE id = ?");
+  for (SourceFile& file : sources.files) {
+    std::string path = file.host_path.empty() ? file.path : absolute_path(file.path);
     if (!seen.insert(path).second) continue;  // overlapping roots
     ++counts.files;
     Todo item;
     item.path = path;
     std::string error;
-    if (!stat_file(path, item.size, item.mtime_ns, error)) {
+    bool trusted = false;
+    if (!source_identity(file, item.size, item.mtime_ns, trusted, error)) {
       counts.problems.push_back({path, error});
       continue;
     }
+    item.trusted = trusted;
     auto found = existing.find(path);
     if (found != existing.end()) {
       item.existed = true;
       const Existing& old = found->second;
-      if (old.size == item.size && old.mtime_ns == item.mtime_ns && old.kind != "error") {
+      item.old_kind = old.kind;
+      item.old_content = old.content;
+      if (trusted && old.size == item.size && old.mtime_ns == item.mtime_ns && old.kind != "error") {
         if (old.kind == "pe") {
           ++counts.pe_files;
           ++counts.reused;
         }
+        // The file is the same; its service may not be (the SYSTEM hive changed).
+        if (old.has_service || file.service) {
+          bind_service(set_service, 1, file.service);
+          set_service.bind(8, old.id).run();
+        }
         continue;
       }
     }
+    file.path = path;
+    item.source = std::move(file);
+    reopener.know(item.source);
     todo.push_back(std::move(item));
   }
   for (const auto& [path, old] : existing) {
@@ -277,19 +308,19 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     const size_t batch = std::min(kBatch, todo.size() - first);
     parallel_for(batch, threads, [&](size_t offset) {
       Todo& item = todo[first + offset];
-      auto mapped = MappedFile::open(item.path);
-      if (!mapped) {
+      auto read = item.source.read();
+      if (!read) {
         item.kind = "error";
-        item.error = mapped.error();
+        item.error = read.error();
         return;
       }
-      ByteView bytes = mapped->view();
-      item.size = static_cast<int64_t>(bytes.size());
+      ByteView bytes = read->view();
       if (bytes.u16(0) != uint16_t{0x5a4d}) {
-        item.kind = "not_pe";
+        item.kind = "not_pe";  // (files in images: only their first bytes were read)
         return;
       }
       item.kind = "pe";
+      item.size = static_cast<int64_t>(bytes.size());
       item.hash = hex64(content_hash(bytes));
       std::string key = item.hash + ":" + std::to_string(bytes.size());
       int slot = -1;
@@ -324,16 +355,32 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   }
   counts.analysed = fresh_contents.size();
   sql::Statement upsert(db,
-      "INSERT INTO files(host, path, stem, size, mtime_ns, kind, content, error) VALUES (?,?,?,?,?,?,?,?)"
+      std::string("INSERT INTO files(host, path, stem, size, mtime_ns, kind, content, error, ") + kServiceColumns +
+      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
       " ON CONFLICT(host, path) DO UPDATE SET stem = excluded.stem, size = excluded.size, mtime_ns = excluded.mtime_ns,"
-      " kind = excluded.kind, content = excluded.content, error = excluded.error");
+      " kind = excluded.kind, content = excluded.content, error = excluded.error, service_name = excluded.service_name,"
+      " service_display_name = excluded.service_display_name, service_image_path = excluded.service_image_path,"
+      " service_start = excluded.service_start, service_type = excluded.service_type,"
+      " service_group = excluded.service_group, service_control_set = excluded.service_control_set");
   std::set<int> first_of_fresh;
   for (const Todo& item : todo) {
     int64_t content = item.analysed >= 0 ? fresh_ids[static_cast<size_t>(item.analysed)] : item.content;
     upsert.bind(1, host).bind(2, item.path).bind(3, stem_key(item.path)).bind(4, item.size).bind(5, item.mtime_ns)
         .bind(6, item.kind);
     if (item.kind == "pe") upsert.bind(7, content); else upsert.bind_null(7);
-    upsert.bind(8, item.error).run();
+    upsert.bind(8, item.error);
+    bind_service(upsert, 9, item.source.service);
+    upsert.run();
+    // A file in an image read again with the same bytes is unchanged (its stored analysis is kept).
+    bool unchanged = !item.trusted && item.existed && item.kind == item.old_kind && item.kind != "error" &&
+                     (item.kind != "pe" || content == item.old_content);
+    if (unchanged) {
+      if (item.kind == "pe") {
+        ++counts.pe_files;
+        ++counts.reused;
+      }
+      continue;
+    }
     if (item.existed) ++counts.changed; else ++counts.added;
     if (item.kind == "error") counts.problems.push_back({item.path, item.error});
     if (item.kind != "pe") continue;
@@ -356,7 +403,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     wanted_set = make_tagset(db, wanted);
     set_meta(db, "literal_tagset", std::to_string(wanted_set));
   }
-  extend_literal_sets(db, host, wanted, wanted_set, threads, counts);
+  extend_literal_sets(db, host, wanted, wanted_set, threads, reopener, counts);
   collect_garbage(db);
   counts.literal_tags = wanted.size();
 

@@ -29,7 +29,9 @@ CREATE INDEX contents_tagset ON contents(tagset);
 CREATE INDEX contents_errors ON contents(id) WHERE errors <> '';
 CREATE TABLE files(id INTEGER PRIMARY KEY, host INTEGER NOT NULL REFERENCES hosts(id), path TEXT NOT NULL,
                    stem TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind TEXT NOT NULL,
-                   content INTEGER REFERENCES contents(id), error TEXT NOT NULL DEFAULT '', UNIQUE(host, path));
+                   content INTEGER REFERENCES contents(id), error TEXT NOT NULL DEFAULT '',
+                   service_name TEXT, service_display_name TEXT, service_image_path TEXT, service_start INTEGER,
+                   service_type INTEGER, service_group TEXT, service_control_set TEXT, UNIQUE(host, path));
 CREATE INDEX files_content ON files(content);
 CREATE INDEX files_stem ON files(stem);
 CREATE INDEX files_errors ON files(kind) WHERE kind = 'error';
@@ -43,9 +45,31 @@ CREATE TABLE evidence(tag INTEGER NOT NULL, content INTEGER NOT NULL, seq INTEGE
                       pool_flags INTEGER NOT NULL, size INTEGER, protected INTEGER NOT NULL, detail TEXT NOT NULL,
                       chain TEXT NOT NULL, PRIMARY KEY(tag, content, seq)) WITHOUT ROWID;
 CREATE INDEX evidence_content ON evidence(content);
+CREATE TABLE missing_services(host INTEGER NOT NULL REFERENCES hosts(id), root TEXT NOT NULL,
+                              expected_path TEXT NOT NULL, service_name TEXT NOT NULL, service_display_name TEXT,
+                              service_image_path TEXT, service_start INTEGER, service_type INTEGER,
+                              service_group TEXT, service_control_set TEXT);
 )sql";
 
-const char* const kTables[] = {"meta", "hosts", "roots", "tagsets", "tagset_tags", "contents", "files", "findings", "evidence"};
+// Schema 1 -> 2: the service of each file, and the missing driver services of each host (Windows roots and
+// disk images are indexed from schema 2 on).
+constexpr const char* kSchema1To2 = R"sql(
+ALTER TABLE files ADD COLUMN service_name TEXT;
+ALTER TABLE files ADD COLUMN service_display_name TEXT;
+ALTER TABLE files ADD COLUMN service_image_path TEXT;
+ALTER TABLE files ADD COLUMN service_start INTEGER;
+ALTER TABLE files ADD COLUMN service_type INTEGER;
+ALTER TABLE files ADD COLUMN service_group TEXT;
+ALTER TABLE files ADD COLUMN service_control_set TEXT;
+CREATE TABLE missing_services(host INTEGER NOT NULL REFERENCES hosts(id), root TEXT NOT NULL,
+                              expected_path TEXT NOT NULL, service_name TEXT NOT NULL, service_display_name TEXT,
+                              service_image_path TEXT, service_start INTEGER, service_type INTEGER,
+                              service_group TEXT, service_control_set TEXT);
+PRAGMA user_version = 2;
+)sql";
+
+const char* const kTables[] = {"meta", "hosts", "roots", "tagsets", "tagset_tags", "contents", "files", "findings", "evidence",
+                               "missing_services"};
 
 std::string busy_message(const std::string& path) {
   return path + ": the index is being written by another tagwho process (waited for it; try again when it has finished)";
@@ -131,9 +155,17 @@ Result<Index> Index::open(const std::string& path, bool create, int busy_timeout
     if (user_version > kIndexSchemaVersion)
       return Error{path + ": index schema " + std::to_string(user_version) + " is newer than this tagwho reads (" +
                    std::to_string(kIndexSchemaVersion) + "); left untouched"};
+    if (user_version == 1 && application_id == kIndexApplicationId && !sqlite3_db_readonly(db, "main")) {
+      // Our own older layout: upgraded in place, in one transaction (a kill leaves schema 1 as it was).
+      write_transaction(db, [&] {
+        if (sql::scalar(db, "PRAGMA user_version") == 1) sql::exec(db, kSchema1To2);
+      });
+      user_version = sql::scalar(db, "PRAGMA user_version");
+    }
     if (user_version < kIndexSchemaVersion)
       return Error{path + ": index schema " + std::to_string(user_version) +
-                   " is older than this tagwho's; build a new index with --index NEWFILE"};
+                   " is older than this tagwho's (open it once with write access to upgrade it, or build a new"
+                   " index with --index NEWFILE)"};
     for (const char* table : kTables) {
       sql::Statement s(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
       s.bind(1, table);
@@ -235,6 +267,7 @@ Result<size_t> Index::merge_from(const std::vector<std::string>& inputs) {
           int64_t tagset_offset = sql::scalar(db, "SELECT coalesce(max(id), 0) FROM main.tagsets");
           int64_t last_content = sql::scalar(db, "SELECT coalesce(max(id), 0) FROM main.contents");
           std::string off = std::to_string(tagset_offset);
+          const std::string services = kServiceColumns;
           sql::exec(db, ("INSERT INTO main.tagsets(id, tag_count) SELECT id + " + off + ", tag_count FROM src.tagsets;"
                          "INSERT INTO main.tagset_tags(tagset, tag) SELECT tagset + " + off + ", tag FROM src.tagset_tags;")
                             .c_str());
@@ -260,9 +293,13 @@ Result<size_t> Index::merge_from(const std::vector<std::string>& inputs) {
                          "DELETE FROM main.files WHERE host IN (SELECT dst FROM hmap);"
                          "DELETE FROM main.roots WHERE host IN (SELECT dst FROM hmap);"
                          "INSERT INTO main.roots(host, path) SELECT h.dst, r.path FROM src.roots r JOIN hmap h ON h.src = r.host;"
-                         "INSERT INTO main.files(host, path, stem, size, mtime_ns, kind, content, error)"
-                         " SELECT h.dst, f.path, f.stem, f.size, f.mtime_ns, f.kind, c.dst, f.error FROM src.files f"
-                         " JOIN hmap h ON h.src = f.host LEFT JOIN cmap c ON c.src = f.content;")
+                         "INSERT INTO main.files(host, path, stem, size, mtime_ns, kind, content, error, " + services + ")"
+                         " SELECT h.dst, f.path, f.stem, f.size, f.mtime_ns, f.kind, c.dst, f.error, " + services +
+                         " FROM src.files f JOIN hmap h ON h.src = f.host LEFT JOIN cmap c ON c.src = f.content;"
+                         "DELETE FROM main.missing_services WHERE host IN (SELECT dst FROM hmap);"
+                         "INSERT INTO main.missing_services(host, root, expected_path, " + services + ")"
+                         " SELECT h.dst, m.root, m.expected_path, " + services +
+                         " FROM src.missing_services m JOIN hmap h ON h.src = m.host;")
                             .c_str());
           merged += static_cast<size_t>(sql::scalar(db, "SELECT count(*) FROM src.files"));
           collect_garbage(db);

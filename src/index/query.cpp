@@ -22,20 +22,33 @@ struct Searched {
   std::vector<Finding> findings;  // when analysed: the findings for the searched tags
 };
 
-Searched search_bytes(const std::string& path, const LiteralMatcher& matcher) {
+// Searches one file's bytes (nothing when they could not be read).
+Searched search_bytes(const std::string& path, const Result<FileBytes>& read, const LiteralMatcher& matcher) {
   Searched out;
-  auto mapped = MappedFile::open(path);
-  if (!mapped) return out;
+  if (!read) return out;
   out.readable = true;
   auto scratch = matcher.make_scratch();
   if (!scratch) return out;
-  auto hits = matcher.scan(mapped->view(), *scratch);
+  ByteView bytes = read->view();
+  auto hits = matcher.scan(bytes, *scratch);
   if (!hits || hits->empty()) return out;
   // A hit: the same analysis a scan for these tags runs, on the same bytes.
-  FileResult result = analyse_file_bytes(path, mapped->view(), false, matcher.tags(), &matcher);
+  FileResult result = analyse_file_bytes(path, bytes, false, matcher.tags(), &matcher);
   out.analysed = true;
   out.findings = std::move(result.report.findings);
   return out;
+}
+
+// The image PATH a file inside a disk image came from ("" for files on this machine): its display path is
+// that PATH followed by ":".
+std::string image_prefix(const SourceFile& file, const std::vector<std::string>& paths) {
+  if (!file.host_path.empty()) return "";
+  std::string best;
+  for (const std::string& path : paths)
+    if (path.size() > best.size() && file.path.size() > path.size() && file.path.compare(0, path.size(), path) == 0 &&
+        file.path[path.size()] == ':')
+      best = path;
+  return best;
 }
 
 void put_finding(DriverReport& report, Finding finding) {
@@ -148,6 +161,13 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       }
       if (!uncovered.empty()) {
         int64_t local = host_id(db, local_host_name(), false);
+        std::vector<std::string> local_roots;
+        {
+          sql::Statement r(db, "SELECT path FROM roots WHERE host = ?");
+          r.bind(1, local);
+          while (r.step()) local_roots.push_back(r.text(0));
+        }
+        FileReopener reopener(std::move(local_roots));
         struct Job {
           int64_t content;
           std::vector<std::string> paths;
@@ -165,7 +185,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         const LiteralMatcher& all = tag_matcher();
         parallel_for(jobs.size(), threads, [&](size_t i) {
           for (const std::string& path : jobs[i].paths) {
-            jobs[i].result = search_bytes(path, all);
+            jobs[i].result = search_bytes(path, reopener.read(path), all);
             if (jobs[i].result.readable) break;
           }
         });
@@ -188,23 +208,27 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       }
       // Every path of every content with a finding, and the files the tag database names.
       std::unordered_map<std::string, size_t> by_path;
-      auto add_report = [&](const std::string& host, const std::string& path, int64_t content) -> DriverReport& {
+      auto add_report = [&](const std::string& host, const std::string& path, int64_t content,
+                            std::optional<ServiceInfo> service) -> DriverReport& {
         std::string shown = out.multi_host ? host + ":" + path : path;
         auto at = by_path.find(shown);
         if (at != by_path.end()) return out.reports[at->second];
         DriverReport report = shell(content);
         report.path = shown;
+        report.service = std::move(service);
         by_path[shown] = out.reports.size();
         out.reports.push_back(std::move(report));
         return out.reports.back();
       };
-      sql::Statement files_of(db, "SELECT h.name, f.path FROM files f JOIN hosts h ON h.id = f.host WHERE f.content = ?");
+      const std::string services = kServiceColumns;
+      sql::Statement files_of(db, "SELECT h.name, f.path, " + services +
+                                      " FROM files f JOIN hosts h ON h.id = f.host WHERE f.content = ?");
       for (auto& [content, findings] : found) {
         if (findings.empty()) continue;
         ++out.from_index;
         files_of.bind(1, content);
         while (files_of.step()) {
-          DriverReport& report = add_report(files_of.text(0), files_of.text(1), content);
+          DriverReport& report = add_report(files_of.text(0), files_of.text(1), content, column_service(files_of, 2));
           for (const Finding& finding : findings) put_finding(report, finding);
         }
         files_of.reset();
@@ -213,11 +237,11 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         std::set<std::string> stems;
         for (Tag tag : tags)
           for (const std::string& stem : named_stems(tagdb->lookup(tag))) stems.insert(stem);
-        sql::Statement named(db, "SELECT h.name, f.path, f.content FROM files f JOIN hosts h ON h.id = f.host"
-                                 " WHERE f.stem = ? AND f.kind = 'pe'");
+        sql::Statement named(db, "SELECT h.name, f.path, f.content, " + services +
+                                     " FROM files f JOIN hosts h ON h.id = f.host WHERE f.stem = ? AND f.kind = 'pe'");
         for (const std::string& stem : stems) {
           named.bind(1, stem);
-          while (named.step()) add_report(named.text(0), named.text(1), named.i64(2));
+          while (named.step()) add_report(named.text(0), named.text(1), named.i64(2), column_service(named, 3));
           named.reset();
         }
       }
@@ -236,6 +260,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       std::sort(out.reports.begin(), out.reports.end(),
                 [](const DriverReport& a, const DriverReport& b) { return path_less(a.path, b.path); });
       out.files = out.reports.size();
+      out.missing = read_missing_services(db, out.multi_host);
       return out;
     }
 
@@ -254,9 +279,11 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         return out;
     }
     out.used = true;
-    std::vector<WalkProblem> walk_problems;
-    std::vector<InputFile> inputs = walk_inputs(paths, walk_problems);
-    for (const WalkProblem& problem : walk_problems) out.problems.push_back({problem.path, problem.message});
+    // The files as a scan opens them: folders, Windows roots (with their services) and disk images.
+    SourceList sources = open_sources(paths);
+    for (const WalkProblem& problem : sources.problems) out.problems.push_back({problem.path, problem.message});
+    out.missing = std::move(sources.missing);
+    const std::vector<SourceFile>& inputs = sources.files;
 
     enum class Way { skip, indexed, scan };
     struct Item {
@@ -266,25 +293,41 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       std::vector<IndexProblem> problems;
       FileResult scanned;
       Searched searched;
+      // Files in images: their volume's size and mtime do not prove them unchanged; their bytes, hashed
+      // against the stored content, decide (see source_identity in build.cpp).
+      bool verify = false;
+      std::string stored_kind, stored_hash;
+      bool changed = false;
     };
     std::vector<Item> items(inputs.size());
     std::set<std::string> walked;
-    sql::Statement row(db, "SELECT size, mtime_ns, kind, coalesce(content, 0) FROM files WHERE host = ? AND path = ?");
+    sql::Statement row(db, "SELECT f.size, f.mtime_ns, f.kind, coalesce(f.content, 0), coalesce(c.hash, '')"
+                           " FROM files f LEFT JOIN contents c ON c.id = f.content WHERE f.host = ? AND f.path = ?");
     for (size_t i = 0; i < inputs.size(); ++i) {
       Item& item = items[i];
-      std::string absolute = absolute_path(inputs[i].path);
+      const SourceFile& input = inputs[i];
+      std::string prefix = image_prefix(input, paths);
+      std::string absolute = input.host_path.empty() ? absolute_path(prefix) + input.path.substr(prefix.size())
+                                                     : absolute_path(input.path);
       walked.insert(absolute);
       struct stat info {};
-      bool statted = ::stat(inputs[i].path.c_str(), &info) == 0;
+      bool statted = !input.host_path.empty() && ::stat(input.host_path.c_str(), &info) == 0;
       int64_t mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
       row.bind(1, local).bind(2, absolute);
       bool known = row.step();
       bool same = known && statted && row.i64(0) == static_cast<int64_t>(info.st_size) && row.i64(1) == mtime_ns;
       std::string kind = known ? row.text(2) : "";
       int64_t content = known ? row.i64(3) : 0;
+      std::string hash = known ? row.text(4) : "";
       row.reset();
+      if (known && input.host_path.empty() && kind != "error") {
+        item.verify = true;
+        item.stored_kind = kind;
+        item.stored_hash = hash;
+        same = true;  // until the bytes say otherwise
+      }
       if (same && kind == "not_pe") {
-        if (inputs[i].explicit_path) item.problems.push_back({inputs[i].path, "not a PE file"});
+        if (input.explicit_path) item.problems.push_back({input.path, "not a PE file"});
         continue;
       }
       if (same && kind == "pe") {
@@ -298,11 +341,13 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       if (known) ++out.stale_changed; else ++out.stale_new;
     }
     {
-      sql::Statement s(db, "SELECT path FROM files WHERE host = ? AND (path = ? OR (path > ? AND path < ?))");
+      // Indexed files under the PATHs (and inside the images they name) that the walk no longer finds.
+      sql::Statement s(db, "SELECT path FROM files WHERE host = ? AND (path = ? OR (path > ? AND path < ?) OR (path > ? AND path < ?))");
       std::set<std::string> gone;
       for (const std::string& path : paths) {
         std::string absolute = absolute_path(path);
-        s.bind(1, local).bind(2, absolute).bind(3, absolute + "/").bind(4, absolute + "0");
+        s.bind(1, local).bind(2, absolute).bind(3, absolute + "/").bind(4, absolute + "0").bind(5, absolute + ":")
+            .bind(6, absolute + ";");
         while (s.step())
           if (!walked.count(s.text(0))) gone.insert(s.text(0));
         s.reset();
@@ -310,8 +355,9 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       out.stale_gone = gone.size();
     }
     // Stale files are scanned as a scan would; uncovered contents searched; both in parallel.
+    bool any_verify = std::any_of(items.begin(), items.end(), [](const Item& item) { return item.verify; });
     std::unique_ptr<Scanner> scanner;
-    if (out.stale_changed + out.stale_new) {
+    if (out.stale_changed + out.stale_new || any_verify) {
       auto created = Scanner::create(ScanRequest{tags, false});
       if (!created) throw sql::Failure(created.error(), 0);
       scanner = std::make_unique<Scanner>(std::move(*created));
@@ -321,9 +367,30 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       if (item.way == Way::indexed && !item.missing.empty()) all = &tag_matcher();
     parallel_for(items.size(), threads, [&](size_t i) {
       Item& item = items[i];
-      if (item.way == Way::scan) item.scanned = scanner->analyse(inputs[i].path);
-      else if (item.way == Way::indexed && !item.missing.empty() && all) item.searched = search_bytes(inputs[i].path, *all);
+      const SourceFile& input = inputs[i];
+      if (item.verify) {
+        auto read = input.read();
+        bool still = false;
+        if (read && item.stored_kind == "not_pe") still = read->view().u16(0) != uint16_t{0x5a4d};
+        else if (read) still = read->view().u16(0) == uint16_t{0x5a4d} && hex64(content_hash(read->view())) == item.stored_hash;
+        if (!still) {
+          item.changed = true;
+          item.way = Way::scan;
+          if (!read) item.scanned = analyse_source(*scanner, input);
+          else {
+            item.scanned = scanner->analyse_bytes(input.path, read->view());
+            item.scanned.report.service = input.service;
+          }
+        } else if (item.way == Way::indexed && !item.missing.empty() && all) {
+          item.searched = search_bytes(input.path, read, *all);
+        }
+        return;
+      }
+      if (item.way == Way::scan) item.scanned = analyse_source(*scanner, input);
+      else if (item.way == Way::indexed && !item.missing.empty() && all)
+        item.searched = search_bytes(input.path, input.read(), *all);
     });
+    for (const Item& item : items) out.stale_changed += item.changed ? 1 : 0;
     for (size_t i = 0; i < items.size(); ++i) {
       Item& item = items[i];
       for (IndexProblem& problem : item.problems) out.problems.push_back(std::move(problem));
@@ -340,6 +407,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         ++out.from_index;
         report = shell(item.content);
         report.path = inputs[i].path;
+        report.service = inputs[i].service;
         for (Tag tag : tags)
           if (auto finding = read_finding(db, item.content, tag)) put_finding(report, std::move(*finding));
         if (!item.missing.empty()) {

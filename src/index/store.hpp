@@ -6,13 +6,17 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "index/sqlite.hpp"
 #include "tagwho/evidence.hpp"
 #include "tagwho/index.hpp"
+#include "tagwho/service.hpp"
+#include "tagwho/source.hpp"
 
 namespace tagwho {
 
@@ -64,6 +68,36 @@ std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content);
 DriverReport read_content(sqlite3* db, int64_t content);
 // Contents no file refers to, and tagsets no content uses, are deleted.
 void collect_garbage(sqlite3* db);
+
+// The service that loads a file: the files table's service_* columns (all NULL when none), in this order.
+constexpr const char* kServiceColumns =
+    "service_name, service_display_name, service_image_path, service_start, service_type, service_group, service_control_set";
+// Binds the 7 service columns from parameter `first` on.
+void bind_service(sql::Statement& s, int first, const std::optional<ServiceInfo>& service);
+// Reads the 7 service columns from result column `first` on.
+std::optional<ServiceInfo> column_service(const sql::Statement& s, int first);
+// The host's driver services whose file is missing, as the last build found them (replaced).
+void store_missing_services(sqlite3* db, int64_t host, const std::vector<MissingService>& missing);
+// Every host's missing driver services, by host, root (walk order) and service name. multi_host: roots
+// shown as host:root, as paths are.
+std::vector<MissingService> read_missing_services(sqlite3* db, bool multi_host);
+
+// Reads indexed files again (to search them for tags outside their content's literal set, or to check them
+// against the index): files on this machine by path; files inside disk images (stored as "IMAGE:/..." under
+// an image root) through the image, opened once on first need. Thread-safe.
+class FileReopener {
+ public:
+  explicit FileReopener(std::vector<std::string> roots) : roots_(std::move(roots)) {}
+  // Files this run already holds (a build's sources): read through them, no image opened again.
+  void know(const SourceFile& file);
+  Result<FileBytes> read(const std::string& path);
+
+ private:
+  std::vector<std::string> roots_;
+  std::mutex lock_;
+  std::set<std::string> opened_images_;
+  std::unordered_map<std::string, SourceFile> known_;  // display path -> file
+};
 
 }  // namespace index_detail
 }  // namespace tagwho

@@ -575,6 +575,62 @@ index_concurrent)
   grep -q '"analysed":0,"reused":300,' "$work/out" || fail "state after concurrent builds: $(cat "$work/out")"
   echo "ok: concurrent writers serialised, readers unaffected, lock timeout reported"
   ;;
+index_images)
+  # index build takes disk images and mounted Windows roots as a scan does: the index's answers (whole, and
+  # for a PATH) equal a scan's, services and missing drivers included; update re-reads images without
+  # analysing again; a replaced image is seen as stale; a schema-1 index is upgraded in place.
+  need_images
+  cp -r "$images/tree" "$work/root"
+  cp "$images/bare.img" "$work/b.img"
+  mapfile -t paths < <(printf '%s\n' "$images/disk.E01" "$images/disk.vhdx" "$work/b.img" "$work/root" | LC_ALL=C sort)
+  idx=$work/i.db
+  run 0 index build --index "$idx" "${paths[@]}"
+  grep -q "^built .*: 30 files, 30 PE (6 analysed, 24 reused, 24 duplicates of another file); 30 added, 0 changed, 0 removed" "$work/out" \
+    || fail "build counts: $(cat "$work/out")"
+  [ "$(sqlite3 "$idx" "SELECT count(*) FROM files WHERE service_name = 'LeakSvc'")" = 5 ] || fail "LeakSvc not stored for the 5 Leak.sys"
+  [ "$(sqlite3 "$idx" "SELECT count(*) FROM missing_services WHERE service_name = 'Ghost'")" = 5 ] || fail "missing Ghost not stored per root"
+  tags=$( { sqlite3 "$idx" "SELECT DISTINCT tag_text FROM findings"; echo This; echo Zzzz; } | sort -u)
+  n=0
+  while IFS= read -r tag; do
+    for format in "" --json; do
+      "$tagwho" $format --no-index --no-tagdb "$tag" "${paths[@]}" >"$work/scan" 2>"$work/scan.err"; s1=$?
+      "$tagwho" $format --index "$idx" --no-tagdb "$tag" >"$work/idx" 2>"$work/idx.err"; s2=$?
+      [ "$s1" = "$s2" ] || fail "[$tag] exit $s2 from the index, $s1 from a scan"
+      cmp -s "$work/scan" "$work/idx" || fail "[$tag $format] index answer differs: $(diff "$work/scan" "$work/idx" | head -5)"
+      cmp -s "$work/scan.err" "$work/idx.err" || fail "[$tag $format] stderr differs: $(diff "$work/scan.err" "$work/idx.err" | head -5)"
+      for path in "${paths[@]}"; do
+        "$tagwho" $format --no-index --no-tagdb "$tag" "$path" >"$work/scan" 2>"$work/scan.err"
+        "$tagwho" $format --index "$idx" --no-tagdb "$tag" "$path" >"$work/idx" 2>"$work/idx.err"
+        cmp -s "$work/scan" "$work/idx" || fail "[$tag $format $path] index answer with PATH differs: $(diff "$work/scan" "$work/idx" | head -5)"
+        [ -s "$work/idx.err" ] && fail "[$tag $path] index answer with PATH: $(cat "$work/idx.err")"
+        n=$((n + 1))
+      done
+    done
+  done <<<"$tags"
+  run 0 --index "$idx" --no-tagdb Leak
+  grep -q '^    service  LeakSvc "Leak sample driver", start demand' "$work/out" || fail "no service in the index's answer"
+  grep -q "^missing  $images/disk.E01:  service Ghost (start boot)" "$work/out" || fail "no missing driver in the index's answer"
+  run 0 index update --index "$idx"
+  grep -q "(0 analysed, 30 reused, .*0 added, 0 changed, 0 removed" "$work/out" || fail "update of unchanged images: $(cat "$work/out")"
+  # The image replaced by another (two Windows volumes: other paths, same drivers): stale, and still a scan's answer.
+  cp "$images/gpt.img" "$work/b.img"
+  run 0 --index "$idx" --no-tagdb Leak "$work/b.img"
+  grep -q "out of date for these paths (0 changed, 12 new, 6 gone" "$work/err" || fail "replaced image not stale: $(cat "$work/err")"
+  "$tagwho" --no-index --no-tagdb Leak "$work/b.img" | cmp -s - "$work/out" || fail "stale image answer differs from a scan"
+  run 0 index update --index "$idx"
+  grep -q "(0 analysed, 36 reused, .*12 added, 0 changed, 6 removed" "$work/out" || fail "update after the swap: $(cat "$work/out")"
+  # Schema 1 (no services) is upgraded in place when opened for writing, and answers again.
+  sqlite3 "$idx" "DROP TABLE missing_services; ALTER TABLE files DROP COLUMN service_name; ALTER TABLE files DROP COLUMN service_display_name;
+    ALTER TABLE files DROP COLUMN service_image_path; ALTER TABLE files DROP COLUMN service_start; ALTER TABLE files DROP COLUMN service_type;
+    ALTER TABLE files DROP COLUMN service_group; ALTER TABLE files DROP COLUMN service_control_set; PRAGMA user_version = 1;" || fail "downgrade"
+  run 0 --index "$idx" --no-tagdb Leak
+  [ "$(sqlite3 "$idx" "PRAGMA user_version")" = 2 ] || fail "schema not upgraded"
+  grep -q "service" "$work/out" && fail "services shown before an update stored them"
+  run 0 index update --index "$idx"
+  [ "$(sqlite3 "$idx" "SELECT count(*) FROM files WHERE service_name = 'LeakSvc'")" = 6 ] || fail "services not stored after the upgrade"
+  check_images
+  echo "ok: $n answers from an index of E01, VHDX, raw image and Windows root equal a scan's; update, stale image, schema upgrade"
+  ;;
 index_foreign)
   # Files that are not tagwho indexes are reported and never written.
   printf 'hello\n' >"$work/text.db"
