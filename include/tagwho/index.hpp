@@ -22,6 +22,7 @@
 #include "tagwho/byte_view.hpp"
 #include "tagwho/evidence.hpp"
 #include "tagwho/result.hpp"
+#include "tagwho/scan.hpp"
 #include "tagwho/service.hpp"
 #include "tagwho/tag.hpp"
 #include "tagwho/tagdb.hpp"
@@ -70,6 +71,7 @@ struct IndexCounts {
 struct IndexBuildOptions {
   unsigned threads = 1;
   std::string host;  // "" = local_host_name()
+  FileLimits limits;  // per file analysed
 };
 
 struct IndexStats {

@@ -1,5 +1,6 @@
 // From paths to reports: walk the inputs, analyse each PE file, collect findings per file.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,12 +31,23 @@ struct WalkProblem {
 // (no loops). Problems (missing path, permission denied) are reported, and the walk goes on.
 std::vector<InputFile> walk_inputs(const std::vector<std::string>& paths, std::vector<WalkProblem>& problems);
 
+// What one file's analysis may cost before it is stopped with an error (the scan goes on): wall time
+// and memory in its large structures (the file's bytes, decoded code, literal hits, evidence). 0 = no limit.
+struct FileLimits {
+  double seconds = 60;
+  uint64_t memory_bytes = 1ull << 30;
+};
+
 struct ScanRequest {
+  ScanRequest() = default;
+  ScanRequest(std::vector<Tag> tags, bool all_tags) : tags(std::move(tags)), all_tags(all_tags) {}
+
   std::vector<Tag> tags;     // search: the tags asked for (without the protected bit, no duplicates)
   bool all_tags = false;     // driver mode: every tag recovered at a call site, no literal search
   // Search: analyse the code of every file, not only of files that hold some encoding of a requested tag
   // (its bytes, protected variant, ARM64 MOVZ/MOVK halves, or a nearby constant it can be computed from).
   bool full_analysis = false;
+  FileLimits limits;
 };
 
 // Outcome of analysing one file.

@@ -1,5 +1,6 @@
 // The ARM64 sweep, regions and the backward data-flow walk: from a program point, follow a value (in a
 // register or a stack slot) back through the region's control-flow graph to the instructions defining it.
+#include "core/budget.hpp"
 #include "analysis/arm64_dataflow.hpp"
 
 #include <capstone/capstone.h>
@@ -141,6 +142,7 @@ void Analysis::sweep() {
     const uint32_t first = (sec.rva + 3) & ~3u;
     bool prev_stops = true;
     for (uint64_t at = first; at + 4 <= uint64_t{sec.rva} + sec.file_size(); at += 4) {
+      budget::tick();
       const uint32_t rva = static_cast<uint32_t>(at);
       const uint32_t w = *sec.word(rva);
       if (prev_stops) after_stop_.push_back(rva);
@@ -266,6 +268,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
     if (cached.start < region->end && cached.end > start) overlapping.push_back(&cached);
   });
   for (uint64_t i = 0; i < count; ++i) {
+    budget::tick();
     const uint32_t rva = start + static_cast<uint32_t>(i * 4);
     Insn& insn = region->insns[i];
     const Insn* known = nullptr;
@@ -668,6 +671,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   uint32_t steps = 0;
   if (nested_ == 0) total_steps_ = 0;
   while (!work.empty()) {
+    budget::tick();
     Item item = work.back();
     work.pop_back();
     if (++steps > limits_.max_steps || ++total_steps_ > limits_.max_total_steps) {

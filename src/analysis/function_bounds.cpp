@@ -3,6 +3,7 @@
 // direct call targets, code addresses used as immediates, import thunks).
 #include <algorithm>
 
+#include "core/budget.hpp"
 #include "analysis/x86_dataflow.hpp"
 
 namespace tagwho::x86 {
@@ -100,6 +101,7 @@ void Analysis::sweep() {
     size_t next_cp = 0;
     bool prev_falls = false;
     while (off < n) {
+      budget::tick();
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       while (next_cp < ss.checkpoints.size() && next_cp * 64 <= off) ss.checkpoints[next_cp++] = rva;
@@ -231,6 +233,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
     region->insns.reserve(std::min<size_t>((end - start) / 3 + 16, limits_.max_region_insns));
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
+      budget::tick();
       bool copied = false;
       for (Overlap& overlap : overlapping) {
         const std::vector<Insn>& cached = overlap.region->insns;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <utility>
 
+#include "core/budget.hpp"
+
 namespace tagwho::analysis {
 
 // Region: any type with a vector `insns`. Pointers returned stay valid until trim().
@@ -26,11 +28,19 @@ class RegionCache {
     if (inserted) {
       instructions_ += it->second->insns.size();
       order_.push_back(key);
+      budget::charge(bytes_of(*it->second));  // may throw: the region is already owned by the cache
     }
     return it->second.get();
   }
 
   // Calls visit(const Region&) for every cached region.
+  RegionCache() = default;
+  RegionCache(const RegionCache&) = delete;
+  RegionCache& operator=(const RegionCache&) = delete;
+  ~RegionCache() {
+    for (const auto& [key, region] : regions_) budget::release(bytes_of(*region));
+  }
+
   template <typename Visit>
   void for_each(Visit visit) const {
     for (const auto& [key, region] : regions_) visit(*region);
@@ -43,12 +53,15 @@ class RegionCache {
     while ((regions_.size() > max_regions / 2 || instructions_ > max_instructions / 2) && !order_.empty()) {
       auto oldest = regions_.find(order_.front());
       instructions_ -= oldest->second->insns.size();
+      budget::release(bytes_of(*oldest->second));
       regions_.erase(oldest);
       order_.pop_front();
     }
   }
 
  private:
+  static uint64_t bytes_of(const Region& region) { return region.insns.capacity() * sizeof(region.insns[0]) + sizeof(Region); }
+
   std::map<Key, std::unique_ptr<Region>> regions_;
   std::deque<Key> order_;  // keys of regions_, oldest first
   size_t instructions_ = 0;

@@ -1,5 +1,6 @@
 // The backward data-flow walk: from a program point, follow a value (in a register or a stack slot) back
 // through the region's control-flow graph to the instructions that define it.
+#include "core/budget.hpp"
 #include "analysis/x86_dataflow.hpp"
 
 #include <algorithm>
@@ -655,6 +656,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   uint32_t steps = 0;
   uint32_t foreign = 0;  // regions of other functions looked at
   while (!work.empty()) {
+    budget::tick();
     Item item = work.back();
     work.pop_back();
     if (++steps > limits_.max_steps) {

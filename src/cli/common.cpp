@@ -12,6 +12,17 @@ void report_problem(const std::string& path, const std::string& message) {
   std::cerr << "tagwho: " << printable(path) << ": " << printable(message) << '\n';
 }
 
+void add_limit_options(CLI::App& app, FileLimits& limits) {
+  app.add_option("--file-timeout", limits.seconds,
+                 "Stop analysing a file after this many seconds, with an error (0 = never)")
+      ->default_val(limits.seconds)->check(CLI::NonNegativeNumber);
+  app.add_option_function<double>(
+         "--file-memory",
+         [&limits](double mib) { limits.memory_bytes = static_cast<uint64_t>(mib * 1048576.0); },
+         "Stop analysing a file whose analysis needs more than this many MiB, with an error (0 = no limit)")
+      ->default_str(std::to_string(limits.memory_bytes >> 20))->check(CLI::NonNegativeNumber);
+}
+
 unsigned thread_count(unsigned requested) {
   return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
 }

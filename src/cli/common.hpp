@@ -1,6 +1,7 @@
 // What every tagwho command shares: exit codes, the stderr problem line, thread count, tag parsing, and the
 // scan of user paths. Printing and option handling only; the work is in libtagwho.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ constexpr int kError = 2;
 
 // "tagwho: PATH: message", escaped for the terminal: the one line each problem file gets.
 void report_problem(const std::string& path, const std::string& message);
+
+// --file-timeout SECONDS and --file-memory MIB: the per-file limits (FileLimits) of a command that analyses.
+void add_limit_options(CLI::App& app, FileLimits& limits);
 
 // -j: 0 means one thread per core.
 unsigned thread_count(unsigned requested);

@@ -56,6 +56,7 @@ struct IndexCommands {
   std::string merge_out;
   std::vector<std::string> merge_in;
   double wait = 10;
+  FileLimits limits;
 };
 
 void add_index_options(CLI::App& app, IndexOptions& options) {
@@ -76,6 +77,7 @@ std::shared_ptr<IndexCommands> add_index_commands(CLI::App& app) {
   for (CLI::App* sub : {c.build, c.update}) {
     sub->add_option("--index", c.index, where);
     sub->add_option("-j,--threads", c.threads, "Files analysed in parallel (default: one per core)");
+    add_limit_options(*sub, c.limits);
     sub->add_flag("--json", c.json, "Print the counts as one JSON object");
     sub->add_option("--host", c.host, "Record the files under this host name (default: this machine's)");
   }
@@ -235,7 +237,7 @@ std::optional<int> run_index_commands(const IndexCommands& c) {
   }
   if (chosen == c.stats) return run_stats(*index, c.json);
   if (chosen == c.exporter) return run_export(*index, c.format);
-  IndexBuildOptions options{thread_count(c.threads), c.host};
+  IndexBuildOptions options{thread_count(c.threads), c.host, c.limits};
   auto counts = chosen == c.build ? index->build(c.paths, options) : index->update(options);
   if (!counts) {
     std::cerr << "tagwho: " << counts.error() << '\n';

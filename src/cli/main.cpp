@@ -37,6 +37,7 @@ struct CommonOptions {
   size_t max_evidence = 5;
   unsigned threads = 0;
   TagdbOptions tagdb;
+  FileLimits limits;
 };
 
 void add_tagdb_options(CLI::App& app, TagdbOptions& options) {
@@ -50,6 +51,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--max-evidence", options.max_evidence, "Evidence lines per finding in the table (0 = all)")
       ->default_val(5);
   app.add_option("-j,--threads", options.threads, "Files analysed in parallel (default: one per core)");
+  tagwho::cli::add_limit_options(app, options.limits);
   add_tagdb_options(app, options.tagdb);
 }
 
@@ -113,6 +115,7 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
                                                      options.threads, db))
     return *answered;
   ScanRequest request{tags, false};
+  request.limits = options.limits;
   request.full_analysis = full_analysis;
   auto scanner = Scanner::create(request);
   if (!scanner) {
@@ -141,15 +144,17 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
 }
 
 // Driver mode scans every tag recovered at a call site; shared by `driver` and `tagdb unknown`.
-std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, unsigned threads, bool& had_error,
+std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, const CommonOptions& options, bool& had_error,
                                      std::vector<MissingService>* missing = nullptr) {
-  auto scanner = Scanner::create(ScanRequest{{}, true});
+  ScanRequest request{{}, true};
+  request.limits = options.limits;
+  auto scanner = Scanner::create(request);
   if (!scanner) {
     std::cerr << "tagwho: " << scanner.error() << '\n';
     had_error = true;
     return {};
   }
-  return cli::scan_paths(*scanner, paths, threads, had_error, missing);
+  return cli::scan_paths(*scanner, paths, options.threads, had_error, missing);
 }
 
 // pooltag.txt lines for what the scan proved; tags with no text form in that format are named on stderr.
@@ -175,7 +180,7 @@ int run_driver(const std::vector<std::string>& paths, const CommonOptions& optio
   const Tagdb* db = *tagdb ? &**tagdb : nullptr;
   bool had_error = false;
   std::vector<MissingService> missing;
-  std::vector<FileResult> results = scan_drivers(paths, options.threads, had_error, &missing);
+  std::vector<FileResult> results = scan_drivers(paths, options, had_error, &missing);
   bool found = false;
   for (const FileResult& result : results) found = found || !result.report.findings.empty();
   if (format == "pooltag") {
@@ -232,7 +237,7 @@ int run_tagdb_unknown(const std::vector<std::string>& paths, const CommonOptions
   std::optional<Tagdb> tagdb = require_tagdb(options.tagdb, paths);
   if (!tagdb) return kError;
   bool had_error = false;
-  std::vector<FileResult> results = scan_drivers(paths, options.threads, had_error);
+  std::vector<FileResult> results = scan_drivers(paths, options, had_error);
   bool found = false;
   for (FileResult& result : results) {
     std::vector<const Finding*> unknown = unknown_findings(*tagdb, result.report);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/budget.hpp"
 #include "index/store.hpp"
 #include "scan/analyse.hpp"
 #include "tagwho/scan.hpp"
@@ -87,7 +88,7 @@ std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
 // lacks, and classifies the hits with its stored call evidence. Contents with no readable file keep their
 // tagset (their answers for the missing tags come from a search at query time, or say they are partial).
 void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wanted, int64_t wanted_set,
-                         unsigned threads, FileReopener& files, IndexCounts& counts) {
+                         unsigned threads, FileReopener& files, const FileLimits& limits, IndexCounts& counts) {
   struct Job {
     int64_t content = 0;
     std::string hash;
@@ -152,19 +153,27 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         ByteView bytes = read->view();
         auto scratch = matcher.make_scratch();
         if (!scratch) return;
-        auto hits = matcher.scan(bytes, *scratch);
-        if (!hits) return;
-        std::vector<Evidence> evidence;
-        for (const Evidence& call : job.calls)
-          if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
-            evidence.push_back(call);
-        if (!hits->empty()) {
-          auto image = PeImage::load(bytes);
-          std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
-          std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+        // Within the file's limits, as its analysis was: a content over them keeps its literal set, and
+        // a search for the new tags reads it afresh (and stops as a scan would).
+        try {
+          budget::Scope scope(limits);
+          budget::charge(bytes.size());
+          auto hits = matcher.scan(bytes, *scratch);
+          if (!hits) return;
+          std::vector<Evidence> evidence;
+          for (const Evidence& call : job.calls)
+            if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
+              evidence.push_back(call);
+          if (!hits->empty()) {
+            auto image = PeImage::load(bytes);
+            std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
+            std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+          }
+          job.findings = group_by_tag(std::move(evidence));
+          job.done = true;
+        } catch (const budget::Exceeded&) {
+          job.findings = {};
         }
-        job.findings = group_by_tag(std::move(evidence));
-        job.done = true;
         return;
       }
     });
@@ -188,7 +197,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
 
 // The shared body of build and update.
 static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const std::vector<std::string>* new_roots,
-                               bool fresh, unsigned threads) {
+                               bool fresh, unsigned threads, const FileLimits& limits) {
   IndexCounts counts;
   int64_t host = host_id(db, host_name, true);
   if (meta(db, "analysis_version") != std::to_string(kIndexAnalysisVersion)) {
@@ -341,14 +350,18 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
         claimed[key] = slot;
         item.analysed = slot;
       }
-      FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get());
+      FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
       std::lock_guard<std::mutex> guard(lock);
       fresh_contents[static_cast<size_t>(slot)].result = std::move(result);
     });
 
     // Store this batch's new contents (in claiming order: a later batch's files may share them).
     for (size_t i = fresh_ids.size(); i < fresh_contents.size(); ++i) {
-      fresh_ids.push_back(insert_content(db, fresh_contents[i].hash, fresh_contents[i].result.report, literal_set));
+      // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
+      // was analysed, as a scan says them; they are also stored with the content.
+      const DriverReport& report = fresh_contents[i].result.report;
+      for (const std::string& error : report.errors) counts.problems.push_back({report.path, error});
+      fresh_ids.push_back(insert_content(db, fresh_contents[i].hash, report, literal_set));
       counts.bytes_analysed += fresh_contents[i].result.report.size;
       fresh_contents[i].result = FileResult{};
     }
@@ -403,7 +416,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     wanted_set = make_tagset(db, wanted);
     set_meta(db, "literal_tagset", std::to_string(wanted_set));
   }
-  extend_literal_sets(db, host, wanted, wanted_set, threads, reopener, counts);
+  extend_literal_sets(db, host, wanted, wanted_set, threads, reopener, limits, counts);
   collect_garbage(db);
   counts.literal_tags = wanted.size();
 
@@ -420,7 +433,7 @@ static Result<IndexCounts> run_synchronise(Index::State& state, const std::vecto
   try {
     write_transaction(state.db, [&] {
       counts = synchronise(state.db, options.host.empty() ? local_host_name() : options.host, roots, fresh,
-                           std::max(1u, options.threads));
+                           std::max(1u, options.threads), options.limits);
     });
   } catch (const sql::Failure& failure) {
     if ((failure.code & 0xff) == SQLITE_BUSY)

@@ -6,6 +6,8 @@
 #include <limits>
 #include <tuple>
 
+#include "core/budget.hpp"
+
 namespace tagwho {
 
 // The ARM64 halves of every tag, for the word scan: which tags have a given 16-bit half, and a bitmap of
@@ -86,6 +88,7 @@ void scan_arm64_halves(ByteView bytes, const HalfIndex& halves, std::vector<Lite
       hit.encoding = low ? LiteralEncoding::arm64_movz_low : LiteralEncoding::arm64_movk_high;
       hit.reg = static_cast<uint8_t>(word & 0x1f);
       hit.wide = (word >> 31) != 0;
+      budget::charge(sizeof(LiteralHit));
       hits.push_back(hit);
     }
   }
@@ -113,6 +116,7 @@ struct ScanContext {
   size_t prefilter_hits;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
+  bool over_budget = false;  // the file's memory or time limit was reached: the scan was stopped
 };
 
 int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to, unsigned int /*flags*/,
@@ -124,6 +128,10 @@ int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to
   if (id >= context->nearby_base) {  // a nearby constant or the choice idiom
     ++context->prefilter_hits;
     return 0;
+  }
+  if (!budget::try_charge(sizeof(LiteralHit)) || !budget::try_tick()) {
+    context->over_budget = true;
+    return 1;  // stops hs_scan
   }
   LiteralHit hit;
   hit.offset = start;
@@ -219,6 +227,10 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
     ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
+    if (context.over_budget) {
+      budget::tick_now();  // over time: throws; else it was memory
+      budget::stop_for_memory();
+    }
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
     if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }

@@ -1,4 +1,6 @@
 #include "scan/classify.hpp"
+
+#include "core/budget.hpp"
 #include "core/format.hpp"
 
 #include <algorithm>
@@ -8,6 +10,9 @@
 
 namespace tagwho {
 namespace {
+
+// What the per-file memory budget counts for one evidence item (the struct and its strings).
+constexpr uint64_t kEvidenceBytes = sizeof(Evidence) + 64;
 
 bool is_resource_section(const Section& section) { return section.name == ".rsrc"; }
 
@@ -137,8 +142,10 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
   std::vector<Evidence> evidence;
   const bool arm64 = image && image->machine() == Machine::arm64;
   for (const LiteralHit& hit : hits) {
+    budget::tick();
     // Instruction encodings only mean something in ARM64 code: paired below, dropped everywhere else.
     if (hit.encoding != LiteralEncoding::bytes) continue;
+    budget::charge(kEvidenceBytes);
     Evidence item;
     item.tag = tags[hit.tag_index].without_protected_bit();
     item.file_offset = hit.offset;

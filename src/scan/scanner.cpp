@@ -5,6 +5,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/budget.hpp"
 #include "scan/analyse.hpp"
 #include "scan/classify.hpp"
 #include "tagwho/code_analysis.hpp"
@@ -90,18 +91,20 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
   return evidence;
 }
 
-FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
-                              const LiteralMatcher* matcher, bool prefilter) {
-  FileResult result;
+namespace {
+
+// analyse_file_bytes without its limits (which stop it by throwing budget::Exceeded); fills `result` as it
+// goes, so what was learnt before a stop (machine, version) stays.
+void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
+                           const LiteralMatcher* matcher, bool prefilter) {
   DriverReport& report = result.report;
-  report.path = path;
-  report.size = bytes.size();
   // Only the MZ signature decides whether a file is meant to be a PE: a damaged header after it is an
   // error worth reporting, not a reason to skip the file.
   if (bytes.u16(0) != uint16_t{0x5a4d}) {
     result.not_pe = true;
-    return result;
+    return;
   }
+  budget::charge(bytes.size());  // the caller holds the file's bytes (read into memory) while it is analysed
 
   // Literal hits first: the search prefilter decides from them whether the code is worth decoding.
   std::optional<Result<std::vector<LiteralHit>>> hits;
@@ -149,6 +152,24 @@ FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_
     }
   }
   report.findings = group_by_tag(std::move(evidence));
+}
+
+}  // namespace
+
+FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
+                              const LiteralMatcher* matcher, bool prefilter, const FileLimits& limits) {
+  FileResult result;
+  result.report.path = path;
+  result.report.size = bytes.size();
+  try {
+    budget::Scope scope(limits);
+    analyse_within_budget(result, bytes, all_calls, tags, matcher, prefilter);
+  } catch (const budget::Exceeded& stop) {
+    // Partial evidence would rank the file by what happened to be found first: none is reported.
+    result.report.findings.clear();
+    result.report.objref_findings.clear();
+    result.report.errors.push_back(stop.what());
+  }
   return result;
 }
 
@@ -176,7 +197,8 @@ FileResult Scanner::analyse(const std::string& path) const {
 }
 
 FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {
-  return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get(), !request_.full_analysis);
+  return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get(), !request_.full_analysis,
+                            request_.limits);
 }
 
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads) {

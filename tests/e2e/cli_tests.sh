@@ -762,6 +762,32 @@ poolmon_formats)
   fi
   echo "ok: every fixture layout, unrecognised lines reported with line numbers"
   ;;
+file_limits)
+  # A file over its time or memory limit gets one line and no findings; the other files are still analysed.
+  # big.sys is the leak sample with 16 MiB of "Leak" appended (4 Mi literal hits: ~1 GiB of evidence).
+  mkdir -p "$work/tree"
+  cp "$samples"/bin/leak-*.sys "$work/tree/"
+  cp "$samples/bin/leak-clang-x64.sys" "$work/tree/big.sys"
+  yes Leak | tr -d '\n' | head -c $((16 << 20)) >>"$work/tree/big.sys"
+  [ "$(stat -c %s "$work/tree/big.sys")" -gt $((16 << 20)) ] && [ "$(tail -c 8 "$work/tree/big.sys")" = LeakLeak ] || fail "big.sys not built"
+  leaks=$(ls "$samples"/bin/leak-*.sys | wc -l)
+  run 2 Leak "$work/tree" --no-tagdb --file-memory 16
+  [ "$(cat "$work/err")" = "tagwho: $work/tree/big.sys: analysis stopped: over the per-file memory limit of 16 MiB (--file-memory)" ] \
+    || fail "memory limit: $(cat "$work/err")"
+  [ "$(grep -c '^Leak  call  ' "$work/out")" = "$leaks" ] || fail "the other leak builds were not all found: $(cat "$work/out")"
+  grep -q "big.sys" "$work/out" && fail "big.sys reported with findings after its stop"
+  # A limit every file is over (one microsecond): every file stops, each with its line, none is left out.
+  run 2 Leak "$work/tree" --no-tagdb --file-timeout 0.000001
+  [ "$(grep -c 'analysis stopped: over the per-file time limit of 1e-06 s (--file-timeout)$' "$work/err")" = $((leaks + 1)) ] \
+    || fail "time limit: $(cat "$work/err")"
+  [ -s "$work/out" ] && fail "findings from stopped files: $(cat "$work/out")"
+  # The index build applies them too, and keeps going.
+  run 2 index build --index "$work/i.db" "$work/tree" --file-memory 16
+  grep -q "^tagwho: $work/tree/big.sys: analysis stopped: over the per-file memory limit" "$work/err" || fail "index build: $(cat "$work/err")"
+  [ "$(sqlite3 "$work/i.db" "SELECT count(DISTINCT f.path) FROM findings d JOIN files f ON f.content = d.content WHERE d.tag_text = 'Leak' AND d.confidence = 'call'")" = "$leaks" ] \
+    || fail "index build did not analyse the other files"
+  echo "ok: memory and time limits stop one file each with one line; the rest is analysed (scan and index build)"
+  ;;
 hostile_tree)
   # The file tree as found: symlink loops, FIFOs, sockets, devices, permission denied, names that are not
   # UTF-8, zero-length and 5 GB sparse files, damaged PEs. Each is a clean skip or exactly one line on stderr,

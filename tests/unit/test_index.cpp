@@ -51,7 +51,7 @@ TEST_CASE("an index answers every sample tag as a scan does") {
   fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "again.sys");
   auto index = Index::open((dir.path / "i.db").string(), true);
   REQUIRE(index.ok());
-  auto counts = index->build({(dir.path / "tree").string()}, IndexBuildOptions{2, "unit"});
+  auto counts = index->build({(dir.path / "tree").string()}, IndexBuildOptions{2, "unit", {}});
   REQUIRE(counts.ok());
   CHECK(counts->files == 16);
   CHECK(counts->analysed == 15);
@@ -88,10 +88,10 @@ TEST_CASE("update counts what changed; files that are not indexes are refused") 
   {
     auto index = Index::open(db, true);
     REQUIRE(index.ok());
-    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, ""}).ok());
+    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, "", {}}).ok());
     fs::remove(dir.path / "tree" / "b.sys");
     fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "c.sys");
-    auto counts = index->update(IndexBuildOptions{1, ""});
+    auto counts = index->update(IndexBuildOptions{1, "", {}});
     REQUIRE(counts.ok());
     CHECK(counts->analysed == 0);
     CHECK(counts->reused == 2);
@@ -118,7 +118,7 @@ TEST_CASE("merge keeps each file's host") {
   for (const char* host : {"one", "two"}) {
     auto index = Index::open((dir.path / (std::string(host) + ".db")).string(), true);
     REQUIRE(index.ok());
-    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, host}).ok());
+    REQUIRE(index->build({(dir.path / "tree").string()}, IndexBuildOptions{1, host, {}}).ok());
   }
   auto fleet = Index::open((dir.path / "fleet.db").string(), true);
   REQUIRE(fleet.ok());
