@@ -15,6 +15,7 @@
 #include <set>
 
 #include "analysis/x86_dataflow.hpp"
+#include "analysis/call_sites.hpp"
 #include "tagwho/code_analysis.hpp"
 
 namespace tagwho::x86 {
@@ -24,32 +25,6 @@ bool inside_function_body(const CodeModel& model, uint32_t rva) {
   if (!model.x64) return false;
   const RuntimeFunction* f = model.function_at(rva);
   return f && f->begin_rva < rva;
-}
-
-struct Summary {
-  std::vector<uint64_t> constants;  // distinct, in discovery order
-  std::vector<uint32_t> rvas;       // defining instruction of each
-  bool unknown = false;
-};
-
-Summary summarise(const std::vector<Def>& defs, uint8_t size) {
-  Summary s;
-  for (const Def& d : defs) {
-    if (d.kind != Def::constant) {
-      s.unknown = true;
-      continue;
-    }
-    uint64_t v = size >= 8 ? d.value : d.value & 0xffffffffull;
-    auto it = std::find(s.constants.begin(), s.constants.end(), v);
-    if (it == s.constants.end()) {
-      s.constants.push_back(v);
-      s.rvas.push_back(d.rva);
-    } else {
-      size_t i = static_cast<size_t>(it - s.constants.begin());
-      s.rvas[i] = std::min(s.rvas[i], d.rva);
-    }
-  }
-  return s;
 }
 
 }  // namespace
@@ -248,73 +223,12 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
 }
 
 CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
-  CallSiteAnalysis result;
   Analysis analysis(model);
   analysis.sweep();
-  std::vector<Site> sites = analysis.find_sites();
-  result.call_sites = sites.size();
-  std::vector<wrappers::Seed> seeds;
-  for (const Site& site : sites) {
-    analysis.trim_cache();
-    const TagApi& api = *site.import->api;
-    std::vector<wrappers::Value> tags;
-    if (api.tag.present()) {
-      tags = analysis.values_of(analysis.resolve_argument(site, api.tag));
-    } else if (api.implicit_tag) {
-      // No tag argument (ExAllocatePool): the kernel tags the allocation itself.
-      wrappers::Value v;
-      v.kind = wrappers::Value::constant;
-      v.value = api.implicit_tag;
-      v.def_rva = site.rva;
-      v.detail = "untagged API: the kernel tags it '" + Tag{api.implicit_tag}.display() + "'";
-      tags.push_back(std::move(v));
-    }
-    size_t constants = 0;
-    size_t params = 0;
-    for (const wrappers::Value& v : tags) {
-      constants += v.kind == wrappers::Value::constant;
-      params += v.kind == wrappers::Value::param;
-    }
-    if (constants == 0 && params == 0) continue;
-    Evidence base;
-    base.kind = Confidence::call;
-    base.api = std::string(api.name);
-    base.rva = site.rva;
-    if (const CodeSection* s = model.section_at(site.rva)) base.section = s->name;
-    base.form = site.form;
-    base.negative_displacement = site.negative_displacement;
-    base.pool_flags = api.pool_flags;
-    if (api.pool_type.present()) {
-      Summary pool = summarise(analysis.resolve_argument(site, api.pool_type), 8);
-      if (pool.constants.size() == 1 && !pool.unknown) base.pool_type = pool.constants[0];
-    }
-    if (api.size.present()) {
-      Summary size = summarise(analysis.resolve_argument(site, api.size), model.x64 ? 8 : 4);
-      if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
-    }
-    for (const wrappers::Value& v : tags) {
-      if (v.kind == wrappers::Value::param) {
-        // The enclosing function passes its own parameter: a derived API (never a tag value itself).
-        seeds.push_back(wrappers::Seed{v.def_rva, v.arg, &api, base.pool_type, base.size});
-        continue;
-      }
-      if (v.kind != wrappers::Value::constant) continue;
-      Evidence e = base;
-      e.tag = Tag{static_cast<uint32_t>(v.value)};
-      e.tag_rva = v.def_rva;
-      if (constants > 1) e.detail = "one of " + std::to_string(constants) + " tags";
-      if (!v.detail.empty()) e.detail += (e.detail.empty() ? "" : "; ") + v.detail;
-      for (const WdfTableApi& t : kmdf_table_apis())
-        if (t.api == &api)
-          e.detail += (e.detail.empty() ? "" : "; ") + std::string("KMDF: through WdfFunctions[") +
-                      std::to_string(t.index) + "]";
-      result.calls.push_back(std::move(e));
-    }
-  }
-  expand_wrappers(analysis, model, seeds, result.calls);
-  wrappers::finish_evidence(result.calls);
-  result.problems = analysis.problems();
-  return result;
+  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(model.x64 ? 8 : 4),
+                                      [&](const std::vector<wrappers::Seed>& seeds, std::vector<Evidence>& calls) {
+                                        expand_wrappers(analysis, model, seeds, calls);
+                                      });
 }
 
 namespace {

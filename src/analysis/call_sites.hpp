@@ -1,0 +1,122 @@
+// The architecture-independent part of call-site analysis, shared by x86_64.cpp and arm64.cpp: for every
+// call site of a tag-taking import, the tag values that reach its tag argument become call evidence (with
+// the pool type and size when they are constant), and parameters of the enclosing function that reach it
+// seed the wrapper fixpoint (wrappers.hpp).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "analysis/wrappers.hpp"
+#include "tagwho/code_analysis.hpp"
+
+namespace tagwho::analysis {
+
+// The constants among the definitions reaching an argument (distinct, in discovery order, each with its
+// lowest defining instruction), and whether anything else reached it too.
+struct Summary {
+  std::vector<uint64_t> constants;
+  std::vector<uint32_t> rvas;
+  bool unknown = false;
+};
+
+// Def: an architecture's reaching definition (kind, value, rva). size: the argument's width in bytes.
+template <typename Def>
+Summary summarise(const std::vector<Def>& defs, uint8_t size) {
+  Summary s;
+  for (const Def& d : defs) {
+    if (d.kind != Def::constant) {
+      s.unknown = true;
+      continue;
+    }
+    const uint64_t v = size >= 8 ? d.value : d.value & 0xffffffffull;
+    auto it = std::find(s.constants.begin(), s.constants.end(), v);
+    if (it == s.constants.end()) {
+      s.constants.push_back(v);
+      s.rvas.push_back(d.rva);
+    } else {
+      const size_t i = static_cast<size_t>(it - s.constants.begin());
+      s.rvas[i] = std::min(s.rvas[i], d.rva);
+    }
+  }
+  return s;
+}
+
+// The tag values reaching a site's tag argument; for an API without one (ExAllocatePool), the tag the
+// kernel gives the allocation.
+template <typename Analysis, typename Site>
+std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, const TagApi& api) {
+  if (api.tag.present()) return analysis.values_of(analysis.resolve_argument(site, api.tag));
+  std::vector<wrappers::Value> tags;
+  if (api.implicit_tag) {
+    wrappers::Value v;
+    v.kind = wrappers::Value::constant;
+    v.value = api.implicit_tag;
+    v.def_rva = site.rva;
+    v.detail = "untagged API: the kernel tags it '" + Tag{api.implicit_tag}.display() + "'";
+    tags.push_back(std::move(v));
+  }
+  return tags;
+}
+
+// Analysis: the architecture's data flow after its sweep (find_sites, trim_cache, resolve_argument,
+// values_of, problems); Site: rva, import, form, and on x86 negative_displacement. size_bytes: the width
+// of a size argument (4 on x86, else 8). expand(seeds, calls): the architecture's wrapper fixpoint.
+template <typename Analysis, typename Model, typename Expand>
+CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint8_t size_bytes, Expand expand) {
+  CallSiteAnalysis result;
+  const auto sites = analysis.find_sites();
+  result.call_sites = sites.size();
+  std::vector<wrappers::Seed> seeds;
+  for (const auto& site : sites) {
+    analysis.trim_cache();
+    const TagApi& api = *site.import->api;
+    const std::vector<wrappers::Value> tags = tag_values(analysis, site, api);
+    const size_t constants = static_cast<size_t>(std::count_if(
+        tags.begin(), tags.end(), [](const wrappers::Value& v) { return v.kind == wrappers::Value::constant; }));
+    const bool params = std::any_of(tags.begin(), tags.end(),
+                                    [](const wrappers::Value& v) { return v.kind == wrappers::Value::param; });
+    if (constants == 0 && !params) continue;
+    Evidence base;
+    base.kind = Confidence::call;
+    base.api = std::string(api.name);
+    base.rva = site.rva;
+    if (const auto* section = model.section_at(site.rva)) base.section = section->name;
+    base.form = site.form;
+    if constexpr (requires { site.negative_displacement; }) base.negative_displacement = site.negative_displacement;
+    base.pool_flags = api.pool_flags;
+    if (api.pool_type.present()) {
+      Summary pool = summarise(analysis.resolve_argument(site, api.pool_type), 8);
+      if (pool.constants.size() == 1 && !pool.unknown) base.pool_type = pool.constants[0];
+    }
+    if (api.size.present()) {
+      Summary size = summarise(analysis.resolve_argument(site, api.size), size_bytes);
+      if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
+    }
+    for (const wrappers::Value& v : tags) {
+      if (v.kind == wrappers::Value::param) {
+        // The enclosing function passes its own parameter: a derived API (never a tag value itself).
+        seeds.push_back(wrappers::Seed{v.def_rva, v.arg, &api, base.pool_type, base.size});
+        continue;
+      }
+      if (v.kind != wrappers::Value::constant) continue;
+      Evidence e = base;
+      e.tag = Tag{static_cast<uint32_t>(v.value)};
+      e.tag_rva = v.def_rva;
+      if (constants > 1) e.detail = "one of " + std::to_string(constants) + " tags";
+      if (!v.detail.empty()) e.detail += (e.detail.empty() ? "" : "; ") + v.detail;
+      for (const WdfTableApi& t : kmdf_table_apis())
+        if (t.api == &api)
+          e.detail += (e.detail.empty() ? "" : "; ") + std::string("KMDF: through WdfFunctions[") +
+                      std::to_string(t.index) + "]";
+      result.calls.push_back(std::move(e));
+    }
+  }
+  expand(seeds, result.calls);
+  wrappers::finish_evidence(result.calls);
+  result.problems = analysis.problems();
+  return result;
+}
+
+}  // namespace tagwho::analysis
