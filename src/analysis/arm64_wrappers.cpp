@@ -33,6 +33,7 @@
 #include <capstone/capstone.h>
 
 #include "analysis/arm64_dataflow.hpp"
+#include "analysis/call_sites.hpp"
 
 namespace tagwho::arm64 {
 namespace {
@@ -203,55 +204,7 @@ std::vector<wrappers::Value> Analysis::values_at(const wrappers::CallerSite& sit
 }
 
 std::vector<wrappers::Value> Analysis::values_of(const std::vector<Def>& defs) {
-  std::vector<wrappers::Value> out;
-  const auto add_constant = [&](uint64_t value, uint32_t rva, std::string detail) {
-    for (wrappers::Value& v : out)
-      if (v.kind == wrappers::Value::constant && (v.value & 0xffffffffull) == (value & 0xffffffffull)) {
-        if (rva < v.def_rva && detail.empty()) {
-          v.def_rva = rva;
-          v.detail.clear();
-        }
-        return;
-      }
-    wrappers::Value v;
-    v.kind = wrappers::Value::constant;
-    v.value = value;
-    v.def_rva = rva;
-    v.detail = std::move(detail);
-    out.push_back(std::move(v));
-  };
-  bool unknown = false;
-  for (const Def& d : defs) {
-    switch (d.kind) {
-      case Def::constant:
-        add_constant(d.value, d.rva, {});
-        break;
-      case Def::mem_load:
-        if (auto c = memory_constant(static_cast<uint32_t>(d.value), d.size)) {
-          add_constant(apply_ops(c->value, d.loc), d.rva, c->detail);
-        } else {
-          unknown = true;
-        }
-        break;
-      case Def::param: {
-        wrappers::Value v;
-        v.kind = wrappers::Value::param;
-        v.def_rva = d.rva;
-        if (d.loc.kind == Loc::in_reg) {
-          v.arg = wrappers::EntryArg{wrappers::EntryArg::in_reg, d.loc.reg, 0};
-        } else {
-          v.arg = wrappers::EntryArg{wrappers::EntryArg::on_stack, 0, d.loc.off};
-        }
-        out.push_back(v);
-        break;
-      }
-      default:
-        unknown = true;
-        break;
-    }
-  }
-  if (unknown) out.push_back(wrappers::Value{});
-  return out;
+  return analysis::values_of(defs, [this](uint32_t rva, uint8_t size) { return memory_constant(rva, size); });
 }
 
 // --- Never written ------------------------------------------------------------------------------------------

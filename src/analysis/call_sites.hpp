@@ -43,6 +43,65 @@ Summary summarise(const std::vector<Def>& defs, uint8_t size) {
   return s;
 }
 
+// The values that definitions stand for, as the wrapper fixpoint takes them: constants (one per 32-bit
+// value, with its lowest defining instruction, immediate before loaded), constants loaded from memory
+// (memory_constant(rva, size) -> optional {value, detail}; then the definition's own arithmetic,
+// apply_ops found by argument-dependent lookup), the enclosing function's parameters, and one unknown
+// standing for everything else.
+template <typename Def, typename MemoryConstant>
+std::vector<wrappers::Value> values_of(const std::vector<Def>& defs, MemoryConstant memory_constant) {
+  using Loc = decltype(Def::loc);
+  std::vector<wrappers::Value> out;
+  const auto add_constant = [&](uint64_t value, uint32_t rva, std::string detail) {
+    for (wrappers::Value& v : out)
+      if (v.kind == wrappers::Value::constant && (v.value & 0xffffffffull) == (value & 0xffffffffull)) {
+        if (rva < v.def_rva && detail.empty()) {
+          v.def_rva = rva;
+          v.detail.clear();
+        }
+        return;
+      }
+    wrappers::Value v;
+    v.kind = wrappers::Value::constant;
+    v.value = value;
+    v.def_rva = rva;
+    v.detail = std::move(detail);
+    out.push_back(std::move(v));
+  };
+  bool unknown = false;
+  for (const Def& d : defs) {
+    switch (d.kind) {
+      case Def::constant:
+        add_constant(d.value, d.rva, {});
+        break;
+      case Def::mem_load:
+        if (auto c = memory_constant(static_cast<uint32_t>(d.value), d.size)) {
+          add_constant(apply_ops(c->value, d.loc), d.rva, c->detail);
+        } else {
+          unknown = true;
+        }
+        break;
+      case Def::param: {
+        wrappers::Value v;
+        v.kind = wrappers::Value::param;
+        v.def_rva = d.rva;
+        if (d.loc.kind == Loc::in_reg) {
+          v.arg = wrappers::EntryArg{wrappers::EntryArg::in_reg, d.loc.reg, 0};
+        } else {
+          v.arg = wrappers::EntryArg{wrappers::EntryArg::on_stack, 0, d.loc.off};
+        }
+        out.push_back(v);
+        break;
+      }
+      default:
+        unknown = true;
+        break;
+    }
+  }
+  if (unknown) out.push_back(wrappers::Value{});
+  return out;
+}
+
 // The tag values reaching a site's tag argument; for an API without one (ExAllocatePool), the tag the
 // kernel gives the allocation.
 template <typename Analysis, typename Site>
