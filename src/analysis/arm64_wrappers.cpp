@@ -34,6 +34,7 @@
 
 #include "analysis/arm64_dataflow.hpp"
 #include "analysis/call_sites.hpp"
+#include "core/format.hpp"
 
 namespace tagwho::arm64 {
 namespace {
@@ -43,38 +44,12 @@ constexpr uint32_t kFollowSteps = 1024;    // instructions followed per adrp / a
 constexpr size_t kMaxTracked = 8;          // registers and slots tracked at once per path
 constexpr int kMaxStackArgs = 64;
 
-std::string hex_string(uint32_t value) {
-  char buffer[16];
-  std::snprintf(buffer, sizeof buffer, "0x%x", static_cast<unsigned>(value));
-  return buffer;
-}
-
 // A truncation of the value to its low 32 bits or more (mov wD, wS): harmless for a 32-bit tag parameter.
 bool only_truncations(const Loc& loc) {
   for (uint8_t i = 0; i < loc.nops; ++i)
     if (loc.ops[i].kind != ValueOp::and_ || (loc.ops[i].imm & 0xffffffffull) != 0xffffffffull) return false;
   return true;
 }
-
-// The ARM64 Host: every question goes to the Analysis of the image.
-class Arm64Host final : public wrappers::Host {
- public:
-  Arm64Host(Analysis& analysis, const CodeModel& model) : analysis_(analysis), model_(model) {}
-  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit) override {
-    return analysis_.callers_of(entry, limit);
-  }
-  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg) override {
-    return analysis_.values_at(site, arg);
-  }
-  std::string section_name(uint32_t rva) const override {
-    const CodeSection* s = model_.section_at(rva);
-    return s ? s->name : std::string();
-  }
-
- private:
-  Analysis& analysis_;
-  const CodeModel& model_;
-};
 
 bool plain_load(unsigned id) {
   switch (id) {
@@ -127,7 +102,7 @@ bool compare_only(unsigned id) {
 
 wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
                                   std::vector<Evidence>& out) {
-  Arm64Host host(analysis, model);
+  analysis::AnalysisHost<Analysis, CodeModel> host(analysis, model);
   std::vector<std::string> problems;
   wrappers::Outcome outcome = wrappers::expand(host, seeds, out, problems);
   for (std::string& p : problems) analysis.problem(std::move(p));
@@ -533,7 +508,7 @@ std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t si
   c.value = size == 8 ? sec->bytes.u64(off).value_or(0) : sec->bytes.u32(off).value_or(0);
   if (!sec->writable) {
     c.detail = "tag loaded from " + (sec->name.empty() ? std::string("read-only data") : sec->name) + " at " +
-               hex_string(rva);
+               hex(rva);
     return c;
   }
   if (sec->executable) return std::nullopt;
@@ -548,7 +523,7 @@ std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t si
   for (; it != stores_.end() && it->first < rva + size; ++it)
     if (it->first + it->second > rva) return std::nullopt;
   if (address_taken_near(rva)) return std::nullopt;
-  c.detail = "tag loaded from global at " + hex_string(rva) + " (never written)";
+  c.detail = "tag loaded from global at " + hex(rva) + " (never written)";
   return c;
 }
 

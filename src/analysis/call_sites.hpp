@@ -102,6 +102,27 @@ std::vector<wrappers::Value> values_of(const std::vector<Def>& defs, MemoryConst
   return out;
 }
 
+// An architecture's Analysis as the wrapper fixpoint's Host: every question goes to the analysis.
+template <typename Analysis, typename Model>
+class AnalysisHost final : public wrappers::Host {
+ public:
+  AnalysisHost(Analysis& analysis, const Model& model) : analysis_(analysis), model_(model) {}
+  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit) override {
+    return analysis_.callers_of(entry, limit);
+  }
+  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg) override {
+    return analysis_.values_at(site, arg);
+  }
+  std::string section_name(uint32_t rva) const override {
+    const auto* section = model_.section_at(rva);
+    return section ? section->name : std::string();
+  }
+
+ private:
+  Analysis& analysis_;
+  const Model& model_;
+};
+
 // The tag values reaching a site's tag argument; for an API without one (ExAllocatePool), the tag the
 // kernel gives the allocation.
 template <typename Analysis, typename Site>

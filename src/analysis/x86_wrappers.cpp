@@ -25,43 +25,18 @@
 
 #include "analysis/call_sites.hpp"
 #include "analysis/x86_dataflow.hpp"
+#include "core/format.hpp"
 
 namespace tagwho::x86 {
 namespace {
 
 constexpr uint32_t kTakenWindow = 64;  // bytes below a global whose address-taking makes it unprovable
 
-std::string hex_string(uint32_t value) {
-  char buffer[16];
-  std::snprintf(buffer, sizeof buffer, "0x%x", static_cast<unsigned>(value));
-  return buffer;
-}
-
-// The x86/x64 Host: every question goes to the Analysis of the image.
-class X86Host final : public wrappers::Host {
- public:
-  X86Host(Analysis& analysis, const CodeModel& model) : analysis_(analysis), model_(model) {}
-  std::vector<wrappers::CallerSite> callers_of(uint32_t entry, size_t limit) override {
-    return analysis_.callers_of(entry, limit);
-  }
-  std::vector<wrappers::Value> values_at(const wrappers::CallerSite& site, const wrappers::EntryArg& arg) override {
-    return analysis_.values_at(site, arg);
-  }
-  std::string section_name(uint32_t rva) const override {
-    const CodeSection* s = model_.section_at(rva);
-    return s ? s->name : std::string();
-  }
-
- private:
-  Analysis& analysis_;
-  const CodeModel& model_;
-};
-
 }  // namespace
 
 wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
                                   std::vector<Evidence>& out) {
-  X86Host host(analysis, model);
+  analysis::AnalysisHost<Analysis, CodeModel> host(analysis, model);
   std::vector<std::string> problems;
   wrappers::Outcome outcome = wrappers::expand(host, seeds, out, problems);
   for (std::string& p : problems) analysis.problem(std::move(p));
@@ -217,7 +192,7 @@ std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t si
   c.value = size == 8 ? sec->bytes.u64(off).value_or(0) : sec->bytes.u32(off).value_or(0);
   if (!sec->writable) {
     c.detail = "tag loaded from " + (sec->name.empty() ? std::string("read-only data") : sec->name) + " at " +
-               hex_string(rva);
+               hex(rva);
     return c;
   }
   if (sec->executable) return std::nullopt;
@@ -226,7 +201,7 @@ std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t si
   for (; it != stores_.end() && it->first < rva + size; ++it)
     if (it->first + it->second > rva) return std::nullopt;
   if (address_taken_near(rva)) return std::nullopt;
-  c.detail = "tag loaded from global at " + hex_string(rva) + " (never written)";
+  c.detail = "tag loaded from global at " + hex(rva) + " (never written)";
   return c;
 }
 
