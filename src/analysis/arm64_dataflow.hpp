@@ -183,9 +183,4 @@ class Analysis {
   bool budget_reported_ = false;
 };
 
-// Wrappers across functions from the seeds (parameters reaching a tag argument at import call sites) to a
-// fixpoint; wrapper evidence is appended to out (arm64_wrappers.cpp).
-wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
-                                  std::vector<Evidence>& out);
-
 }  // namespace tagwho::arm64

@@ -100,15 +100,6 @@ bool compare_only(unsigned id) {
 
 }  // namespace
 
-wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
-                                  std::vector<Evidence>& out) {
-  analysis::AnalysisHost<Analysis, CodeModel> host(analysis, model);
-  std::vector<std::string> problems;
-  wrappers::Outcome outcome = wrappers::expand(host, seeds, out, problems);
-  for (std::string& p : problems) analysis.problem(std::move(p));
-  return outcome;
-}
-
 bool Analysis::is_function_entry(uint32_t rva) const {
   return is_known_start(rva) && !thunks_.count(rva);
 }

@@ -141,10 +141,10 @@ std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, co
 }
 
 // Analysis: the architecture's data flow after its sweep (find_sites, trim_cache, resolve_argument,
-// values_of, problems); Site: rva, import, form, and on x86 negative_displacement. size_bytes: the width
-// of a size argument (4 on x86, else 8). expand(seeds, calls): the architecture's wrapper fixpoint.
-template <typename Analysis, typename Model, typename Expand>
-CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint8_t size_bytes, Expand expand) {
+// values_of, problem, problems, and the Host questions); Site: rva, import, form, and on x86
+// negative_displacement. size_bytes: the width of a size argument (4 on x86, else 8).
+template <typename Analysis, typename Model>
+CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint8_t size_bytes) {
   CallSiteAnalysis result;
   const auto sites = analysis.find_sites();
   result.call_sites = sites.size();
@@ -193,7 +193,11 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
       result.calls.push_back(std::move(e));
     }
   }
-  expand(seeds, result.calls);
+  // Wrappers across functions, from the parameters that reached a tag argument to a fixpoint.
+  AnalysisHost<Analysis, Model> host(analysis, model);
+  std::vector<std::string> problems;
+  wrappers::expand(host, seeds, result.calls, problems);
+  for (std::string& problem : problems) analysis.problem(std::move(problem));
   wrappers::finish_evidence(result.calls);
   result.problems = analysis.problems();
   return result;

@@ -225,10 +225,7 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
 CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
   Analysis analysis(model);
   analysis.sweep();
-  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(model.x64 ? 8 : 4),
-                                      [&](const std::vector<wrappers::Seed>& seeds, std::vector<Evidence>& calls) {
-                                        expand_wrappers(analysis, model, seeds, calls);
-                                      });
+  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(model.x64 ? 8 : 4));
 }
 
 namespace {

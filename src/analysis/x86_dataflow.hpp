@@ -209,9 +209,4 @@ class Analysis {
   uint64_t code_bytes_ = 0;
 };
 
-// Wrappers across functions from the seeds (parameters reaching a tag argument at import call sites) to a
-// fixpoint; wrapper evidence is appended to out (x86_wrappers.cpp).
-wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
-                                  std::vector<Evidence>& out);
-
 }  // namespace tagwho::x86

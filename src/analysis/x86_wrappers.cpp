@@ -34,15 +34,6 @@ constexpr uint32_t kTakenWindow = 64;  // bytes below a global whose address-tak
 
 }  // namespace
 
-wrappers::Outcome expand_wrappers(Analysis& analysis, const CodeModel& model, const std::vector<wrappers::Seed>& seeds,
-                                  std::vector<Evidence>& out) {
-  analysis::AnalysisHost<Analysis, CodeModel> host(analysis, model);
-  std::vector<std::string> problems;
-  wrappers::Outcome outcome = wrappers::expand(host, seeds, out, problems);
-  for (std::string& p : problems) analysis.problem(std::move(p));
-  return outcome;
-}
-
 bool Analysis::is_function_entry(uint32_t rva) const {
   if (is_entry_like(rva)) return true;
   if (!model_.x64) return false;
