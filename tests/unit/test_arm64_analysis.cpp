@@ -5,6 +5,8 @@
 // (recall per optimisation level; wrapper rows are checked with x86/x64 in test_wrappers.cpp).
 #include <doctest/doctest.h>
 
+#include "corpus_truth.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -567,19 +569,6 @@ TEST_CASE("literal matcher: bytes and instruction hits of several tags in one pa
 
 namespace {
 
-uint32_t tag_value(const std::string& four) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
-  return v;
-}
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::vector<fs::path> arm64_samples() {
   std::vector<fs::path> files;
   const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
@@ -602,11 +591,11 @@ TEST_CASE("arm64 samples: every TAG4 of the source is a call-site tag, and nothi
   for (const fs::path& file : files) {
     INFO(file.filename().string());
     const std::string stem = file.stem().string();
-    const std::string src = read_all(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "src" / (stem.substr(0, stem.find('-')) + ".c"));
+    const std::string src = test::read_all(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "src" / (stem.substr(0, stem.find('-')) + ".c"));
     std::set<uint32_t> expected;
     for (std::sregex_iterator it(src.begin(), src.end(), tag4), end; it != end; ++it)
-      expected.insert(tag_value((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str()));
-    const std::string bytes = read_all(file);
+      expected.insert(test::tag_value((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str()));
+    const std::string bytes = test::read_all(file);
     auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     REQUIRE_MESSAGE(image.ok(), image.error());
     CHECK(image->machine() == Machine::arm64);
@@ -624,7 +613,7 @@ TEST_CASE("tagwho Leak finds the ARM64 leak sample although the bytes \"Leak\" n
     MESSAGE("no leak-clang-arm64.sys: skipped");
     return;
   }
-  const std::string bytes = read_all(file);
+  const std::string bytes = test::read_all(file);
   REQUIRE(bytes.find("Leak") == std::string::npos);
   const ByteView view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   const Tag leak = *Tag::parse("Leak");
@@ -657,7 +646,7 @@ TEST_CASE("tagwho Leak finds the ARM64 leak sample although the bytes \"Leak\" n
   // Instruction hits mean nothing in an x64 file: no evidence from them there.
   const fs::path x64 = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin" / "leak-clang-x64.sys";
   if (fs::exists(x64)) {
-    const std::string x64_bytes = read_all(x64);
+    const std::string x64_bytes = test::read_all(x64);
     const ByteView x64_view(reinterpret_cast<const uint8_t*>(x64_bytes.data()), x64_bytes.size());
     auto x64_image = PeImage::load(x64_view);
     REQUIRE(x64_image.ok());
@@ -682,66 +671,25 @@ TEST_CASE("arm64 quiet sample: the compared 'Leak' is code evidence from its MOV
 
 namespace {
 
-fs::path arm64_corpus_dir(std::string& skip) {
-  if (const char* env = std::getenv("TAGWHO_CORPUS_DIR"); env && *env) {
-    if (fs::exists(fs::path(env) / "truth.tsv")) return fs::path(env);
-    skip = std::string("no truth.tsv in ") + env;
-    return {};
-  }
-  const fs::path dir = fs::path(TAGWHO_BINARY_DIR) / "corpus";
-  if (fs::exists(dir / "truth.tsv")) return dir;
-  const std::string cmd = "bash '" + (fs::path(TAGWHO_SOURCE_DIR) / "tests/corpus/generate.sh").string() + "' '" +
-                          dir.string() + "'";
-  const int status = std::system(cmd.c_str());
-  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (rc != 0) {
-    skip = rc == 77 ? "corpus toolchains missing" : "generate.sh failed with status " + std::to_string(rc);
-    return {};
-  }
-  return dir;
-}
-
 }  // namespace
 
 TEST_CASE("arm64 corpus: every call row recovered as call with its API at every optimisation level") {
-  std::string skip;
-  const fs::path dir = arm64_corpus_dir(skip);
-  if (dir.empty()) {
-    if (skip.rfind("generate.sh failed", 0) == 0) FAIL(skip);
-    MESSAGE("corpus skipped: " << skip);
-    return;
-  }
-  std::ifstream in(dir / "truth.tsv");
-  REQUIRE(in);
-  struct Row {
-    std::string tag, expect, api, pattern;
-  };
-  std::map<std::string, std::vector<Row>> by_file;
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::stringstream fields(line);
-    std::string file;
-    Row row;
-    std::getline(fields, file, '\t');
-    std::getline(fields, row.tag, '\t');
-    std::getline(fields, row.expect, '\t');
-    std::getline(fields, row.api, '\t');
-    std::getline(fields, row.pattern, '\t');
-    if (file.find("-arm64-") != std::string::npos) by_file[file].push_back(row);
-  }
+  const fs::path dir = test::corpus_dir_for_test();
+  if (dir.empty()) return;
+  std::map<std::string, std::vector<test::TruthRow>> by_file = test::read_truth(dir);
+  std::erase_if(by_file, [](const auto& entry) { return entry.first.find("-arm64-") == std::string::npos; });
   REQUIRE_MESSAGE(by_file.size() == 4, "expected clang-arm64-{O0,O1,O2,Os}.sys rows in truth.tsv");
   for (const auto& [file, rows] : by_file) {
     INFO(file);
-    const std::string bytes = read_all(dir / file);
+    const std::string bytes = test::read_all(dir / file);
     auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     REQUIRE_MESSAGE(image.ok(), image.error());
     const CallSiteAnalysis a = analyser_for(Machine::arm64)->find_call_site_tags(*image);
     size_t total = 0, found = 0, decoys = 0;
     std::string missed;
-    for (const Row& row : rows) {
+    for (const test::TruthRow& row : rows) {
       INFO(row.tag << " " << row.expect << " " << row.pattern);
-      const uint32_t value = tag_value(row.tag);
+      const uint32_t value = test::tag_value(row.tag);
       bool as_call = false, with_api = false;
       for (const Evidence& e : a.calls) {
         if (e.tag.value != value || e.kind != Confidence::call || e.tag_kind != TagKind::pool) continue;

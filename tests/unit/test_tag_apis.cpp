@@ -4,6 +4,8 @@
 // per-API x arch x opt table printed.
 #include <doctest/doctest.h>
 
+#include "corpus_truth.hpp"
+
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -139,60 +141,17 @@ TEST_CASE("x64 KMDF table call and PROTECTED_POOL on hand-assembled code") {
 
 namespace {
 
-uint32_t tag_value(const std::string& four) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
-  return v;
-}
-
-fs::path corpus_dir() {
-  if (const char* env = std::getenv("TAGWHO_CORPUS_DIR"); env && *env)
-    return fs::exists(fs::path(env) / "truth.tsv") ? fs::path(env) : fs::path();
-  const fs::path dir = fs::path(TAGWHO_BINARY_DIR) / "corpus";
-  return fs::exists(dir / "truth.tsv") ? dir : fs::path();
-}
-
-struct Row {
-  std::string file, tag, expect, api, pattern;
-};
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 TEST_CASE("corpus: every API, 'None', PROTECTED_POOL, objref and KMDF rows on x86, x64 and ARM64") {
-  const fs::path dir = corpus_dir();
-  if (dir.empty()) {
-    MESSAGE("corpus skipped: no truth.tsv (toolchains missing or corpus not generated)");
-    return;
-  }
-  std::ifstream in(dir / "truth.tsv");
-  REQUIRE(in);
-  std::map<std::string, std::vector<Row>> by_file;
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    Row row;
-    std::stringstream fields(line);
-    std::getline(fields, row.file, '\t');
-    std::getline(fields, row.tag, '\t');
-    std::getline(fields, row.expect, '\t');
-    std::getline(fields, row.api, '\t');
-    std::getline(fields, row.pattern, '\t');
-    by_file[row.file].push_back(row);
-  }
-  REQUIRE_FALSE(by_file.empty());
+  const fs::path dir = test::corpus_dir_for_test();
+  if (dir.empty()) return;
+  const auto by_file = test::read_truth(dir);
   // expect/api/pattern -> "tc-arch" -> opt -> ok
   std::map<std::string, std::map<std::string, std::map<std::string, bool>>> table;
   for (const auto& [file, rows] : by_file) {
     INFO(file);
-    const std::string bytes = read_all(dir / file);
+    const std::string bytes = test::read_all(dir / file);
     const ByteView view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     auto image = PeImage::load(view);
     REQUIRE_MESSAGE(image, file);
@@ -200,10 +159,10 @@ TEST_CASE("corpus: every API, 'None', PROTECTED_POOL, objref and KMDF rows on x8
     const std::string stem = file.substr(0, file.rfind('.'));
     const std::string config = stem.substr(0, stem.rfind('-'));
     const std::string opt = stem.substr(stem.rfind('-') + 1);
-    for (const Row& row : rows) {
+    for (const test::TruthRow& row : rows) {
       if (row.expect == "wrapper") continue;  // test_wrappers.cpp
       INFO(row.tag << " " << row.expect << " " << row.api << " " << row.pattern);
-      const uint32_t value = tag_value(row.tag);
+      const uint32_t value = test::tag_value(row.tag);
       bool pool_any = false, pool_call_api = false, objref_api = false, protected_ok = false;
       for (const Evidence& e : a.calls) {
         if (e.tag.value != value) continue;
@@ -246,11 +205,9 @@ TEST_CASE("corpus: every API, 'None', PROTECTED_POOL, objref and KMDF rows on x8
 }
 
 TEST_CASE("driver mode keeps objref tags apart, a search for them finds no call evidence") {
-  const fs::path dir = corpus_dir();
-  if (dir.empty() || !fs::exists(dir / "clang-x64-O2.sys")) {
-    MESSAGE("corpus skipped");
-    return;
-  }
+  const fs::path dir = test::corpus_dir_for_test();
+  if (dir.empty()) return;
+  REQUIRE(fs::exists(dir / "clang-x64-O2.sys"));
   for (const char* name : {"clang-x64-O2.sys", "mingw-x86-O1.sys", "clang-arm64-O1.sys"}) {
     INFO(name);
     ScanRequest driver;

@@ -4,6 +4,8 @@
 // The hand-encoded ARM64 wrapper test is in test_arm64_analysis.cpp.
 #include <doctest/doctest.h>
 
+#include "corpus_truth.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -349,25 +351,6 @@ TEST_CASE("wrappers: bounded on hostile call graphs") {
 
 namespace {
 
-uint32_t tag_value(const std::string& four) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
-  return v;
-}
-
-// The corpus directory: TAGWHO_CORPUS_DIR (set by CTest after its corpus.generate fixture), else
-// <build>/corpus when the other corpus test (test_x86_analysis.cpp) has generated it. Empty when absent.
-fs::path corpus_dir() {
-  if (const char* env = std::getenv("TAGWHO_CORPUS_DIR"); env && *env)
-    return fs::exists(fs::path(env) / "truth.tsv") ? fs::path(env) : fs::path();
-  const fs::path dir = fs::path(TAGWHO_BINARY_DIR) / "corpus";
-  return fs::exists(dir / "truth.tsv") ? dir : fs::path();
-}
-
-struct Row {
-  std::string file, tag, expect, api, pattern;
-};
-
 struct Recall {
   size_t total = 0, ok = 0;
 };
@@ -375,28 +358,9 @@ struct Recall {
 }  // namespace
 
 TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as neither (x86, x64, ARM64)") {
-  const fs::path dir = corpus_dir();
-  if (dir.empty()) {
-    MESSAGE("corpus skipped: no truth.tsv (toolchains missing or corpus not generated)");
-    return;
-  }
-  std::ifstream in(dir / "truth.tsv");
-  REQUIRE(in);
-  std::map<std::string, std::vector<Row>> by_file;
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    Row row;
-    std::stringstream fields(line);
-    std::getline(fields, row.file, '\t');
-    std::getline(fields, row.tag, '\t');
-    std::getline(fields, row.expect, '\t');
-    std::getline(fields, row.api, '\t');
-    std::getline(fields, row.pattern, '\t');
-    by_file[row.file].push_back(row);
-  }
-  REQUIRE_FALSE(by_file.empty());
+  const fs::path dir = test::corpus_dir_for_test();
+  if (dir.empty()) return;
+  const auto by_file = test::read_truth(dir);
   std::map<std::string, Recall> by_pattern;  // over all x86/x64 files
   // ARM64: per pattern and optimisation level ("O0"...), and how wrapper rows were found.
   std::map<std::string, std::map<std::string, Recall>> arm64_by_pattern;
@@ -418,9 +382,9 @@ TEST_CASE("corpus: wrapper rows as wrapper or call, call rows as call, decoys as
     const std::string opt = file.substr(file.rfind('-') + 1, file.rfind('.') - file.rfind('-') - 1);
     const CallSiteAnalysis a = analyser_for(image->machine())->find_call_site_tags(*image);
     std::string missed;
-    for (const Row& row : rows) {
+    for (const test::TruthRow& row : rows) {
       INFO(row.tag << " " << row.expect << " " << row.pattern);
-      const uint32_t value = tag_value(row.tag);
+      const uint32_t value = test::tag_value(row.tag);
       bool call = false, call_api = false, wrapper = false, wrapper_api = false;
       size_t longest = 0;
       for (const Evidence& e : a.calls) {

@@ -3,6 +3,8 @@
 // generated corpus (tests/corpus/generate.sh: every call row recovered, no decoy reported as a call).
 #include <doctest/doctest.h>
 
+#include "corpus_truth.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -855,12 +857,6 @@ TEST_CASE("analyser_for") {
 
 namespace {
 
-uint32_t tag_value(const std::string& four) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
-  return v;
-}
-
 struct Analysed {
   bool ok = false;
   std::string error;
@@ -916,7 +912,7 @@ TEST_CASE("sample drivers: every TAG4 of the source is a call-site tag, and noth
     const std::string src = text.str();
     std::set<uint32_t> expected;
     for (std::sregex_iterator it(src.begin(), src.end(), tag4), end; it != end; ++it)
-      expected.insert(tag_value((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str()));
+      expected.insert(test::tag_value((*it)[1].str() + (*it)[2].str() + (*it)[3].str() + (*it)[4].str()));
     Analysed a = analyse_file(file);
     REQUIRE_MESSAGE(a.ok, a.error);
     std::set<uint32_t> got;
@@ -930,75 +926,12 @@ TEST_CASE("sample drivers: every TAG4 of the source is a call-site tag, and noth
 
 namespace {
 
-// The corpus directory: TAGWHO_CORPUS_DIR, else <build>/corpus generated on demand (and again when the
-// generator or its sources are newer than truth.tsv). Empty when the toolchains are missing.
-fs::path corpus_dir(std::string& skip_reason) {
-  if (const char* env = std::getenv("TAGWHO_CORPUS_DIR"); env && *env) {
-    // Set by CTest after its corpus.generate fixture, which may have been skipped (toolchains missing).
-    if (!fs::exists(fs::path(env) / "truth.tsv")) skip_reason = std::string("no truth.tsv in ") + env;
-    return fs::exists(fs::path(env) / "truth.tsv") ? fs::path(env) : fs::path();
-  }
-  const fs::path dir = fs::path(TAGWHO_BINARY_DIR) / "corpus";
-  const fs::path truth = dir / "truth.tsv";
-  const fs::path root = fs::path(TAGWHO_SOURCE_DIR);
-  bool stale = !fs::exists(truth);
-  if (!stale) {
-    const auto built = fs::last_write_time(truth);
-    std::vector<fs::path> inputs = {root / "tests/corpus/generate.sh", root / "samples/include/tagwho_kernel.h",
-                                    root / "samples/lib/ntoskrnl.def", root / "samples/lib/ntoskrnl_x86.def"};
-    for (const char* sub : {"tests/corpus/src", "tests/corpus/include", "tests/corpus/lib"})
-      if (fs::is_directory(root / sub))
-        for (const auto& entry : fs::directory_iterator(root / sub)) inputs.push_back(entry.path());
-    for (const fs::path& p : inputs)
-      if (fs::exists(p) && fs::last_write_time(p) > built) stale = true;
-  }
-  if (stale) {
-    const std::string cmd = "bash '" + (root / "tests/corpus/generate.sh").string() + "' '" + dir.string() + "'";
-    const int status = std::system(cmd.c_str());
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (rc == 77) {
-      skip_reason = "corpus toolchains missing";
-      return {};
-    }
-    if (rc != 0) {
-      skip_reason = "generate.sh failed with status " + std::to_string(rc);
-      return {};
-    }
-  }
-  return dir;
-}
-
-struct TruthRow {
-  std::string file, tag, expect, api, pattern;
-};
-
 }  // namespace
 
 TEST_CASE("corpus: every call row recovered with its API, no decoy reported as a call") {
-  std::string skip;
-  const fs::path dir = corpus_dir(skip);
-  if (dir.empty()) {
-    if (skip.rfind("generate.sh failed", 0) == 0) FAIL(skip);
-    MESSAGE("corpus skipped: " << skip);
-    return;
-  }
-  std::ifstream in(dir / "truth.tsv");
-  REQUIRE(in);
-  std::map<std::string, std::vector<TruthRow>> by_file;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    TruthRow row;
-    std::stringstream fields(line);
-    std::getline(fields, row.file, '\t');
-    std::getline(fields, row.tag, '\t');
-    std::getline(fields, row.expect, '\t');
-    std::getline(fields, row.api, '\t');
-    std::getline(fields, row.pattern, '\t');
-    by_file[row.file].push_back(row);
-  }
-  REQUIRE_FALSE(by_file.empty());
+  const fs::path dir = test::corpus_dir_for_test();
+  if (dir.empty()) return;
+  const auto by_file = test::read_truth(dir);
   size_t total = 0;
   size_t found = 0;
   for (const auto& [file, rows] : by_file) {
@@ -1008,9 +941,9 @@ TEST_CASE("corpus: every call row recovered with its API, no decoy reported as a
     size_t file_total = 0;
     size_t file_found = 0;
     std::string missed;
-    for (const TruthRow& row : rows) {
+    for (const test::TruthRow& row : rows) {
       INFO(row.tag << " " << row.expect << " " << row.pattern);
-      const uint32_t value = tag_value(row.tag);
+      const uint32_t value = test::tag_value(row.tag);
       bool as_call = false;
       bool with_api = false;
       for (const Evidence& e : a.calls.calls) {
