@@ -27,8 +27,10 @@ struct CallSiteAnalysis {
 class CodeAnalyser {
  public:
   virtual ~CodeAnalyser() = default;
-  // Every tag value passed to a tag-taking API (builtin_tag_apis()) at a call site in the image.
-  virtual CallSiteAnalysis find_call_site_tags(const PeImage& image) const = 0;
+  // Every tag value passed to a tag-taking API (builtin_tag_apis()) at a call site in the image. only: when
+  // given, the evidence of other tags is not kept (a search holds only its own: a large driver has
+  // hundreds of thousands of call sites).
+  virtual CallSiteAnalysis find_call_site_tags(const PeImage& image, const std::vector<Tag>* only = nullptr) const = 0;
   // When the 4 bytes at rva are (part of) an immediate operand of a decoded instruction, that instruction.
   virtual std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const = 0;
   // immediate_at for many addresses at once (one answer per rva, in the same order). A file with thousands

@@ -140,10 +140,10 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
   return resolve(region, index, loc);
 }
 
-CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
+CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only) {
   Analysis analysis(model);
   analysis.sweep();
-  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8));
+  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), only);
 }
 
 std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
@@ -197,9 +197,9 @@ namespace {
 // Stateless: one instance serves every thread.
 class CapstoneArm64Analyser final : public CodeAnalyser {
  public:
-  CallSiteAnalysis find_call_site_tags(const PeImage& image) const override {
+  CallSiteAnalysis find_call_site_tags(const PeImage& image, const std::vector<Tag>* only) const override {
     if (image.machine() != Machine::arm64) return {};
-    return analyse_call_sites(model_from_image(image, true));
+    return analyse_call_sites(model_from_image(image, true), only);
   }
   std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
     if (image.machine() != Machine::arm64) return std::nullopt;

@@ -30,7 +30,7 @@ struct Limits {
   uint32_t max_total_steps = 100000;      // ... nested walks (load bases, register operands) included
   size_t max_defs = 64;                   // reaching definitions kept per resolved value
   size_t max_regions_cached = 64;
-  size_t max_cached_insns = 300'000;    // decoded instructions kept in cached regions (memory: ~110 bytes each)
+  size_t max_cached_insns = 150'000;    // decoded instructions kept in cached regions (memory: ~110 bytes each)
   size_t max_problems = 20;
   int max_nested = 2;                     // nested resolves (load base registers)
   uint64_t decode_budget = 20'000'000;    // instructions decoded for regions over the whole image

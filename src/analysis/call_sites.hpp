@@ -142,9 +142,16 @@ std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, co
 
 // Analysis: the architecture's data flow after its sweep (find_sites, trim_cache, resolve_argument,
 // values_of, problem, problems, and the Host questions); Site: rva, import, form, and on x86
-// negative_displacement. size_bytes: the width of a size argument (4 on x86, else 8).
+// negative_displacement. size_bytes: the width of a size argument (4 on x86, else 8). only: the tags whose
+// evidence is kept (nullptr: all).
 template <typename Analysis, typename Model>
-CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint8_t size_bytes) {
+CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint8_t size_bytes,
+                                    const std::vector<Tag>* only) {
+  const auto wanted = [only](uint64_t value) {
+    if (!only) return true;
+    const Tag tag = Tag{static_cast<uint32_t>(value)}.without_protected_bit();
+    return std::find(only->begin(), only->end(), tag) != only->end();
+  };
   CallSiteAnalysis result;
   const auto sites = analysis.find_sites();
   result.call_sites = sites.size();
@@ -180,7 +187,7 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
         seeds.push_back(wrappers::Seed{v.def_rva, v.arg, &api, base.pool_type, base.size});
         continue;
       }
-      if (v.kind != wrappers::Value::constant) continue;
+      if (v.kind != wrappers::Value::constant || !wanted(v.value)) continue;
       Evidence e = base;
       e.tag = Tag{static_cast<uint32_t>(v.value)};
       e.tag_rva = v.def_rva;
@@ -198,6 +205,7 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
   std::vector<std::string> problems;
   wrappers::expand(host, seeds, result.calls, problems);
   for (std::string& problem : problems) analysis.problem(std::move(problem));
+  if (only) std::erase_if(result.calls, [&](const Evidence& e) { return !wanted(e.tag.value); });
   wrappers::finish_evidence(result.calls);
   result.problems = analysis.problems();
   return result;

@@ -222,10 +222,10 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
   return resolve(region, index, loc);
 }
 
-CallSiteAnalysis analyse_call_sites(const CodeModel& model) {
+CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only) {
   Analysis analysis(model);
   analysis.sweep();
-  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(model.x64 ? 8 : 4));
+  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(model.x64 ? 8 : 4), only);
 }
 
 namespace {
@@ -376,9 +376,9 @@ bool supported(const PeImage& image) { return image.machine() == Machine::x86 ||
 // Stateless: one instance serves every thread. The image's own machine selects the decoder mode.
 class ZydisAnalyser final : public CodeAnalyser {
  public:
-  CallSiteAnalysis find_call_site_tags(const PeImage& image) const override {
+  CallSiteAnalysis find_call_site_tags(const PeImage& image, const std::vector<Tag>* only) const override {
     if (!supported(image)) return {};
-    return analyse_call_sites(model_from_image(image, true));
+    return analyse_call_sites(model_from_image(image, true), only);
   }
   std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
     if (!supported(image)) return std::nullopt;

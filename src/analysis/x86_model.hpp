@@ -43,7 +43,7 @@ struct CodeModel {
 
 CodeModel model_from_image(const PeImage& image, bool with_imports = true);
 
-CallSiteAnalysis analyse_call_sites(const CodeModel& model);
+CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only = nullptr);
 std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva);
 // The same for many addresses (answers in the order of rvas), sharing the decoding: see x86_64.cpp.
 std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& model, const std::vector<uint32_t>& rvas);

@@ -127,7 +127,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     report.version = pe->version();
     const CodeAnalyser* analyser = analyser_for(pe->machine());
     if (analyser && analyse_code && imports_tag_api(*pe)) {
-      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe);
+      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
       std::vector<Evidence> objref;
       for (Evidence& call : calls.calls) {
         // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "tagwho/code_analysis.hpp"
 #include "tagwho/literal_matcher.hpp"
 #include "tagwho/report.hpp"
 #include "tagwho/scan.hpp"
@@ -118,4 +119,34 @@ TEST_CASE("the search prefilter changes no answer: every tag any driver uses, se
     }
   }
   CHECK(skippable > tags.size() * sources.files.size() / 4);
+}
+
+TEST_CASE("call-site analysis for some tags keeps exactly the evidence of those tags") {
+  SourceList sources = open_sources(inputs());
+  size_t compared = 0;
+  for (const SourceFile& file : sources.files) {
+    auto bytes = file.read();
+    REQUIRE(bytes.ok());
+    auto image = PeImage::load(bytes->view());
+    if (!image) continue;
+    const CodeAnalyser* analyser = analyser_for(image->machine());
+    if (!analyser) continue;
+    INFO(file.path);
+    const CallSiteAnalysis all = analyser->find_call_site_tags(*image);
+    std::vector<Tag> tags;
+    for (const Evidence& e : all.calls)
+      if (std::find(tags.begin(), tags.end(), e.tag) == tags.end()) tags.push_back(e.tag);
+    for (Tag tag : tags) {
+      const std::vector<Tag> only{tag};
+      const CallSiteAnalysis some = analyser->find_call_site_tags(*image, &only);
+      std::vector<std::string> expected, got;
+      for (const Evidence& e : all.calls)
+        if (e.tag == tag) expected.push_back(describe_evidence(e) + e.tag.display());
+      for (const Evidence& e : some.calls) got.push_back(describe_evidence(e) + e.tag.display());
+      CHECK(got == expected);
+      CHECK(some.call_sites == all.call_sites);
+      ++compared;
+    }
+  }
+  CHECK(compared > 40);
 }
