@@ -48,8 +48,26 @@ struct Todo {
   int analysed = -1;     // index into the new contents analysed by this run
 };
 
-// Files analysed (or contents searched again) between two stores: bounds the results held in memory.
+// Files analysed (or contents searched again) between two stores: bounds the results held in memory, by
+// count and by input size (a large driver's literal evidence for thousands of tags can be large: a batch of
+// five 34 MB drivers held 1.8 GB).
 constexpr size_t kBatch = 16;
+constexpr uint64_t kBatchBytes = 64ull << 20;
+
+// How many items from `first` on form the next batch: at most kBatch, and no more than kBatchBytes of input
+// unless the first item alone is larger.
+template <typename SizeOf>
+size_t next_batch(size_t first, size_t count, SizeOf size_of) {
+  size_t batch = 0;
+  uint64_t bytes = 0;
+  while (first + batch < count && batch < kBatch) {
+    const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(0, size_of(first + batch)));
+    if (batch > 0 && bytes + size > kBatchBytes) break;
+    bytes += size;
+    ++batch;
+  }
+  return batch;
+}
 
 struct NewContent {
   std::string hash;
@@ -92,6 +110,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   struct Job {
     int64_t content = 0;
     std::string hash;
+    int64_t size = 0;
     std::vector<std::string> paths;
     int64_t tagset = 0;
     std::vector<Evidence> calls;
@@ -101,7 +120,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   std::vector<Job> jobs;
   {
     sql::Statement s(db,
-        "SELECT c.id, c.hash, coalesce(c.tagset, 0), f.path FROM contents c JOIN files f ON f.content = c.id"
+        "SELECT c.id, c.hash, coalesce(c.tagset, 0), f.path, c.size FROM contents c JOIN files f ON f.content = c.id"
         " WHERE f.host = ? AND f.kind = 'pe' AND coalesce(c.tagset, 0) <> ? ORDER BY c.id, f.path");
     s.bind(1, host).bind(2, wanted_set);
     while (s.step()) {
@@ -110,6 +129,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         jobs.back().content = s.i64(0);
         jobs.back().hash = s.text(1);
         jobs.back().tagset = s.i64(2);
+        jobs.back().size = s.i64(4);
       }
       jobs.back().paths.push_back(s.text(3));
     }
@@ -135,8 +155,8 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   sql::Statement set_tagset(db, "UPDATE contents SET tagset = ? WHERE id = ?");
   // In batches, each stored and freed before the next: a content's findings for every literal tag can be
   // large, and memory must not grow with the number of contents.
-  for (size_t first = 0; first < jobs.size(); first += kBatch) {
-    const size_t batch = std::min(kBatch, jobs.size() - first);
+  for (size_t first = 0, batch = 0; first < jobs.size(); first += batch) {
+    batch = next_batch(first, jobs.size(), [&](size_t i) { return jobs[i].size; });
     for (size_t i = first; i < first + batch; ++i) jobs[i].calls = read_call_evidence(db, jobs[i].content);
     parallel_for(batch, threads, [&](size_t offset) {
       Job& job = jobs[first + offset];
@@ -313,8 +333,8 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   // In batches: each batch's new contents are stored and their results freed before the next batch, so
   // memory does not grow with the number of files.
   std::vector<int64_t> fresh_ids;
-  for (size_t first = 0; first < todo.size(); first += kBatch) {
-    const size_t batch = std::min(kBatch, todo.size() - first);
+  for (size_t first = 0, batch = 0; first < todo.size(); first += batch) {
+    batch = next_batch(first, todo.size(), [&](size_t i) { return todo[i].size; });
     parallel_for(batch, threads, [&](size_t offset) {
       Todo& item = todo[first + offset];
       auto read = item.source.read();
