@@ -445,11 +445,12 @@ Result<bool> Index::for_each_driver(const std::function<void(const std::string& 
     struct Row {
       std::string host, path, kind, error;
       int64_t content;
+      std::optional<ServiceInfo> service;
     };
     std::vector<Row> rows;
-    sql::Statement s(db, "SELECT h.name, f.path, f.kind, coalesce(f.content, 0), f.error FROM files f"
-                         " JOIN hosts h ON h.id = f.host WHERE f.kind <> 'not_pe'");
-    while (s.step()) rows.push_back(Row{s.text(0), s.text(1), s.text(2), s.text(4), s.i64(3)});
+    sql::Statement s(db, std::string("SELECT h.name, f.path, f.kind, coalesce(f.content, 0), f.error, ") + kServiceColumns +
+                             " FROM files f JOIN hosts h ON h.id = f.host WHERE f.kind <> 'not_pe'");
+    while (s.step()) rows.push_back(Row{s.text(0), s.text(1), s.text(2), s.text(4), s.i64(3), column_service(s, 5)});
     std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
       if (a.host != b.host) return a.host < b.host;
       return path_less(a.path, b.path);
@@ -479,6 +480,7 @@ Result<bool> Index::for_each_driver(const std::function<void(const std::string& 
       }
       DriverReport report = found->second;
       report.path = row.path;
+      report.service = row.service;
       visit(row.host, report);
     }
   } catch (const sql::Failure& failure) {

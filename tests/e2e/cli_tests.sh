@@ -607,6 +607,10 @@ index_images)
       done
     done
   done <<<"$tags"
+  # export is the driver listing, services included (missing drivers are not files: listed by searches only)
+  "$tagwho" index export --index "$idx" --format jsonl >"$work/export" || fail "export"
+  "$tagwho" driver --json --no-tagdb "${paths[@]}" | grep -v '^{"missing_driver"' | cmp -s - "$work/export" \
+    || fail "export differs from tagwho driver --json"
   run 0 --index "$idx" --no-tagdb Leak
   grep -q '^    service  LeakSvc "Leak sample driver", start demand' "$work/out" || fail "no service in the index's answer"
   grep -q "^missing  $images/disk.E01:  service Ghost (start boot)" "$work/out" || fail "no missing driver in the index's answer"
