@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -96,6 +99,11 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file) {
   return result;
 }
 
+// Files at least this large are analysed one at a time: their analysis needs several times their size (a
+// 34 MB x86 driver: 121 MB), so two at once would set the peak, and peak memory would then depend on how
+// many large files a corpus has. While one runs, the other threads take the smallest files left.
+constexpr uint64_t kLargeFile = 16ull << 20;
+
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads) {
   std::vector<FileResult> results(files.size());
   // Largest files first, so that one huge driver analysed last never leaves the other threads idle; the
@@ -103,9 +111,33 @@ std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<S
   std::vector<size_t> order(files.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return files[a].size > files[b].size; });
-  std::atomic<size_t> next{0};
+  std::mutex lock;
+  std::condition_variable large_done;
+  size_t front = 0, back = files.size();  // files still to take: order[front, back)
+  bool large_running = false;
+  auto is_large = [&](size_t index) { return files[index].size >= kLargeFile; };
+  // The next file to analyse (largest first, but never a second large one at once), or none.
+  auto take = [&]() -> std::optional<size_t> {
+    std::unique_lock<std::mutex> guard(lock);
+    for (;;) {
+      if (front >= back) return std::nullopt;
+      if (!is_large(order[front]) || !large_running) {
+        large_running = large_running || is_large(order[front]);
+        return order[front++];
+      }
+      if (!is_large(order[back - 1])) return order[--back];
+      large_done.wait(guard);  // only large files are left, and one is being analysed
+    }
+  };
   auto worker = [&] {
-    for (size_t k = next++; k < files.size(); k = next++) results[order[k]] = analyse_source(scanner, files[order[k]]);
+    while (std::optional<size_t> index = take()) {
+      results[*index] = analyse_source(scanner, files[*index]);
+      if (is_large(*index)) {
+        std::lock_guard<std::mutex> guard(lock);
+        large_running = false;
+        large_done.notify_all();
+      }
+    }
   };
   threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(files.size())));
   std::vector<std::thread> pool;
