@@ -236,9 +236,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     sql::Statement add(db, "INSERT OR IGNORE INTO roots(host, path) VALUES (?, ?)");
     for (const std::string& root : roots) add.bind(1, host).bind(2, root).run();
   } else {
-    sql::Statement s(db, "SELECT path FROM roots WHERE host = ? ORDER BY rowid");
-    s.bind(1, host);
-    while (s.step()) roots.push_back(s.text(0));
+    roots = host_roots(db, host);
     if (roots.empty()) throw sql::Failure("no roots recorded for host " + host_name + ": give PATH... to tagwho index build", 0);
   }
   if (fresh) {

@@ -45,9 +45,7 @@ std::string image_prefix(const SourceFile& file, const std::vector<std::string>&
   if (!file.host_path.empty()) return "";
   std::string best;
   for (const std::string& path : paths)
-    if (path.size() > best.size() && file.path.size() > path.size() && file.path.compare(0, path.size(), path) == 0 &&
-        file.path[path.size()] == ':')
-      best = path;
+    if (path.size() > best.size() && inside_image(file.path, path)) best = path;
   return best;
 }
 
@@ -161,13 +159,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
       }
       if (!uncovered.empty()) {
         int64_t local = host_id(db, local_host_name(), false);
-        std::vector<std::string> local_roots;
-        {
-          sql::Statement r(db, "SELECT path FROM roots WHERE host = ?");
-          r.bind(1, local);
-          while (r.step()) local_roots.push_back(r.text(0));
-        }
-        FileReopener reopener(std::move(local_roots));
+        FileReopener reopener(host_roots(db, local));
         struct Job {
           int64_t content;
           std::vector<std::string> paths;
@@ -267,12 +259,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
     // --- PATH...: this host's files under them, checked against the disk ----------------------------------
     int64_t local = host_id(db, local_host_name(), false);
     if (!local) return out;
-    std::vector<std::string> roots;
-    {
-      sql::Statement s(db, "SELECT path FROM roots WHERE host = ?");
-      s.bind(1, local);
-      while (s.step()) roots.push_back(s.text(0));
-    }
+    const std::vector<std::string> roots = host_roots(db, local);
     for (const std::string& path : paths) {
       std::string absolute = absolute_path(path);
       if (std::none_of(roots.begin(), roots.end(), [&](const std::string& root) { return under_root(absolute, root); }))

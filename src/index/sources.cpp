@@ -87,8 +87,7 @@ Result<FileBytes> FileReopener::read(const std::string& path) {
     if (known == known_.end()) {
       // Inside an image root ("ROOT:/..." or "ROOT:pN:/..."): open the image once, keep all its files.
       for (const std::string& root : roots_) {
-        bool inside = path.size() > root.size() + 1 && path.compare(0, root.size(), root) == 0 && path[root.size()] == ':';
-        if (!inside) continue;
+        if (!inside_image(path, root)) continue;
         if (opened_images_.insert(root).second)
           for (SourceFile& found : open_sources({root}).files) known_[found.path] = std::move(found);
         known = known_.find(path);

@@ -46,6 +46,10 @@ bool under_root(const std::string& path, const std::string& root) {
   return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/');
 }
 
+bool inside_image(const std::string& path, const std::string& image) {
+  return path.size() > image.size() + 1 && path.compare(0, image.size(), image) == 0 && path[image.size()] == ':';
+}
+
 Machine machine_from_name(const std::string& name) {
   for (Machine m : {Machine::x86, Machine::x64, Machine::arm64, Machine::ia64})
     if (name == machine_name(m)) return m;
@@ -95,6 +99,14 @@ int64_t host_id(sqlite3* db, const std::string& name, bool create) {
   sql::Statement insert(db, "INSERT INTO hosts(name, indexed_at) VALUES (?, 0)");
   insert.bind(1, name).run();
   return sqlite3_last_insert_rowid(db);
+}
+
+std::vector<std::string> host_roots(sqlite3* db, int64_t host) {
+  std::vector<std::string> roots;
+  sql::Statement s(db, "SELECT path FROM roots WHERE host = ? ORDER BY rowid");
+  s.bind(1, host);
+  while (s.step()) roots.push_back(s.text(0));
+  return roots;
 }
 
 std::set<uint32_t> tagset_tags(sqlite3* db, int64_t tagset) {

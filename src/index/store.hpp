@@ -40,6 +40,8 @@ std::string stem_key(const std::string& path);
 bool path_less(const std::string& a, const std::string& b);
 // True when path is root or lies below it (both absolute and normal).
 bool under_root(const std::string& path, const std::string& root);
+// True when path names a file inside the disk image `image`: "IMAGE:/..." or "IMAGE:pN:/...".
+bool inside_image(const std::string& path, const std::string& image);
 
 Machine machine_from_name(const std::string& name);
 Confidence confidence_from_name(const std::string& name);
@@ -51,6 +53,8 @@ void parallel_for(size_t count, unsigned threads, const std::function<void(size_
 void write_transaction(sqlite3* db, const std::function<void()>& body);
 
 int64_t host_id(sqlite3* db, const std::string& name, bool create);
+// The roots recorded for a host, in the order they were given.
+std::vector<std::string> host_roots(sqlite3* db, int64_t host);
 std::set<uint32_t> tagset_tags(sqlite3* db, int64_t tagset);
 int64_t make_tagset(sqlite3* db, const std::set<uint32_t>& tags);
 std::string meta(sqlite3* db, const std::string& key);
