@@ -44,11 +44,7 @@ void over_memory(uint64_t bytes) {
 
 }  // namespace detail
 
-struct Scope::Saved {
-  detail::State state;
-};
-
-Scope::Scope(const FileLimits& limits) : saved_(new Saved{detail::state}) {
+Scope::Scope(const FileLimits& limits) : saved_(detail::state) {
   detail::State& s = detail::state;
   s = detail::State{};
   s.active = limits.seconds > 0 || limits.memory_bytes > 0;
@@ -58,11 +54,6 @@ Scope::Scope(const FileLimits& limits) : saved_(new Saved{detail::state}) {
   s.seconds = limits.seconds;
   s.deadline_ns = timed ? detail::now_ns() + std::max<int64_t>(1, static_cast<int64_t>(limits.seconds * 1e9)) : 0;
   s.limit_bytes = limits.memory_bytes;
-}
-
-Scope::~Scope() {
-  detail::state = saved_->state;
-  delete saved_;
 }
 
 }  // namespace tagwho::budget

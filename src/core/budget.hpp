@@ -18,19 +18,6 @@ struct Exceeded : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Starts the budget of one file on this thread; the previous one (if any) is restored when it ends.
-class Scope {
- public:
-  explicit Scope(const FileLimits& limits);
-  ~Scope();
-  Scope(const Scope&) = delete;
-  Scope& operator=(const Scope&) = delete;
-
- private:
-  struct Saved;
-  Saved* saved_;
-};
-
 namespace detail {
 struct State {
   bool active = false;
@@ -45,6 +32,18 @@ void check_clock();
 bool clock_ok();  // check_clock without the throw
 [[noreturn]] void over_memory(uint64_t bytes);
 }  // namespace detail
+
+// Starts the budget of one file on this thread; the previous one (if any) is restored when it ends.
+class Scope {
+ public:
+  explicit Scope(const FileLimits& limits);
+  ~Scope() { detail::state = saved_; }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  detail::State saved_;
+};
 
 // Called once per unit of work (an instruction decoded, a data-flow step, a literal hit): reads the clock
 // every few thousand calls.
