@@ -64,6 +64,8 @@ SourceList open_sources(const std::vector<std::string>& paths);
 
 // Analyses the files on `threads` threads (results in input order), attaching each file's service.
 FileResult analyse_source(const Scanner& scanner, const SourceFile& file);
+// The same on the file's bytes already read (or the error reading them gave).
+FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const Result<FileBytes>& bytes);
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads);
 
 // The disk image formats this build of The Sleuth Kit reads ("raw", "ewf", "vhd", "vmdk"...).

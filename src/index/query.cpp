@@ -363,11 +363,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         if (!still) {
           item.changed = true;
           item.way = Way::scan;
-          if (!read) item.scanned = analyse_source(*scanner, input);
-          else {
-            item.scanned = scanner->analyse_bytes(input.path, read->view());
-            item.scanned.report.service = input.service;
-          }
+          item.scanned = analyse_source(*scanner, input, read);
         } else if (item.way == Way::indexed && !item.missing.empty() && all) {
           item.searched = search_bytes(input.path, read, *all);
         }

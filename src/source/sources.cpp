@@ -86,7 +86,10 @@ SourceList open_sources(const std::vector<std::string>& paths) {
 }
 
 FileResult analyse_source(const Scanner& scanner, const SourceFile& file) {
-  auto bytes = file.read();
+  return analyse_source(scanner, file, file.read());
+}
+
+FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const Result<FileBytes>& bytes) {
   FileResult result;
   if (!bytes) {
     result.report.path = file.path;
