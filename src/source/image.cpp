@@ -4,13 +4,11 @@
 #include "source/image.hpp"
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 
 #include "source/tsk_module.hpp"
 
