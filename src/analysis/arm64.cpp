@@ -95,6 +95,7 @@ std::vector<Site> Analysis::find_sites() {
   size_t resolved = 0;
   for (uint32_t rva : indirect_) {
     if (in_thunk(rva) || sites.count(rva)) continue;
+    if (limits_.targeted && !kmdf_ && !may_reach_slot(rva)) continue;
     if (++resolved > limits_.max_indirect_branches) {
       problem("too many indirect branches: the rest were not analysed");
       break;
@@ -119,10 +120,25 @@ std::vector<Site> Analysis::find_sites() {
       if (const ImportRef* import = kmdf_import(region, defs))
         add(Site{rva, import, tail ? CallForm::tail : CallForm::reg, tail});
   }
+  // Finding the sites and resolving their arguments each get the whole decode budget: a driver whose
+  // thousands of indirect branches used it up here would otherwise have none of its sites' tags resolved.
+  decoded_ = 0;
   std::vector<Site> result;
   result.reserve(sites.size());
   for (const auto& [rva, s] : sites) result.push_back(s);
   return result;
+}
+
+// The branch's region (region_for) starts no lower than its .pdata function (clipped to max_function_bytes)
+// or, outside one, its window (window_before): an address formed before that is not one the walk can see.
+bool Analysis::may_reach_slot(uint32_t branch_rva) const {
+  uint32_t lowest = branch_rva > limits_.window_before ? branch_rva - limits_.window_before : 0;
+  if (const RuntimeFunction* f = model_.function_at(branch_rva)) {
+    const uint32_t clip = limits_.max_function_bytes - 4096;
+    lowest = std::max(f->begin_rva, branch_rva > clip ? branch_rva - clip : 0);
+  }
+  auto it = std::lower_bound(slot_reach_.begin(), slot_reach_.end(), lowest);
+  return it != slot_reach_.end() && *it < branch_rva;
 }
 
 std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
@@ -140,8 +156,10 @@ std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition&
   return resolve(region, index, loc);
 }
 
-CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only) {
-  Analysis analysis(model);
+CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only, bool full_sweep) {
+  Limits limits;
+  limits.targeted = !full_sweep;
+  Analysis analysis(model, limits);
   analysis.sweep();
   return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), only);
 }

@@ -137,6 +137,7 @@ void Analysis::sweep() {
     return s && s->executable;
   };
   std::vector<std::pair<uint32_t, const CodeSection*>> thunk_candidates;
+  std::vector<uint32_t> literal_loads;
   for (const CodeSection& sec : model_.sections) {
     if (!sec.executable) continue;
     const uint32_t first = (sec.rva + 3) & ~3u;
@@ -160,6 +161,8 @@ void Analysis::sweep() {
         const int64_t page = static_cast<int64_t>(((model_.image_base + rva) & ~uint64_t{0xfff}) - model_.image_base) +
                              enc::adrp_offset(w);
         if (page >= 0 && page <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(page), rva);
+      } else if ((w & 0xbf000000u) == 0x18000000u || (w & 0xff000000u) == 0x98000000u) {  // ldr/ldrsw literal
+        literal_loads.push_back(rva);
       } else if ((w & 0x9f000000u) == 0x10000000u) {  // adr
         const uint32_t imm = ((w >> 5) & 0x7ffff) << 2 | ((w >> 29) & 3);
         const int64_t target = static_cast<int64_t>(rva) + (static_cast<int32_t>(imm << 11) >> 11);
@@ -182,6 +185,7 @@ void Analysis::sweep() {
   }
   for (const RuntimeFunction& f : model_.functions) known_starts_.push_back(f.begin_rva);
   if (model_.entry_rva) known_starts_.push_back(model_.entry_rva);
+  note_slot_reach(literal_loads);
   sort_unique(known_starts_);
   const auto by_target = [](const Branch& a, const Branch& b) {
     return a.target != b.target ? a.target < b.target : a.source < b.source;
@@ -205,6 +209,22 @@ void Analysis::sweep() {
   }
   for (const auto& [rva, import] : thunks_) known_starts_.push_back(rva);
   sort_unique(known_starts_);
+}
+
+// Where an IAT slot of a tag-taking API can be addressed from (Limits::targeted): an adrp of the slot's own
+// page (then ldr [xN, #lo12], or add #lo12 first), an adr at most one page below the slot, and any load from
+// a literal pool (an absolute address, from wherever).
+void Analysis::note_slot_reach(const std::vector<uint32_t>& literal_loads) {
+  std::vector<uint32_t> slots;
+  for (const auto& [slot_rva, import] : slots_)
+    if (import->api) slots.push_back(slot_rva);
+  std::sort(slots.begin(), slots.end());
+  slot_reach_ = literal_loads;
+  for (const auto& [target, rva] : adrps_) {
+    auto it = std::lower_bound(slots.begin(), slots.end(), target);
+    if (it != slots.end() && *it - target < 0x1000) slot_reach_.push_back(rva);
+  }
+  sort_unique(slot_reach_);
 }
 
 // --- Regions ------------------------------------------------------------------------------------------------
@@ -260,7 +280,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto region = std::make_unique<Region>();
   region->start = start;
   region->end = start + static_cast<uint32_t>(count * 4);
-  region->insns.resize(count);
+  region->insns.reserve(count);  // filled below, one instruction per word (resize would zero them first)
   // Cached regions overlapping this one already hold the decoded words they share with it (a word decodes
   // the same wherever a region starts): nearby call sites' windows would otherwise decode them again.
   std::vector<const Region*> overlapping;
@@ -270,7 +290,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   for (uint64_t i = 0; i < count; ++i) {
     budget::tick();
     const uint32_t rva = start + static_cast<uint32_t>(i * 4);
-    Insn& insn = region->insns[i];
+    Insn& insn = region->insns.emplace_back();
     const Insn* known = nullptr;
     for (const Region* cached : overlapping)
       if (const int at = cached->index_of(rva); at >= 0) {

@@ -35,6 +35,10 @@ struct Limits {
   int max_nested = 2;                     // nested resolves (load base registers)
   uint64_t decode_budget = 20'000'000;    // instructions decoded for regions over the whole image
   size_t max_indirect_branches = 200000;  // blr/br resolved per image
+  // Targeted decoding: a blr/br is decoded and resolved only when an instruction that can form the address
+  // of a tag-taking API's IAT slot (adrp/adr near it, or a literal-pool load) precedes it closely enough to
+  // lie in its region. False: every blr/br (the full sweep).
+  bool targeted = true;
 };
 
 // Arithmetic applied to a value after it was defined (movk, orr/and/eor/add with an immediate, shifts).
@@ -172,6 +176,9 @@ class Analysis {
   std::optional<std::vector<uint32_t>> data_pointers_;   // 8-byte image pointers in data and code, as RVAs
   uint64_t follow_budget_ = 2'000'000;                   // instructions decoded by the proof per image
   std::vector<uint32_t> indirect_;       // blr/br sites, sorted
+  std::vector<uint32_t> slot_reach_;     // sorted: adrp/adr reaching a tag-taking API's IAT slot, literal loads
+  bool may_reach_slot(uint32_t branch_rva) const;
+  void note_slot_reach(const std::vector<uint32_t>& literal_loads);
   bool kmdf_ = false;                    // imports WdfVersionBind: blr through the WdfFunctions table
   std::vector<uint32_t> known_starts_;   // sorted, unique
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word

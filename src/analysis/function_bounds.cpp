@@ -230,9 +230,13 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
                                     [](const Insn& insn, uint32_t x) { return insn.rva < x; });
       overlapping.push_back(Overlap{&cached, static_cast<size_t>(first - cached.insns.begin())});
     });
-    region->insns.reserve(std::min<size_t>((end - start) / 3 + 16, limits_.max_region_insns));
+    // Decoded into a scratch vector that is never reallocated during the loop (at most one instruction per
+    // byte), then copied once at its exact size: growing the region's own vector copied it several times.
+    std::vector<Insn>& insns = scratch_;
+    insns.clear();
+    insns.reserve(std::min<size_t>(end - start, limits_.max_region_insns));
     uint32_t rva = start;
-    while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
+    while (rva < end && rva - sec->rva < n && insns.size() < limits_.max_region_insns) {
       budget::tick();
       bool copied = false;
       for (Overlap& overlap : overlapping) {
@@ -240,8 +244,8 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
         while (overlap.cursor < cached.size() && cached[overlap.cursor].rva < rva) ++overlap.cursor;
         if (overlap.cursor >= cached.size() || cached[overlap.cursor].rva != rva) continue;
         for (size_t i = overlap.cursor;
-             i < cached.size() && cached[i].rva < end && region->insns.size() < limits_.max_region_insns; ++i) {
-          region->insns.push_back(cached[i]);
+             i < cached.size() && cached[i].rva < end && insns.size() < limits_.max_region_insns; ++i) {
+          insns.push_back(cached[i]);
           rva = cached[i].rva + cached[i].length;
         }
         copied = true;
@@ -256,9 +260,10 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
         insn.length = 1;
         insn.flow = Flow::stop;
       }
-      region->insns.push_back(insn);
+      insns.push_back(insn);
       rva += insn.length;
     }
+    region->insns.assign(insns.begin(), insns.end());
     decoded_ += region->insns.size();
     if (region->insns.size() >= limits_.max_region_insns)
       problem("code at " + hex(start) + " clipped to " +

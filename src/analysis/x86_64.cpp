@@ -128,6 +128,8 @@ std::vector<Site> Analysis::find_sites() {
     }
   }
   if (kmdf_) add_kmdf_sites(sites);
+  // Finding the sites and resolving their arguments each get the whole decode budget (as on ARM64).
+  decoded_ = 0;
   std::vector<Site> result;
   result.reserve(sites.size());
   for (const auto& [rva, s] : sites) result.push_back(s);

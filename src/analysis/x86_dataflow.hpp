@@ -204,6 +204,7 @@ class Analysis {
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   int nested_resolves_ = 0;
   uint64_t decoded_ = 0;
+  std::vector<Insn> scratch_;  // build_region's decoding buffer, kept between regions
   bool budget_reported_ = false;
   uint64_t undecodable_ = 0;
   uint64_t code_bytes_ = 0;

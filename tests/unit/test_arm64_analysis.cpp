@@ -25,11 +25,13 @@
 
 #include "analysis/arm64_dataflow.hpp"
 #include "analysis/arm64_model.hpp"
+#include "analysis/call_sites.hpp"
 #include "scan/classify.hpp"
 #include "tagwho/byte_view.hpp"
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/literal_matcher.hpp"
 #include "tagwho/pe_image.hpp"
+#include "tagwho/report.hpp"
 #include "tagwho/scan.hpp"
 #include "tagwho/tag_api.hpp"
 
@@ -419,6 +421,100 @@ TEST_CASE("arm64 wrappers: bounded on a deep chain of wrappers") {
   CHECK(a.calls.size() == limits.max_depth);
   CHECK(std::any_of(a.problems.begin(), a.problems.end(),
                     [](const std::string& s) { return s.find("wrapper analysis limited") != std::string::npos; }));
+}
+
+namespace {
+
+// One allocation through the IAT in a long function (1,500 words: the IAT address is formed at its start,
+// the call is at its end), then 170 functions without .pdata entries that only branch through a pointer
+// their caller passed (blr x9 after ldr x9, [x0]): each such branch's region is a window of about 1,280
+// words, so resolving them all costs far more decoding than the one real call site.
+void build_many_indirect_branches(Built& built) {
+  using namespace a64;
+  Program p;
+  std::vector<uint32_t> real = {kStpFpLr, adrp(8, 0x1004, kIat), ldr_x(8, 8, 0)};
+  real.resize(1494, kNop);
+  for (uint32_t w : {movz_w(0, 0), movz_w(1, 0x40), movz_w(2, 0x0021), movk_w(2, 0x7a00), blr(8), kRet})
+    real.push_back(w);
+  p.put(0x1000, real);
+  for (uint32_t rva = 0x2800; rva + 12 <= kIat; rva += 12) p.put(rva, {ldr_x(9, 0, 0), blr(9), kRet}, false);
+  build(p, built);
+}
+
+CallSiteAnalysis analyse_with(const arm64::CodeModel& model, const arm64::Limits& limits) {
+  arm64::Analysis analysis(model, limits);
+  analysis.sweep();
+  return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), nullptr);
+}
+
+bool has_problem(const CallSiteAnalysis& a, const std::string& text) {
+  return std::any_of(a.problems.begin(), a.problems.end(),
+                     [&](const std::string& p) { return p.find(text) != std::string::npos; });
+}
+
+}  // namespace
+
+TEST_CASE("arm64 targeted decoding: branches no IAT address can reach are not decoded; same answer") {
+  Built built;
+  build_many_indirect_branches(built);
+  arm64::Limits full;
+  full.targeted = false;
+  full.decode_budget = 20'000;
+  full.max_regions_cached = 4;  // the real site's region is not kept until its arguments are resolved
+  arm64::Limits targeted = full;
+  targeted.targeted = true;
+
+  const CallSiteAnalysis swept = analyse_with(built.model, full);
+  const CallSiteAnalysis aimed = analyse_with(built.model, targeted);
+  // The full sweep decodes every branch's window and runs out of budget; the targeted analysis does not.
+  CHECK(has_problem(swept, "decode budget exhausted"));
+  CHECK_FALSE(has_problem(aimed, "decode budget exhausted"));
+  // Resolving the site's arguments has a budget of its own: the tag is recovered either way.
+  for (const CallSiteAnalysis* a : {&swept, &aimed}) {
+    auto tags = with_tag(*a, 0x7a000021);
+    REQUIRE(tags.size() == 1);
+    CHECK(tags[0]->api == "ExAllocatePoolWithTag");
+    CHECK(tags[0]->rva == 0x1000 + 1498 * 4);
+    CHECK(a->calls.size() == 1);
+  }
+  // With budget enough for both, the evidence is identical.
+  full.decode_budget = targeted.decode_budget = 20'000'000;
+  const CallSiteAnalysis swept_all = analyse_with(built.model, full);
+  const CallSiteAnalysis aimed_all = analyse_with(built.model, targeted);
+  REQUIRE(swept_all.calls.size() == aimed_all.calls.size());
+  for (size_t i = 0; i < swept_all.calls.size(); ++i)
+    CHECK(describe_evidence(swept_all.calls[i]) == describe_evidence(aimed_all.calls[i]));
+  CHECK(swept_all.call_sites == aimed_all.call_sites);
+}
+
+TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM64 sample and corpus driver") {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"))
+    if (entry.path().filename().string().find("-arm64") != std::string::npos) files.push_back(entry.path());
+  if (const fs::path dir = test::corpus_dir_for_test(); !dir.empty())
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename().string().find("-arm64-") != std::string::npos &&
+          entry.path().extension() == ".sys")
+        files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= 4);
+  size_t evidence = 0;
+  for (const fs::path& file : files) {
+    INFO(file.filename().string());
+    const std::string bytes = test::read_all(file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE_MESSAGE(image.ok(), image.error());
+    const arm64::CodeModel model = arm64::model_from_image(*image);
+    const CallSiteAnalysis aimed = arm64::analyse_call_sites(model, nullptr, false);
+    const CallSiteAnalysis swept = arm64::analyse_call_sites(model, nullptr, true);
+    std::vector<std::string> a, b;
+    for (const Evidence& e : aimed.calls) a.push_back(describe_evidence(e) + e.tag.display());
+    for (const Evidence& e : swept.calls) b.push_back(describe_evidence(e) + e.tag.display());
+    CHECK(a == b);
+    CHECK(aimed.call_sites == swept.call_sites);
+    evidence += a.size();
+  }
+  CHECK(evidence > 100);
 }
 
 TEST_CASE("arm64 immediate_use_at: aligned MOVZ/MOVK words in code") {
