@@ -91,6 +91,7 @@ struct Region {
   std::vector<Insn> insns;
   std::vector<std::pair<uint32_t, uint32_t>> branch_in;  // (target RVA, source index), sorted
   int index_of(uint32_t rva) const;  // -1 outside the region
+  uint64_t memory_bytes() const { return insns.capacity() * sizeof(Insn) + sizeof(Region); }
 };
 
 // A found call site of a tag-taking API.

@@ -44,10 +44,25 @@ const RuntimeFunction* CodeModel::function_at(uint32_t rva) const {
   return rva >= it->begin_rva && rva < it->end_rva ? &*it : nullptr;
 }
 
-int Region::index_of(uint32_t rva) const {
-  auto it = std::lower_bound(insns.begin(), insns.end(), rva, [](const Insn& i, uint32_t x) { return i.rva < x; });
-  if (it == insns.end() || it->rva != rva) return -1;
-  return static_cast<int>(it - insns.begin());
+void InsnList::append(const std::shared_ptr<const InsnRun>& run, size_t from, size_t to) {
+  if (from >= to) return;
+  if (runs_.empty() || runs_.back() != run) runs_.push_back(run);
+  for (size_t i = from; i < to; ++i) at_.push_back(&run->insns[i]);
+}
+
+// Charged as if the region held copies: runs it shares may outlive the run cache that charged them.
+uint64_t InsnList::memory_bytes() const {
+  return at_.capacity() * (sizeof(const Insn*) + sizeof(Insn)) + runs_.capacity() * sizeof(runs_[0]);
+}
+
+int InsnList::index_of(uint32_t rva) const {
+  auto it = std::lower_bound(at_.begin(), at_.end(), rva, [](const Insn* i, uint32_t x) { return i->rva < x; });
+  if (it == at_.end() || (*it)->rva != rva) return -1;
+  return static_cast<int>(it - at_.begin());
+}
+
+uint64_t Region::memory_bytes() const {
+  return insns.memory_bytes() + branch_in.capacity() * sizeof(branch_in[0]) + sizeof(Region);
 }
 
 Analysis::Analysis(const CodeModel& model, Limits limits)
@@ -56,6 +71,10 @@ Analysis::Analysis(const CodeModel& model, Limits limits)
     slots_.emplace(import.slot_rva, &import);
     kmdf_ = kmdf_ || import.name == kWdfBindImport;
   }
+}
+
+Analysis::~Analysis() {
+  for (const auto& [rva, run] : runs_) budget::release(run->insns.capacity() * sizeof(Insn));
 }
 
 std::string hex(uint32_t value) {
@@ -200,6 +219,47 @@ std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
   return ss->checkpoints[k];
 }
 
+// The run starting at rva (decoded now, or shared with the regions that reached rva before).
+std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t rva) {
+  if (auto it = runs_.find(rva); it != runs_.end()) return it->second;
+  const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+  const uint8_t* data = sec.bytes.data();
+  auto run = std::make_shared<InsnRun>();
+  run->start = rva;
+  const uint64_t boundary = (uint64_t{rva} & ~uint64_t{0xff}) + 0x100;
+  uint32_t at = rva;
+  while (at < boundary && at - sec.rva < n) {
+    budget::tick();
+    const size_t off = at - sec.rva;
+    Insn insn;
+    if (!decoder_.decode(data + off, n - off, at, insn)) {
+      insn = Insn{};
+      insn.rva = at;
+      insn.length = 1;
+      insn.flow = Flow::stop;
+    }
+    run->insns.push_back(insn);
+    at += insn.length;
+  }
+  run->insns.shrink_to_fit();
+  run->next = at;
+  budget::charge(run->insns.capacity() * sizeof(Insn));
+  run_insns_ += run->insns.size();
+  run_order_.push_back(rva);
+  return runs_.emplace(rva, std::move(run)).first->second;
+}
+
+void Analysis::trim_runs() {
+  if (run_insns_ <= limits_.max_cached_insns) return;
+  while (run_insns_ > limits_.max_cached_insns / 2 && !run_order_.empty()) {
+    auto oldest = runs_.find(run_order_.front());
+    run_insns_ -= oldest->second->insns.size();
+    budget::release(oldest->second->insns.capacity() * sizeof(Insn));
+    runs_.erase(oldest);
+    run_order_.pop_front();
+  }
+}
+
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto key = std::make_pair(start, end);
   if (const Region* cached = regions_.find(key)) return cached;
@@ -213,57 +273,21 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
     budget_reported_ = true;
   }
   if (sec) {
+    // Linear decoding from start, run after run: call sites close together (windows on a grid, x86 without
+    // .pdata) share the runs instead of decoding the same bytes many times.
     const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
-    const uint8_t* data = sec->bytes.data();
-    // Cached regions overlapping this one: once decoding reaches an instruction one of them starts at,
-    // the rest of that region is what decoding would produce (an instruction depends only on its bytes
-    // and address), so it is copied instead. Call sites close together (windows on a grid, x86 without
-    // .pdata) otherwise decode the same bytes many times.
-    struct Overlap {
-      const Region* region;
-      size_t cursor;  // first instruction at or after the current address (addresses only grow)
-    };
-    std::vector<Overlap> overlapping;
-    regions_.for_each([&](const Region& cached) {
-      if (cached.start >= end || cached.end <= start || cached.insns.empty()) return;
-      auto first = std::lower_bound(cached.insns.begin(), cached.insns.end(), start,
-                                    [](const Insn& insn, uint32_t x) { return insn.rva < x; });
-      overlapping.push_back(Overlap{&cached, static_cast<size_t>(first - cached.insns.begin())});
-    });
-    // Decoded into a scratch vector that is never reallocated during the loop (at most one instruction per
-    // byte), then copied once at its exact size: growing the region's own vector copied it several times.
-    std::vector<Insn>& insns = scratch_;
-    insns.clear();
-    insns.reserve(std::min<size_t>(end - start, limits_.max_region_insns));
+    trim_runs();
     uint32_t rva = start;
-    while (rva < end && rva - sec->rva < n && insns.size() < limits_.max_region_insns) {
-      budget::tick();
-      bool copied = false;
-      for (Overlap& overlap : overlapping) {
-        const std::vector<Insn>& cached = overlap.region->insns;
-        while (overlap.cursor < cached.size() && cached[overlap.cursor].rva < rva) ++overlap.cursor;
-        if (overlap.cursor >= cached.size() || cached[overlap.cursor].rva != rva) continue;
-        for (size_t i = overlap.cursor;
-             i < cached.size() && cached[i].rva < end && insns.size() < limits_.max_region_insns; ++i) {
-          insns.push_back(cached[i]);
-          rva = cached[i].rva + cached[i].length;
-        }
-        copied = true;
-        break;
-      }
-      if (copied) continue;
-      size_t off = rva - sec->rva;
-      Insn insn;
-      if (!decoder_.decode(data + off, n - off, rva, insn)) {
-        insn = Insn{};
-        insn.rva = rva;
-        insn.length = 1;
-        insn.flow = Flow::stop;
-      }
-      insns.push_back(insn);
-      rva += insn.length;
+    while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
+      const std::shared_ptr<const InsnRun> run = run_at(*sec, rva);
+      size_t take = 0;
+      while (take < run->insns.size() && run->insns[take].rva < end &&
+             region->insns.size() + take < limits_.max_region_insns)
+        ++take;
+      region->insns.append(run, 0, take);
+      if (take < run->insns.size()) break;
+      rva = run->next;
     }
-    region->insns.assign(insns.begin(), insns.end());
     decoded_ += region->insns.size();
     if (region->insns.size() >= limits_.max_region_insns)
       problem("code at " + hex(start) + " clipped to " +

@@ -11,7 +11,7 @@
 
 namespace tagwho::analysis {
 
-// Region: any type with a vector `insns`. Pointers returned stay valid until trim().
+// Region: any type with `insns` (size()) and memory_bytes(). Pointers returned stay valid until trim().
 template <typename Region>
 class RegionCache {
  public:
@@ -60,7 +60,7 @@ class RegionCache {
   }
 
  private:
-  static uint64_t bytes_of(const Region& region) { return region.insns.capacity() * sizeof(region.insns[0]) + sizeof(Region); }
+  static uint64_t bytes_of(const Region& region) { return region.memory_bytes(); }
 
   std::map<Key, std::unique_ptr<Region>> regions_;
   std::deque<Key> order_;  // keys of regions_, oldest first
