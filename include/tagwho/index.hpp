@@ -72,6 +72,10 @@ struct IndexBuildOptions {
   unsigned threads = 1;
   std::string host;  // "" = local_host_name()
   FileLimits limits;  // per file analysed
+  // A content's literal evidence is classified and stored a group of tags at a time, each group holding at
+  // most this many hits (one tag's hits are never split): memory stays bounded on drivers with hundreds of
+  // thousands of hits. The index is the same whatever the value.
+  size_t literal_group_hits = 20'000;
 };
 
 struct IndexStats {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "core/budget.hpp"
 #include "index/store.hpp"
 #include "scan/analyse.hpp"
+#include "scan/classify.hpp"
 #include "tagwho/scan.hpp"
 
 namespace tagwho {
@@ -102,20 +104,45 @@ std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
   return tags;
 }
 
+// [first, last) ranges of `need` (sorted tag values) whose tags have at most `group_hits` hits in all,
+// unless one tag alone has more. hits_of_tag: the number of hits of each tag of `need`.
+std::vector<std::pair<size_t, size_t>> tag_groups(const std::vector<size_t>& hits_of_tag, size_t group_hits) {
+  std::vector<std::pair<size_t, size_t>> groups;
+  size_t first = 0, in_group = 0;
+  for (size_t i = 0; i < hits_of_tag.size(); ++i) {
+    if (i > first && in_group + hits_of_tag[i] > group_hits) {
+      groups.emplace_back(first, i);
+      first = i;
+      in_group = 0;
+    }
+    in_group += hits_of_tag[i];
+  }
+  if (first < hits_of_tag.size()) groups.emplace_back(first, hits_of_tag.size());
+  return groups;
+}
+
+// The call and wrapper evidence stored for the content's tags in `tags` (sorted).
+std::vector<Evidence> calls_of(sqlite3* db, int64_t content, const std::vector<uint32_t>& tags) {
+  std::vector<Evidence> calls;
+  for (Evidence& call : read_call_evidence(db, content, tags.front(), tags.back()))
+    if (std::binary_search(tags.begin(), tags.end(), call.tag.without_protected_bit().value))
+      calls.push_back(std::move(call));
+  return calls;
+}
+
 // Brings each local content's literal evidence up to `wanted`: searches its bytes for the tags its tagset
 // lacks, and classifies the hits with its stored call evidence. Contents with no readable file keep their
 // tagset (their answers for the missing tags come from a search at query time, or say they are partial).
 void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wanted, int64_t wanted_set,
-                         unsigned threads, FileReopener& files, const FileLimits& limits, IndexCounts& counts) {
+                         const IndexBuildOptions& options, FileReopener& files, IndexCounts& counts) {
+  const unsigned threads = std::max(1u, options.threads);
+  const FileLimits& limits = options.limits;
   struct Job {
     int64_t content = 0;
     std::string hash;
     int64_t size = 0;
     std::vector<std::string> paths;
     int64_t tagset = 0;
-    std::vector<Evidence> calls;
-    std::vector<Finding> findings;
-    bool done = false;
   };
   std::vector<Job> jobs;
   {
@@ -136,88 +163,109 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   }
   if (jobs.empty()) return;
   // One matcher per distinct missing set (normally one: every content was at the same set before).
-  std::map<int64_t, std::set<uint32_t>> missing;
+  std::map<int64_t, std::vector<uint32_t>> missing;  // sorted tag values
   for (const Job& job : jobs) {
     if (missing.count(job.tagset)) continue;
     std::set<uint32_t> have = job.tagset ? tagset_tags(db, job.tagset) : std::set<uint32_t>{};
-    std::set<uint32_t>& need = missing[job.tagset];
-    std::set_difference(wanted.begin(), wanted.end(), have.begin(), have.end(), std::inserter(need, need.end()));
+    std::vector<uint32_t>& need = missing[job.tagset];
+    std::set_difference(wanted.begin(), wanted.end(), have.begin(), have.end(), std::back_inserter(need));
   }
   std::map<int64_t, std::shared_ptr<const LiteralMatcher>> matchers;
   for (const auto& [set, need] : missing) {
     if (need.empty()) continue;
-    auto matcher = LiteralMatcher::build(as_tags(need));
+    std::vector<Tag> tags;
+    for (uint32_t value : need) tags.push_back(Tag{value});
+    auto matcher = LiteralMatcher::build(tags);
     if (!matcher) throw sql::Failure("cannot build the literal matcher: " + matcher.error(), 0);
     matchers[set] = std::make_shared<const LiteralMatcher>(std::move(*matcher));
   }
-  std::map<int64_t, std::vector<uint32_t>> needed_values;  // missing, as sorted vectors for binary search
-  for (const auto& [set, need] : missing) needed_values[set].assign(need.begin(), need.end());
+  // The workers read and write the database themselves, one at a time, so that each content's evidence is
+  // stored group by group as it is built; an error in one stops the others and is raised here.
+  std::mutex db_lock;
+  std::exception_ptr failure;
   sql::Statement set_tagset(db, "UPDATE contents SET tagset = ? WHERE id = ?");
-  // In batches, each stored and freed before the next: a content's findings for every literal tag can be
-  // large, and memory must not grow with the number of contents.
-  for (size_t first = 0, batch = 0; first < jobs.size(); first += batch) {
-    batch = next_batch(first, jobs.size(), [&](size_t i) { return jobs[i].size; });
-    for (size_t i = first; i < first + batch; ++i) jobs[i].calls = read_call_evidence(db, jobs[i].content);
-    parallel_for(batch, threads, [&](size_t offset) {
-      Job& job = jobs[first + offset];
-      auto found = matchers.find(job.tagset);
-      if (found == matchers.end()) {
-        job.done = true;  // nothing missing
-        return;
-      }
-      const LiteralMatcher& matcher = *found->second;
-      const std::vector<uint32_t>& need = needed_values.at(job.tagset);
-      for (const std::string& path : job.paths) {
-        auto read = files.read(path);
-        if (!read || hex64(content_hash(read->view())) != job.hash) continue;  // changed under us: next path
-        ByteView bytes = read->view();
-        auto scratch = matcher.make_scratch();
-        if (!scratch) return;
-        // Within the file's limits, as its analysis was: a content over them keeps its literal set, and
-        // a search for the new tags reads it afresh (and stops as a scan would).
-        try {
-          budget::Scope scope(limits);
-          budget::charge(bytes.size());
-          auto hits = matcher.scan(bytes, *scratch);
-          if (!hits) return;
-          std::vector<Evidence> evidence;
-          for (const Evidence& call : job.calls)
-            if (std::binary_search(need.begin(), need.end(), call.tag.without_protected_bit().value))
-              evidence.push_back(call);
-          if (!hits->empty()) {
-            auto image = PeImage::load(bytes);
-            std::vector<Evidence> literals = classify_per_tag(*hits, matcher.tags(), image ? &*image : nullptr, evidence);
-            std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
-          }
-          job.findings = group_by_tag(std::move(evidence));
-          job.done = true;
-        } catch (const budget::Exceeded&) {
-          job.findings = {};
-        }
-        return;
-      }
-    });
-    for (size_t i = first; i < first + batch; ++i) {
-      Job& job = jobs[i];
-      if (job.done) {
-        auto need = missing.find(job.tagset);
-        if (need != missing.end() && !need->second.empty()) {
-          replace_findings(db, job.content, job.findings, need->second);
-          ++counts.literal_rescans;
-        }
-        set_tagset.bind(1, wanted_set).bind(2, job.content).run();
-      }
-      job.calls = {};
-      job.findings = {};
+  const auto extend = [&](const Job& job) {
+    auto found = matchers.find(job.tagset);
+    if (found == matchers.end()) {  // nothing missing
+      std::lock_guard<std::mutex> guard(db_lock);
+      set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+      return;
     }
-  }
+    const LiteralMatcher& matcher = *found->second;
+    const std::vector<uint32_t>& need = missing.at(job.tagset);
+    for (const std::string& path : job.paths) {
+      auto read = files.read(path);
+      if (!read || hex64(content_hash(read->view())) != job.hash) continue;  // changed under us: next path
+      ByteView bytes = read->view();
+      auto scratch = matcher.make_scratch();
+      if (!scratch) return;
+      // Within the file's limits, as its analysis was: a content over them keeps its literal set, and a
+      // search for the new tags reads it afresh (and stops as a scan would). The groups stored before a stop
+      // are put back as they were (their call evidence only).
+      std::vector<std::vector<uint32_t>> stored;
+      try {
+        budget::Scope scope(limits);
+        budget::charge(bytes.size());
+        auto hits = matcher.scan(bytes, *scratch);
+        if (!hits) return;
+        Result<PeImage> image = hits->empty() ? Result<PeImage>(Error{"no hits"}) : PeImage::load(bytes);
+        const PeImage* pe = image ? &*image : nullptr;
+        const ImmediateUses uses(*hits, pe);  // once for the content, not once per group
+        // The matcher's tags are `need`, in order: a hit's tag index is its tag's place in `need`.
+        std::vector<size_t> hits_of_tag(need.size(), 0);
+        for (const LiteralHit& hit : *hits) ++hits_of_tag[hit.tag_index];
+        for (const auto& [first, last] : tag_groups(hits_of_tag, std::max<size_t>(1, options.literal_group_hits))) {
+          budget::tick_now();
+          const std::vector<uint32_t> group(need.begin() + static_cast<long>(first), need.begin() + static_cast<long>(last));
+          std::vector<LiteralHit> group_hits;
+          for (const LiteralHit& hit : *hits)
+            if (hit.tag_index >= first && hit.tag_index < last) group_hits.push_back(hit);
+          std::vector<Evidence> evidence;
+          {
+            std::lock_guard<std::mutex> guard(db_lock);
+            evidence = calls_of(db, job.content, group);
+          }
+          std::vector<Evidence> literals = classify_per_tag(group_hits, matcher.tags(), pe, evidence, &uses);
+          std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+          const std::vector<Finding> findings = group_by_tag(std::move(evidence));
+          std::lock_guard<std::mutex> guard(db_lock);
+          replace_findings(db, job.content, findings, group);
+          stored.push_back(group);
+        }
+      } catch (const budget::Exceeded&) {
+        std::lock_guard<std::mutex> guard(db_lock);
+        for (const std::vector<uint32_t>& group : stored)
+          replace_findings(db, job.content, group_by_tag(calls_of(db, job.content, group)), group);
+        return;
+      }
+      std::lock_guard<std::mutex> guard(db_lock);
+      ++counts.literal_rescans;
+      set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+      return;
+    }
+  };
+  parallel_for(jobs.size(), threads, [&](size_t i) {
+    {
+      std::lock_guard<std::mutex> guard(db_lock);
+      if (failure) return;
+    }
+    try {
+      extend(jobs[i]);
+    } catch (...) {
+      std::lock_guard<std::mutex> guard(db_lock);
+      if (!failure) failure = std::current_exception();
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace
 
 // The shared body of build and update.
 static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const std::vector<std::string>* new_roots,
-                               bool fresh, unsigned threads, const FileLimits& limits) {
+                               bool fresh, const IndexBuildOptions& options) {
+  const unsigned threads = std::max(1u, options.threads);
+  const FileLimits& limits = options.limits;
   IndexCounts counts;
   int64_t host = host_id(db, host_name, true);
   if (meta(db, "analysis_version") != std::to_string(kIndexAnalysisVersion)) {
@@ -434,7 +482,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     wanted_set = make_tagset(db, wanted);
     set_meta(db, "literal_tagset", std::to_string(wanted_set));
   }
-  extend_literal_sets(db, host, wanted, wanted_set, threads, reopener, limits, counts);
+  extend_literal_sets(db, host, wanted, wanted_set, options, reopener, counts);
   collect_garbage(db);
   counts.literal_tags = wanted.size();
 
@@ -451,7 +499,7 @@ static Result<IndexCounts> run_synchronise(Index::State& state, const std::vecto
   try {
     write_transaction(state.db, [&] {
       counts = synchronise(state.db, options.host.empty() ? local_host_name() : options.host, roots, fresh,
-                           std::max(1u, options.threads), options.limits);
+                           options);
     });
   } catch (const sql::Failure& failure) {
     if ((failure.code & 0xff) == SQLITE_BUSY)

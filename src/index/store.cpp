@@ -158,13 +158,18 @@ std::vector<std::string> split(const std::string& text, const std::string& separ
   return parts;
 }
 
-void insert_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings) {
+namespace {
+
+// Inserts the findings `keep` accepts.
+template <typename Keep>
+void insert_findings_if(sqlite3* db, int64_t content, const std::vector<Finding>& findings, Keep keep) {
   sql::Statement finding_row(db,
       "INSERT INTO findings(tag, content, tag_text, confidence, evidence_count) VALUES (?, ?, ?, ?, ?)");
   sql::Statement evidence_row(db,
       "INSERT INTO evidence(tag, content, seq, kind, api, rva, file_offset, section, form, negative_displacement,"
       " tag_rva, pool_type, pool_flags, size, protected, detail, chain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   for (const Finding& finding : findings) {
+    if (!keep(finding)) continue;
     finding_row.bind(1, finding.tag.value).bind(2, content).bind(3, finding.tag.display())
         .bind(4, confidence_name(finding.best)).bind(5, finding.evidence.size()).run();
     for (size_t seq = 0; seq < finding.evidence.size(); ++seq) {
@@ -182,6 +187,12 @@ void insert_findings(sqlite3* db, int64_t content, const std::vector<Finding>& f
       evidence_row.run();
     }
   }
+}
+
+}  // namespace
+
+void insert_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings) {
+  insert_findings_if(db, content, findings, [](const Finding&) { return true; });
 }
 
 Evidence evidence_from_row(const sql::Statement& s, int first, Tag tag) {
@@ -223,17 +234,25 @@ int64_t insert_content(sqlite3* db, const std::string& hash, const DriverReport&
   return id;
 }
 
-void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings, const std::set<uint32_t>& tags) {
+void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings,
+                      const std::vector<uint32_t>& tags) {
+  if (tags.empty()) return;
+  const auto listed = [&](uint32_t tag) { return std::binary_search(tags.begin(), tags.end(), tag); };
+  // Only the tags the content has rows for are deleted: `tags` can be every tag proven in the index.
+  std::vector<uint32_t> stored;
+  {
+    sql::Statement s(db, "SELECT tag FROM findings WHERE content = ? AND tag BETWEEN ? AND ?");
+    s.bind(1, content).bind(2, tags.front()).bind(3, tags.back());
+    while (s.step())
+      if (listed(static_cast<uint32_t>(s.i64(0)))) stored.push_back(static_cast<uint32_t>(s.i64(0)));
+  }
   sql::Statement drop_findings(db, "DELETE FROM findings WHERE tag = ? AND content = ?");
   sql::Statement drop_evidence(db, "DELETE FROM evidence WHERE tag = ? AND content = ?");
-  for (uint32_t tag : tags) {
+  for (uint32_t tag : stored) {
     drop_findings.bind(1, tag).bind(2, content).run();
     drop_evidence.bind(1, tag).bind(2, content).run();
   }
-  std::vector<Finding> kept;
-  for (const Finding& finding : findings)
-    if (tags.count(finding.tag.value)) kept.push_back(finding);
-  insert_findings(db, content, kept);
+  insert_findings_if(db, content, findings, [&](const Finding& f) { return listed(f.tag.value); });
 }
 
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag) {
@@ -251,10 +270,11 @@ std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag) {
   return finding;
 }
 
-std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content) {
+std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first, uint32_t last) {
   sql::Statement s(db, std::string("SELECT tag, ") + kEvidenceColumns +
-                           " FROM evidence WHERE content = ? AND kind IN ('call', 'wrapper') ORDER BY tag, seq");
-  s.bind(1, content);
+                           " FROM evidence WHERE content = ? AND tag BETWEEN ? AND ? AND kind IN ('call', 'wrapper')"
+                           " ORDER BY tag, seq");
+  s.bind(1, content).bind(2, first).bind(3, last);
   std::vector<Evidence> evidence;
   while (s.step()) evidence.push_back(evidence_from_row(s, 1, Tag{static_cast<uint32_t>(s.i64(0))}));
   return evidence;

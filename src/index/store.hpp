@@ -62,12 +62,14 @@ void set_meta(sqlite3* db, const std::string& key, const std::string& value);
 
 // Inserts the content's facts and findings; returns its id.
 int64_t insert_content(sqlite3* db, const std::string& hash, const DriverReport& report, int64_t tagset);
-// Replaces the content's findings for these tags (rows of tags without a finding are removed).
-void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings, const std::set<uint32_t>& tags);
+// Replaces the content's findings for the tags in `tags` (sorted; rows of tags without a finding are removed).
+void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings,
+                      const std::vector<uint32_t>& tags);
 // The stored finding of a tag in a content (nullopt when none).
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);
-// Every call/wrapper evidence item stored for the content (all tags).
-std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content);
+// Every call/wrapper evidence item stored for the content (all tags, or those in [first, last]).
+std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first = 0,
+                                         uint32_t last = UINT32_MAX);
 // The report shell of a content: machine, parsed, size, version, errors (no path, no findings).
 DriverReport read_content(sqlite3* db, int64_t content);
 // Contents no file refers to, and tagsets no content uses, are deleted.

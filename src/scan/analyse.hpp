@@ -17,8 +17,11 @@ std::vector<Finding> group_by_tag(std::vector<Evidence> evidence);
 
 // Classifies literal hits tag by tag: the hits of each tag with the call evidence of that tag only, so the
 // answer for a tag never depends on which other tags were searched in the same run.
+// uses: the immediates of these hits' instructions when already looked up (for more hits than these).
+class ImmediateUses;
 std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                       const PeImage* image, const std::vector<Evidence>& calls);
+                                       const PeImage* image, const std::vector<Evidence>& calls,
+                                       const ImmediateUses* uses = nullptr);
 
 // One file: call-site evidence (every tag when all_calls, else only `tags`), plus literal evidence for the
 // matcher's tags when a matcher is given. Findings hold, per tag, what a search for that tag alone finds.

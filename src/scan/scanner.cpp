@@ -73,10 +73,13 @@ std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
 }
 
 std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                       const PeImage* image, const std::vector<Evidence>& calls) {
+                                       const PeImage* image, const std::vector<Evidence>& calls,
+                                       const ImmediateUses* known_uses) {
   std::map<size_t, std::vector<LiteralHit>> by_tag;
   for (const LiteralHit& hit : hits) by_tag[hit.tag_index].push_back(hit);
-  const ImmediateUses uses(hits, image);  // once for the file, not once per tag
+  std::optional<ImmediateUses> own_uses;
+  if (!known_uses) own_uses.emplace(hits, image);  // once for the file, not once per tag
+  const ImmediateUses& uses = known_uses ? *known_uses : *own_uses;
   std::map<uint32_t, std::vector<Evidence>> calls_by_tag;
   for (const Evidence& call : calls) calls_by_tag[call.tag.without_protected_bit().value].push_back(call);
   std::vector<Evidence> evidence;

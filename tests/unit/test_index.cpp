@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -77,6 +78,52 @@ TEST_CASE("an index answers every sample tag as a scan does") {
   CHECK(stats->contents == 15);
   CHECK(stats->hosts.size() == 1);
   CHECK(stats->hosts[0].name == "unit");
+}
+
+TEST_CASE("an index stored one tag's literal evidence at a time is the same index") {
+  TempDir dir;
+  fs::copy(samples(), dir.path / "tree");
+  const std::string tree = (dir.path / "tree").string();
+  IndexBuildOptions whole{2, "unit", {}};
+  IndexBuildOptions by_tag = whole;
+  by_tag.literal_group_hits = 1;  // every tag with hits is a group of its own
+  auto a = Index::open((dir.path / "whole.db").string(), true);
+  auto b = Index::open((dir.path / "by_tag.db").string(), true);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(a->build({tree}, whole).ok());
+  auto counts = b->build({tree}, by_tag);
+  REQUIRE(counts.ok());
+  CHECK(counts->literal_rescans == counts->analysed);
+  // Every tag of every sample: the literal evidence (data, code, raw) is what differs between the two ways.
+  std::vector<std::string> texts = {"This", "Zzzz"};
+  for (const auto& entry : fs::directory_iterator(tree)) {
+    auto scanner = Scanner::create(ScanRequest{{}, true});
+    REQUIRE(scanner.ok());
+    std::vector<WalkProblem> problems;
+    for (const FileResult& result : scan_files(*scanner, walk_inputs({entry.path().string()}, problems), 1))
+      for (const Finding& finding : result.report.findings) texts.push_back(finding.tag.display());
+  }
+  std::sort(texts.begin(), texts.end());
+  texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
+  REQUIRE(texts.size() >= 8);
+  size_t literal = 0;
+  for (const std::string& text : texts) {
+    std::vector<Tag> tags{*Tag::parse(text)};
+    auto from_a = a->search(tags, {}, nullptr, 1);
+    auto from_b = b->search(tags, {}, nullptr, 1);
+    REQUIRE(from_a.ok());
+    REQUIRE(from_b.ok());
+    std::vector<const DriverReport*> ra, rb;
+    for (const DriverReport& report : from_a->reports) ra.push_back(&report);
+    for (const DriverReport& report : from_b->reports) rb.push_back(&report);
+    for (const DriverReport* report : rb)
+      for (const Finding& finding : report->findings)
+        for (const Evidence& e : finding.evidence)
+          literal += e.kind == Confidence::code || e.kind == Confidence::data || e.kind == Confidence::raw;
+    CHECK_MESSAGE(search_json(ra, tags) == search_json(rb, tags), text);
+  }
+  CHECK(literal > 10);
 }
 
 TEST_CASE("update counts what changed; files that are not indexes are refused") {
