@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <exception>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -70,11 +69,6 @@ size_t next_batch(size_t first, size_t count, SizeOf size_of) {
   }
   return batch;
 }
-
-struct NewContent {
-  std::string hash;
-  FileResult result;
-};
 
 bool stat_file(const std::string& path, int64_t& size, int64_t& mtime_ns, std::string& error) {
   struct stat info {};
@@ -180,9 +174,8 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
     matchers[set] = std::make_shared<const LiteralMatcher>(std::move(*matcher));
   }
   // The workers read and write the database themselves, one at a time, so that each content's evidence is
-  // stored group by group as it is built; an error in one stops the others and is raised here.
+  // stored group by group as it is built.
   std::mutex db_lock;
-  std::exception_ptr failure;
   sql::Statement set_tagset(db, "UPDATE contents SET tagset = ? WHERE id = ?");
   const auto extend = [&](const Job& job) {
     auto found = matchers.find(job.tagset);
@@ -244,19 +237,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       return;
     }
   };
-  parallel_for(jobs.size(), threads, [&](size_t i) {
-    {
-      std::lock_guard<std::mutex> guard(db_lock);
-      if (failure) return;
-    }
-    try {
-      extend(jobs[i]);
-    } catch (...) {
-      std::lock_guard<std::mutex> guard(db_lock);
-      if (!failure) failure = std::current_exception();
-    }
-  });
-  if (failure) std::rethrow_exception(failure);
+  parallel_for(jobs.size(), threads, [&](size_t i) { extend(jobs[i]); });
 }
 
 }  // namespace
@@ -372,13 +353,15 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
     if (!built) throw sql::Failure("cannot build the literal matcher: " + built.error(), 0);
     matcher = std::make_unique<LiteralMatcher>(std::move(*built));
   }
-  std::mutex lock;
-  std::unordered_map<std::string, int> claimed;  // "hash:size" -> index in fresh
-  std::vector<NewContent> fresh_contents;
-  fresh_contents.reserve(todo.size());
-  // In batches: each batch's new contents are stored and their results freed before the next batch, so
-  // memory does not grow with the number of files.
-  std::vector<int64_t> fresh_ids;
+  std::mutex lock;     // claims
+  std::mutex db_lock;  // the database, written by the workers
+  std::unordered_map<std::string, int> claimed;  // "hash:size" -> slot (index in fresh_ids)
+  size_t slots = 0;
+  std::vector<int64_t> fresh_ids(todo.size(), 0);  // by slot: the content stored for it
+  std::vector<std::pair<size_t, IndexProblem>> analysis_problems;  // by item, sorted at the end
+  // In batches bounded by input size (two large drivers are never analysed at once). Each new content is
+  // stored by its worker as soon as it is analysed, and its results freed: memory does not grow with the
+  // number of files.
   for (size_t first = 0, batch = 0; first < todo.size(); first += batch) {
     batch = next_batch(first, todo.size(), [&](size_t i) { return todo[i].size; });
     parallel_for(batch, threads, [&](size_t offset) {
@@ -411,28 +394,25 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
           item.analysed = taken->second;
           return;
         }
-        slot = static_cast<int>(fresh_contents.size());
-        fresh_contents.push_back(NewContent{item.hash, {}});
+        slot = static_cast<int>(slots++);
         claimed[key] = slot;
         item.analysed = slot;
       }
-      FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
-      std::lock_guard<std::mutex> guard(lock);
-      fresh_contents[static_cast<size_t>(slot)].result = std::move(result);
-    });
-
-    // Store this batch's new contents (in claiming order: a later batch's files may share them).
-    for (size_t i = fresh_ids.size(); i < fresh_contents.size(); ++i) {
+      const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
+      const DriverReport& report = result.report;
+      std::lock_guard<std::mutex> guard(db_lock);
       // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
       // was analysed, as a scan says them; they are also stored with the content.
-      const DriverReport& report = fresh_contents[i].result.report;
-      for (const std::string& error : report.errors) counts.problems.push_back({report.path, error});
-      fresh_ids.push_back(insert_content(db, fresh_contents[i].hash, report, literal_set));
-      counts.bytes_analysed += fresh_contents[i].result.report.size;
-      fresh_contents[i].result = FileResult{};
-    }
+      for (const std::string& error : report.errors)
+        analysis_problems.push_back({first + offset, IndexProblem{report.path, error}});
+      fresh_ids[static_cast<size_t>(slot)] = insert_content(db, item.hash, report, literal_set);
+      counts.bytes_analysed += report.size;
+    });
   }
-  counts.analysed = fresh_contents.size();
+  std::stable_sort(analysis_problems.begin(), analysis_problems.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [item, problem] : analysis_problems) counts.problems.push_back(std::move(problem));
+  counts.analysed = slots;
   sql::Statement upsert(db,
       std::string("INSERT INTO files(host, path, stem, size, mtime_ns, kind, content, error, ") + kServiceColumns +
       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
