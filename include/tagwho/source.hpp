@@ -5,6 +5,7 @@
 // SYSTEM hive), and a way to get its bytes. The index and the CLI both start here.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,12 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file);
 // The same on the file's bytes already read (or the error reading them gave).
 FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const Result<FileBytes>& bytes);
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads);
+// The same, each result handed to deliver(index, result) in input order as soon as the files before it are
+// done, and then freed: memory stays bounded whatever the number of files (a bounded window of results
+// waits for an earlier file; large files are analysed one at a time). deliver runs on one thread at a time;
+// an exception it throws stops the scan and is rethrown here.
+void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads,
+                           const std::function<void(size_t, FileResult&)>& deliver);
 
 // The disk image formats this build of The Sleuth Kit reads ("raw", "ewf", "vhd", "vmdk"...).
 std::vector<std::string> supported_image_formats();

@@ -41,32 +41,52 @@ std::optional<std::vector<Tag>> parse_tags(const std::vector<std::string>& texts
   return tags;
 }
 
-std::vector<FileResult> scan_paths(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
-                                   bool& had_error, std::vector<MissingService>* missing) {
+namespace {
+
+// One file's result: its problems on stderr; true when it is a PE file's result to report.
+bool accept_result(FileResult& result, const SourceFile& input, bool& had_error) {
+  if (result.not_pe) {
+    // Inside a directory, non-PE files are simply not drivers; named explicitly, they are a mistake.
+    if (input.explicit_path) {
+      report_problem(result.report.path, "not a PE file");
+      had_error = true;
+    }
+    return false;
+  }
+  for (const std::string& error : result.report.errors) {
+    report_problem(result.report.path, error);
+    had_error = true;
+  }
+  return true;
+}
+
+SourceList open_paths(const std::vector<std::string>& paths, bool& had_error, std::vector<MissingService>* missing) {
   SourceList sources = open_sources(paths);
   for (const WalkProblem& problem : sources.problems) report_problem(problem.path, problem.message);
   had_error = !sources.problems.empty();
   if (missing) *missing = std::move(sources.missing);
-  const std::vector<SourceFile>& inputs = sources.files;
-  std::vector<FileResult> results = scan_sources(scanner, inputs, thread_count(threads));
+  return sources;
+}
+
+}  // namespace
+
+std::vector<FileResult> scan_paths(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
+                                   bool& had_error, std::vector<MissingService>* missing) {
+  const SourceList sources = open_paths(paths, had_error, missing);
+  std::vector<FileResult> results = scan_sources(scanner, sources.files, thread_count(threads));
   std::vector<FileResult> pe_files;
-  for (size_t i = 0; i < results.size(); ++i) {
-    FileResult& result = results[i];
-    if (result.not_pe) {
-      // Inside a directory, non-PE files are simply not drivers; named explicitly, they are a mistake.
-      if (inputs[i].explicit_path) {
-        report_problem(result.report.path, "not a PE file");
-        had_error = true;
-      }
-      continue;
-    }
-    for (const std::string& error : result.report.errors) {
-      report_problem(result.report.path, error);
-      had_error = true;
-    }
-    pe_files.push_back(std::move(result));
-  }
+  for (size_t i = 0; i < results.size(); ++i)
+    if (accept_result(results[i], sources.files[i], had_error)) pe_files.push_back(std::move(results[i]));
   return pe_files;
+}
+
+void scan_paths_in_order(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
+                         bool& had_error, std::vector<MissingService>* missing,
+                         const std::function<void(FileResult&)>& on_result) {
+  const SourceList sources = open_paths(paths, had_error, missing);
+  scan_sources_in_order(scanner, sources.files, thread_count(threads), [&](size_t index, FileResult& result) {
+    if (accept_result(result, sources.files[index], had_error)) on_result(result);
+  });
 }
 
 }  // namespace tagwho::cli

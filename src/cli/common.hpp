@@ -2,6 +2,7 @@
 // scan of user paths. Printing and option handling only; the work is in libtagwho.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,5 +36,10 @@ std::optional<std::vector<Tag>> parse_tags(const std::vector<std::string>& texts
 // services whose file is missing go to `missing` when asked for.
 std::vector<FileResult> scan_paths(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
                                    bool& had_error, std::vector<MissingService>* missing = nullptr);
+// The same, each PE file's result handed to on_result in input order as soon as it can be (and freed after):
+// for output written file by file, whose memory must not grow with the number of files.
+void scan_paths_in_order(const Scanner& scanner, const std::vector<std::string>& paths, unsigned threads,
+                         bool& had_error, std::vector<MissingService>* missing,
+                         const std::function<void(FileResult&)>& on_result);
 
 }  // namespace tagwho::cli

@@ -143,29 +143,26 @@ int run_search(const std::vector<std::string>& tag_texts, const std::vector<std:
   return rows.empty() ? kNotFound : kFound;
 }
 
-// Driver mode scans every tag recovered at a call site; shared by `driver` and `tagdb unknown`.
-std::vector<FileResult> scan_drivers(const std::vector<std::string>& paths, const CommonOptions& options, bool& had_error,
-                                     std::vector<MissingService>* missing = nullptr) {
+// Driver mode scans every tag recovered at a call site; shared by `driver` and `tagdb unknown`. Each PE
+// file's result goes to on_result in input order as soon as it is ready, and is freed after.
+void scan_drivers(const std::vector<std::string>& paths, const CommonOptions& options, bool& had_error,
+                  std::vector<MissingService>* missing, const std::function<void(FileResult&)>& on_result) {
   ScanRequest request{{}, true};
   request.limits = options.limits;
   auto scanner = Scanner::create(request);
   if (!scanner) {
     std::cerr << "tagwho: " << scanner.error() << '\n';
     had_error = true;
-    return {};
+    return;
   }
-  return cli::scan_paths(*scanner, paths, options.threads, had_error, missing);
+  cli::scan_paths_in_order(*scanner, paths, options.threads, had_error, missing, on_result);
 }
 
 // pooltag.txt lines for what the scan proved; tags with no text form in that format are named on stderr.
-void write_pooltag(const std::vector<FileResult>& results) {
-  std::cout << pooltag_header();
-  for (const FileResult& result : results) {
-    std::vector<Tag> skipped;
-    std::cout << pooltag_lines(result.report, &skipped);
-    for (Tag tag : skipped)
-      report_problem(result.report.path, "tag " + tag.display() + " cannot be written in pooltag.txt format");
-  }
+void write_pooltag(const DriverReport& report) {
+  std::vector<Tag> skipped;
+  std::cout << pooltag_lines(report, &skipped);
+  for (Tag tag : skipped) report_problem(report.path, "tag " + tag.display() + " cannot be written in pooltag.txt format");
 }
 
 int run_driver(const std::vector<std::string>& paths, const CommonOptions& options, const std::string& format) {
@@ -180,18 +177,18 @@ int run_driver(const std::vector<std::string>& paths, const CommonOptions& optio
   const Tagdb* db = *tagdb ? &**tagdb : nullptr;
   bool had_error = false;
   std::vector<MissingService> missing;
-  std::vector<FileResult> results = scan_drivers(paths, options, had_error, &missing);
   bool found = false;
-  for (const FileResult& result : results) found = found || !result.report.findings.empty();
-  if (format == "pooltag") {
-    write_pooltag(results);
-  } else {
-    for (const FileResult& result : results) {
-      if (json)
-        write_driver_json(std::cout, result.report, db);
-      else
-        write_driver_table(std::cout, result.report, ReportOptions{options.max_evidence, db});
-    }
+  if (format == "pooltag") std::cout << pooltag_header();
+  scan_drivers(paths, options, had_error, &missing, [&](FileResult& result) {
+    found = found || !result.report.findings.empty();
+    if (format == "pooltag")
+      write_pooltag(result.report);
+    else if (json)
+      write_driver_json(std::cout, result.report, db);
+    else
+      write_driver_table(std::cout, result.report, ReportOptions{options.max_evidence, db});
+  });
+  if (format != "pooltag") {
     if (json)
       write_missing_json(std::cout, missing);
     else
@@ -237,20 +234,19 @@ int run_tagdb_unknown(const std::vector<std::string>& paths, const CommonOptions
   std::optional<Tagdb> tagdb = require_tagdb(options.tagdb, paths);
   if (!tagdb) return kError;
   bool had_error = false;
-  std::vector<FileResult> results = scan_drivers(paths, options, had_error);
   bool found = false;
-  for (FileResult& result : results) {
+  scan_drivers(paths, options, had_error, nullptr, [&](FileResult& result) {
     std::vector<const Finding*> unknown = unknown_findings(*tagdb, result.report);
     found = found || !unknown.empty();
     if (options.json) {
       for (const Finding* finding : unknown) write_unknown_json(std::cout, result.report, *finding);
-      continue;
+      return;
     }
     DriverReport only_unknown = result.report;  // the writer takes a report: keep just the unknown tags
     only_unknown.findings.clear();
     for (const Finding* finding : unknown) only_unknown.findings.push_back(*finding);
     std::cout << pooltag_lines(only_unknown);
-  }
+  });
   std::cout.flush();
   if (had_error) return kError;
   return found ? kFound : kNotFound;

@@ -1,14 +1,19 @@
 // From the user's PATHs to input files: plain files and folders, mounted Windows roots, disk images.
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
+#include <set>
 #include <thread>
 
 #include "source/folder.hpp"
@@ -148,6 +153,78 @@ std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<S
   worker();
   for (std::thread& thread : pool) thread.join();
   return results;
+}
+
+// Results waiting for an earlier file before they can be delivered: at most this many, and no more than this
+// much input between them (a driver listing's result holds every tag's evidence, several times the file's
+// size for a large driver). The first undelivered file may always be taken.
+constexpr size_t kWindowFiles = 64;
+constexpr uint64_t kWindowBytes = 64ull << 20;
+
+void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads,
+                           const std::function<void(size_t, FileResult&)>& deliver) {
+  std::mutex lock;
+  std::condition_variable changed;
+  std::map<size_t, FileResult> ready;  // analysed, waiting for an earlier file
+  size_t delivered = 0;                // files [0, delivered) are delivered
+  std::set<size_t> untaken;            // files not yet taken (all of them from `delivered` on, some before)
+  for (size_t i = 0; i < files.size(); ++i) untaken.insert(i);
+  uint64_t held_bytes = 0;             // input bytes of the files taken and not yet delivered
+  bool large_held = false;             // a large file is taken and not yet delivered
+  bool failed = false;
+  std::exception_ptr failure;
+  auto is_large = [&](size_t index) { return files[index].size >= kLargeFile; };
+  // The first file in input order that may start now: within the window, and never a second large one.
+  auto takeable = [&]() -> std::optional<size_t> {
+    for (size_t index : untaken) {
+      const bool first = index == delivered;
+      if (!first && (index - delivered >= kWindowFiles || held_bytes + files[index].size > kWindowBytes)) break;
+      if (is_large(index) && large_held) continue;
+      return index;
+    }
+    return std::nullopt;
+  };
+  auto worker = [&] {
+    std::unique_lock<std::mutex> guard(lock);
+    for (;;) {
+      std::optional<size_t> index;
+      changed.wait(guard, [&] { return failed || untaken.empty() || (index = takeable()).has_value(); });
+      if (failed || !index) return;
+      untaken.erase(*index);
+      held_bytes += files[*index].size;
+      large_held = large_held || is_large(*index);
+      guard.unlock();
+      FileResult result = analyse_source(scanner, files[*index]);
+      guard.lock();
+      if (failed) return;
+      ready.emplace(*index, std::move(result));
+      // Deliver what is now in order; one thread at a time, under the lock, so the order holds.
+      try {
+        for (auto it = ready.begin(); it != ready.end() && it->first == delivered; it = ready.erase(it)) {
+          deliver(it->first, it->second);
+          held_bytes -= files[it->first].size;
+          if (is_large(it->first)) {
+            large_held = false;
+            it->second = FileResult{};
+            // The large file's analysis and result left hundreds of MB free inside the thread's malloc
+            // arena; without this, each thread's arena keeps its own such peak.
+            malloc_trim(0);
+          }
+          ++delivered;
+        }
+      } catch (...) {
+        failed = true;
+        failure = std::current_exception();
+      }
+      changed.notify_all();
+    }
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(files.size(), 1))));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 std::vector<std::string> supported_image_formats() { return source::tsk_formats(); }

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <stdexcept>
 
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/literal_matcher.hpp"
@@ -58,7 +59,33 @@ TEST_CASE("scan output is identical for 1, 2 and 4 threads (search and driver mo
     std::vector<FileResult> alone;
     for (const SourceFile& file : sources.files) alone.push_back(analyse_source(*scanner, file));
     CHECK(describe(alone) == one);
+    // Delivered file by file in input order, whatever the thread count.
+    for (unsigned threads : {1u, 2u, 4u}) {
+      std::vector<FileResult> streamed;
+      std::vector<size_t> order;
+      scan_sources_in_order(*scanner, sources.files, threads, [&](size_t index, FileResult& result) {
+        order.push_back(index);
+        streamed.push_back(std::move(result));
+      });
+      REQUIRE(order.size() == sources.files.size());
+      for (size_t i = 0; i < order.size(); ++i) CHECK(order[i] == i);
+      CHECK(describe(streamed) == one);
+    }
   }
+}
+
+TEST_CASE("a delivery that throws stops the scan in order, and the exception reaches the caller") {
+  SourceList sources = open_sources(inputs());
+  auto scanner = Scanner::create(ScanRequest{{*Tag::parse("Leak")}, false});
+  REQUIRE(scanner);
+  size_t delivered = 0;
+  CHECK_THROWS_AS(scan_sources_in_order(*scanner, sources.files, 2,
+                                        [&](size_t index, FileResult&) {
+                                          ++delivered;
+                                          if (index == 3) throw std::runtime_error("stop");
+                                        }),
+                  std::runtime_error);
+  CHECK(delivered == 4);
 }
 
 namespace {
