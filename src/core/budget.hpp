@@ -87,4 +87,12 @@ inline void release(uint64_t bytes) {
   if (s.active) s.charged_bytes -= std::min(bytes, s.charged_bytes);
 }
 
+// Files at least this large are analysed one at a time (scans and index builds): their analysis needs
+// several times their size (a 34 MB x86 driver listed with every tag: about 240 MB).
+constexpr uint64_t kLargeFile = 16ull << 20;
+
+// Hands the memory a large file's analysis left free back to the system. glibc keeps freed memory in the
+// arena of the thread that used it, so without this each thread would keep the peak of its largest file.
+void return_free_memory();
+
 }  // namespace tagwho::budget

@@ -231,9 +231,12 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
           replace_findings(db, job.content, group_by_tag(calls_of(db, job.content, group)), group);
         return;
       }
-      std::lock_guard<std::mutex> guard(db_lock);
-      ++counts.literal_rescans;
-      set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+      {
+        std::lock_guard<std::mutex> guard(db_lock);
+        ++counts.literal_rescans;
+        set_tagset.bind(1, wanted_set).bind(2, job.content).run();
+      }
+      if (bytes.size() >= budget::kLargeFile) budget::return_free_memory();
       return;
     }
   };
@@ -398,15 +401,18 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
         claimed[key] = slot;
         item.analysed = slot;
       }
-      const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
-      const DriverReport& report = result.report;
-      std::lock_guard<std::mutex> guard(db_lock);
-      // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
-      // was analysed, as a scan says them; they are also stored with the content.
-      for (const std::string& error : report.errors)
-        analysis_problems.push_back({first + offset, IndexProblem{report.path, error}});
-      fresh_ids[static_cast<size_t>(slot)] = insert_content(db, item.hash, report, literal_set);
-      counts.bytes_analysed += report.size;
+      {
+        const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
+        const DriverReport& report = result.report;
+        std::lock_guard<std::mutex> guard(db_lock);
+        // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
+        // was analysed, as a scan says them; they are also stored with the content.
+        for (const std::string& error : report.errors)
+          analysis_problems.push_back({first + offset, IndexProblem{report.path, error}});
+        fresh_ids[static_cast<size_t>(slot)] = insert_content(db, item.hash, report, literal_set);
+        counts.bytes_analysed += report.size;
+      }
+      if (bytes.size() >= budget::kLargeFile) budget::return_free_memory();
     });
   }
   std::stable_sort(analysis_problems.begin(), analysis_problems.end(),

@@ -1,5 +1,4 @@
 // From the user's PATHs to input files: plain files and folders, mounted Windows roots, disk images.
-#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "core/budget.hpp"
 #include "source/folder.hpp"
 #include "source/image.hpp"
 #include "source/tree.hpp"
@@ -107,10 +107,10 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const 
   return result;
 }
 
-// Files at least this large are analysed one at a time: their analysis needs several times their size (a
-// 34 MB x86 driver: 121 MB), so two at once would set the peak, and peak memory would then depend on how
-// many large files a corpus has. While one runs, the other threads take the smallest files left.
-constexpr uint64_t kLargeFile = 16ull << 20;
+// Large files (budget::kLargeFile) are analysed one at a time: two at once would set the peak, and peak
+// memory would then depend on how many large files a corpus has. While one runs, the other threads take the
+// smallest files left.
+using budget::kLargeFile;
 
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads) {
   std::vector<FileResult> results(files.size());
@@ -141,6 +141,7 @@ std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<S
     while (std::optional<size_t> index = take()) {
       results[*index] = analyse_source(scanner, files[*index]);
       if (is_large(*index)) {
+        budget::return_free_memory();
         std::lock_guard<std::mutex> guard(lock);
         large_running = false;
         large_done.notify_all();
@@ -206,9 +207,7 @@ void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>
           if (is_large(it->first)) {
             large_held = false;
             it->second = FileResult{};
-            // The large file's analysis and result left hundreds of MB free inside the thread's malloc
-            // arena; without this, each thread's arena keeps its own such peak.
-            malloc_trim(0);
+            budget::return_free_memory();
           }
           ++delivered;
         }
