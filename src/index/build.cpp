@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "core/budget.hpp"
+#include "core/schedule.hpp"
 #include "index/store.hpp"
 #include "scan/analyse.hpp"
 #include "scan/classify.hpp"
@@ -48,27 +49,6 @@ struct Todo {
   int64_t content = 0;   // known content (0: new, see analysed)
   int analysed = -1;     // index into the new contents analysed by this run
 };
-
-// Files analysed (or contents searched again) between two stores: bounds the results held in memory, by
-// count and by input size (a large driver's literal evidence for thousands of tags can be large: a batch of
-// five 34 MB drivers held 1.8 GB).
-constexpr size_t kBatch = 16;
-constexpr uint64_t kBatchBytes = 64ull << 20;
-
-// How many items from `first` on form the next batch: at most kBatch, and no more than kBatchBytes of input
-// unless the first item alone is larger.
-template <typename SizeOf>
-size_t next_batch(size_t first, size_t count, SizeOf size_of) {
-  size_t batch = 0;
-  uint64_t bytes = 0;
-  while (first + batch < count && batch < kBatch) {
-    const uint64_t size = static_cast<uint64_t>(std::max<int64_t>(0, size_of(first + batch)));
-    if (batch > 0 && bytes + size > kBatchBytes) break;
-    bytes += size;
-    ++batch;
-  }
-  return batch;
-}
 
 bool stat_file(const std::string& path, int64_t& size, int64_t& mtime_ns, std::string& error) {
   struct stat info {};
@@ -231,16 +211,15 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
           replace_findings(db, job.content, group_by_tag(calls_of(db, job.content, group)), group);
         return;
       }
-      {
-        std::lock_guard<std::mutex> guard(db_lock);
-        ++counts.literal_rescans;
-        set_tagset.bind(1, wanted_set).bind(2, job.content).run();
-      }
-      if (bytes.size() >= budget::kLargeFile) budget::return_free_memory();
+      std::lock_guard<std::mutex> guard(db_lock);
+      ++counts.literal_rescans;
+      set_tagset.bind(1, wanted_set).bind(2, job.content).run();
       return;
     }
   };
-  parallel_for(jobs.size(), threads, [&](size_t i) { extend(jobs[i]); });
+  run_largest_first(
+      jobs.size(), threads, [&](size_t i) { return static_cast<uint64_t>(std::max<int64_t>(jobs[i].size, 0)); },
+      [&](size_t i) { extend(jobs[i]); });
 }
 
 }  // namespace
@@ -362,59 +341,53 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   size_t slots = 0;
   std::vector<int64_t> fresh_ids(todo.size(), 0);  // by slot: the content stored for it
   std::vector<std::pair<size_t, IndexProblem>> analysis_problems;  // by item, sorted at the end
-  // In batches bounded by input size (two large drivers are never analysed at once). Each new content is
-  // stored by its worker as soon as it is analysed, and its results freed: memory does not grow with the
-  // number of files.
-  for (size_t first = 0, batch = 0; first < todo.size(); first += batch) {
-    batch = next_batch(first, todo.size(), [&](size_t i) { return todo[i].size; });
-    parallel_for(batch, threads, [&](size_t offset) {
-      Todo& item = todo[first + offset];
-      auto read = item.source.read();
-      if (!read) {
-        item.kind = "error";
-        item.error = read.error();
-        return;
-      }
-      ByteView bytes = read->view();
-      if (bytes.u16(0) != uint16_t{0x5a4d}) {
-        item.kind = "not_pe";  // (files in images: only their first bytes were read)
-        return;
-      }
-      item.kind = "pe";
-      item.size = static_cast<int64_t>(bytes.size());
-      item.hash = hex64(content_hash(bytes));
-      std::string key = item.hash + ":" + std::to_string(bytes.size());
-      int slot = -1;
-      {
-        std::lock_guard<std::mutex> guard(lock);
-        auto known = known_contents.find(key);
-        if (known != known_contents.end()) {
-          item.content = known->second;
+  // Each new content is stored by its worker as soon as it is analysed, and its results freed: memory does
+  // not grow with the number of files (and large files are analysed one at a time).
+  run_largest_first(
+      todo.size(), threads, [&](size_t i) { return static_cast<uint64_t>(std::max<int64_t>(todo[i].size, 0)); },
+      [&](size_t i) {
+        Todo& item = todo[i];
+        auto read = item.source.read();
+        if (!read) {
+          item.kind = "error";
+          item.error = read.error();
           return;
         }
-        auto taken = claimed.find(key);
-        if (taken != claimed.end()) {
-          item.analysed = taken->second;
+        ByteView bytes = read->view();
+        if (bytes.u16(0) != uint16_t{0x5a4d}) {
+          item.kind = "not_pe";  // (files in images: only their first bytes were read)
           return;
         }
-        slot = static_cast<int>(slots++);
-        claimed[key] = slot;
-        item.analysed = slot;
-      }
-      {
+        item.kind = "pe";
+        item.size = static_cast<int64_t>(bytes.size());
+        item.hash = hex64(content_hash(bytes));
+        std::string key = item.hash + ":" + std::to_string(bytes.size());
+        int slot = -1;
+        {
+          std::lock_guard<std::mutex> guard(lock);
+          auto known = known_contents.find(key);
+          if (known != known_contents.end()) {
+            item.content = known->second;
+            return;
+          }
+          auto taken = claimed.find(key);
+          if (taken != claimed.end()) {
+            item.analysed = taken->second;
+            return;
+          }
+          slot = static_cast<int>(slots++);
+          claimed[key] = slot;
+          item.analysed = slot;
+        }
         const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
         const DriverReport& report = result.report;
         std::lock_guard<std::mutex> guard(db_lock);
         // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
         // was analysed, as a scan says them; they are also stored with the content.
-        for (const std::string& error : report.errors)
-          analysis_problems.push_back({first + offset, IndexProblem{report.path, error}});
+        for (const std::string& error : report.errors) analysis_problems.push_back({i, IndexProblem{report.path, error}});
         fresh_ids[static_cast<size_t>(slot)] = insert_content(db, item.hash, report, literal_set);
         counts.bytes_analysed += report.size;
-      }
-      if (bytes.size() >= budget::kLargeFile) budget::return_free_memory();
-    });
-  }
+      });
   std::stable_sort(analysis_problems.begin(), analysis_problems.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [item, problem] : analysis_problems) counts.problems.push_back(std::move(problem));

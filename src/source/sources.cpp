@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/budget.hpp"
+#include "core/schedule.hpp"
 #include "source/folder.hpp"
 #include "source/image.hpp"
 #include "source/tree.hpp"
@@ -107,52 +108,15 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const 
   return result;
 }
 
-// Large files (budget::kLargeFile) are analysed one at a time: two at once would set the peak, and peak
-// memory would then depend on how many large files a corpus has. While one runs, the other threads take the
-// smallest files left.
 using budget::kLargeFile;
 
 std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads) {
+  // Largest first, one large file at a time; the results still land in input order, so the output is the
+  // same whatever the thread count.
   std::vector<FileResult> results(files.size());
-  // Largest files first, so that one huge driver analysed last never leaves the other threads idle; the
-  // results still land in input order, so the output is the same whatever the thread count.
-  std::vector<size_t> order(files.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return files[a].size > files[b].size; });
-  std::mutex lock;
-  std::condition_variable large_done;
-  size_t front = 0, back = files.size();  // files still to take: order[front, back)
-  bool large_running = false;
-  auto is_large = [&](size_t index) { return files[index].size >= kLargeFile; };
-  // The next file to analyse (largest first, but never a second large one at once), or none.
-  auto take = [&]() -> std::optional<size_t> {
-    std::unique_lock<std::mutex> guard(lock);
-    for (;;) {
-      if (front >= back) return std::nullopt;
-      if (!is_large(order[front]) || !large_running) {
-        large_running = large_running || is_large(order[front]);
-        return order[front++];
-      }
-      if (!is_large(order[back - 1])) return order[--back];
-      large_done.wait(guard);  // only large files are left, and one is being analysed
-    }
-  };
-  auto worker = [&] {
-    while (std::optional<size_t> index = take()) {
-      results[*index] = analyse_source(scanner, files[*index]);
-      if (is_large(*index)) {
-        budget::return_free_memory();
-        std::lock_guard<std::mutex> guard(lock);
-        large_running = false;
-        large_done.notify_all();
-      }
-    }
-  };
-  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(files.size())));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
+  run_largest_first(
+      files.size(), threads, [&](size_t i) { return files[i].size; },
+      [&](size_t i) { results[i] = analyse_source(scanner, files[i]); });
   return results;
 }
 
