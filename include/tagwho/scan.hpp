@@ -54,6 +54,8 @@ struct ScanRequest {
 struct FileResult {
   DriverReport report;
   bool not_pe = false;       // skipped: content is not a PE file
+  bool code_analysed = false;  // its call sites were analysed (a search's prefilter skips files that cannot
+                               // hold call evidence for the tags: see may_hold_call_evidence)
 };
 
 // Analyses files for one request. Thread-safe: analyse() may run on several threads at once.

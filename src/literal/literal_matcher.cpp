@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <tuple>
 
 #include "core/budget.hpp"
@@ -34,6 +35,7 @@ struct HalfIndex {
 struct LiteralMatcher::Database {
   hs_database_t* handle = nullptr;
   HalfIndex halves;
+  std::vector<uint32_t> values;  // every tag's value, plain and with the protected bit, sorted
   ~Database() { hs_free_database(handle); }
 };
 
@@ -110,22 +112,68 @@ const size_t kNearbyPerTag = 2 * nearby_deltas().size();  // plus and minus each
 const char* const kChoiceIdiom =
     "(\\x25|[\\x40-\\x4f]?\\x81[\\xe0-\\xe7]).{4}(\\x05|\\x2d|[\\x40-\\x4f]?\\x81[\\xc0-\\xc7\\xe8-\\xef]).{4}";
 
+uint32_t le32(const uint8_t* p) { return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24; }
+
+// The value the choice idiom matched at [p, end) computes when its mask is all ones: AND imm X then ADD imm Y
+// gives X + Y, SUB imm Y gives X - Y. nullopt when the bytes are not the idiom after all.
+std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end) {
+  // AND: 25 imm32 (eax), or [REX] 81 /4 imm32.
+  size_t i = 0;
+  if (end - p >= 5 && p[0] == 0x25) {
+    i = 1;
+  } else {
+    if (end - p >= 1 && (p[0] & 0xf0) == 0x40) i = 1;
+    if (end - p < static_cast<long>(i + 6) || p[i] != 0x81 || (p[i + 1] & 0xf8) != 0xe0) return std::nullopt;
+    i += 2;
+  }
+  const uint32_t mask = le32(p + i);
+  const uint8_t* q = p + i + 4;
+  // ADD/SUB: 05 / 2d imm32 (eax), or [REX] 81 /0 or /5 imm32.
+  bool add = false;
+  size_t j = 0;
+  if (end - q >= 5 && (q[0] == 0x05 || q[0] == 0x2d)) {
+    add = q[0] == 0x05;
+    j = 1;
+  } else {
+    if (end - q >= 1 && (q[0] & 0xf0) == 0x40) j = 1;
+    if (end - q < static_cast<long>(j + 6) || q[j] != 0x81) return std::nullopt;
+    const uint8_t reg = (q[j + 1] >> 3) & 7;
+    if ((q[j + 1] & 0xc0) != 0xc0 || (reg != 0 && reg != 5)) return std::nullopt;
+    add = reg == 0;
+    j += 2;
+  }
+  const uint32_t other = le32(q + j);
+  return add ? mask + other : mask - other;
+}
+
 struct ScanContext {
   size_t nearby_base;  // pattern ids from here on are the prefilter's: nearby values, then the choice idiom
   std::vector<LiteralHit>* hits;
   size_t prefilter_hits;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
+  const uint8_t* chunk_data = nullptr;
+  uint64_t chunk_size = 0;
+  const std::vector<uint32_t>* values = nullptr;  // the tags' values (plain and protected), sorted
+  size_t idiom_id = 0;                            // the choice idiom's pattern id
   bool over_budget = false;  // the file's memory or time limit was reached: the scan was stopped
 };
 
-int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to, unsigned int /*flags*/,
+int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int /*flags*/,
              void* context_pointer) {
   auto* context = static_cast<ScanContext*>(context_pointer);
   // Hyperscan reports the end of the match; every tag pattern is exactly four bytes long.
   const uint64_t start = context->chunk_start + to - 4;
   if (start >= context->accept_below) return 0;
-  if (id >= context->nearby_base) {  // a nearby constant or the choice idiom
+  if (id == context->idiom_id) {
+    // The choice idiom (its start is reported: SOM): counted only when it computes one of the tags.
+    if (from >= to || to > context->chunk_size) return 0;
+    auto value = choice_idiom_value(context->chunk_data + from, context->chunk_data + to);
+    if (value && std::binary_search(context->values->begin(), context->values->end(), *value))
+      ++context->prefilter_hits;
+    return 0;
+  }
+  if (id >= context->nearby_base) {  // a nearby constant
     ++context->prefilter_hits;
     return 0;
   }
@@ -190,6 +238,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   for (const std::string& pattern : patterns) expressions.push_back(pattern.c_str());
   // DOTALL for good measure (no pattern has a dot); no UTF-8 mode, so \xNN is one byte.
   std::vector<unsigned> flags(patterns.size(), HS_FLAG_DOTALL);
+  if (with_prefilter) flags.back() |= HS_FLAG_SOM_LEFTMOST;  // the choice idiom: its start, to read it
   hs_database_t* handle = nullptr;
   hs_compile_error_t* compile_error = nullptr;
   if (hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(patterns.size()),
@@ -202,6 +251,11 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   matcher.database_ = std::make_unique<Database>();
   matcher.database_->handle = handle;
   matcher.database_->halves = std::move(halves);
+  for (const Tag& tag : tags) {
+    matcher.database_->values.push_back(tag.without_protected_bit().value);
+    matcher.database_->values.push_back(tag.without_protected_bit().with_protected_bit().value);
+  }
+  std::sort(matcher.database_->values.begin(), matcher.database_->values.end());
   matcher.tags_ = tags;
   matcher.with_prefilter_ = with_prefilter;
   return matcher;
@@ -224,7 +278,8 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
   constexpr uint64_t kChunk = 1ull << 30;
   for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk};
+    ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk, chunk.data(), chunk.size(),
+                        &database_->values, tags_.size() * kVariants + tags_.size() * kNearbyPerTag};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (context.over_budget) {

@@ -39,11 +39,16 @@ bool imports_tag_api(const PeImage& image) {
 // derives the constant from another that shares a half), or a branchless choice whose other constant is
 // nearby or arbitrary (the matcher's prefilter hits, LiteralMatcher::scan). A file with none of these for
 // any requested tag cannot yield call evidence for it, so its code is not decoded. 'None' is the
-// exception: ExAllocatePool implies it with no bytes at all.
-bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilter_hits, const std::vector<Tag>& tags) {
+// exception: ExAllocatePool implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only
+// (elsewhere they are bytes that happen to look like one, and classification drops them too).
+bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilter_hits, const std::vector<Tag>& tags,
+                            Machine machine) {
   static const Tag kNone = *Tag::parse("None");
   if (std::find(tags.begin(), tags.end(), kNone) != tags.end()) return true;
-  return !hits.empty() || prefilter_hits > 0;
+  if (prefilter_hits > 0) return true;
+  return std::any_of(hits.begin(), hits.end(), [&](const LiteralHit& hit) {
+    return hit.encoding == LiteralEncoding::bytes || machine == Machine::arm64;
+  });
 }
 
 bool is_requested(const std::vector<Tag>& tags, Tag tag) {
@@ -117,19 +122,19 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits)
                    : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
-  const bool analyse_code =
-      !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
-      may_hold_call_evidence(**hits, prefilter_hits, tags);
-
   std::vector<Evidence> evidence;
   auto image = PeImage::load(bytes);
   const PeImage* pe = image ? &*image : nullptr;
+  const bool analyse_code =
+      !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
+      may_hold_call_evidence(**hits, prefilter_hits, tags, pe ? pe->machine() : Machine::other);
   if (pe) {
     report.parsed = true;
     report.machine = pe->machine();
     report.version = pe->version();
     const CodeAnalyser* analyser = analyser_for(pe->machine());
     if (analyser && analyse_code && imports_tag_api(*pe)) {
+      result.code_analysed = true;
       CallSiteAnalysis calls = analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
       std::vector<Evidence> objref;
       for (Evidence& call : calls.calls) {

@@ -70,3 +70,46 @@ TEST_CASE("printable escapes terminal control bytes and stray bytes, keeps UTF-8
   CHECK(printable("\xff.text") == "\\xff.text");
   CHECK(printable("x\x9by") == "x\\x9by");
 }
+
+namespace {
+
+std::string le32_bytes(uint32_t v) {
+  std::string out;
+  for (int i = 0; i < 4; ++i) out += static_cast<char>(v >> (8 * i));
+  return out;
+}
+
+size_t prefilter_hits_in(const LiteralMatcher& matcher, const std::string& bytes) {
+  auto scratch = matcher.make_scratch();
+  REQUIRE(scratch);
+  size_t count = 0;
+  auto hits = matcher.scan(view_of(bytes), *scratch, &count);
+  REQUIRE(hits.ok());
+  CHECK(hits->empty());  // the tag's own bytes are never there
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("search prefilter: the branchless choice idiom counts only when it computes a requested tag") {
+  const Tag tag = *Tag::parse("Qzxw");
+  auto matcher = LiteralMatcher::build({tag}, true);
+  REQUIRE(matcher.ok());
+  const uint32_t other = 0x01020304;
+  const std::string pad = "\x90\x90\x90";
+  // neg eax; sbb eax, eax; and eax, (tag - other); add eax, other  -> the tag when the mask is all ones
+  const std::string and_eax = std::string("\x25") + le32_bytes(tag.value - other);
+  CHECK(prefilter_hits_in(*matcher, pad + and_eax + "\x05" + le32_bytes(other) + pad) == 1);
+  // and ecx, imm; sub ecx, imm (81 /4, 81 /5) with a REX prefix: tag = mask - other
+  const std::string and_rcx = std::string("\x48\x81\xe1", 3) + le32_bytes(tag.value + other);
+  CHECK(prefilter_hits_in(*matcher, pad + and_rcx + std::string("\x48\x81\xe9", 3) + le32_bytes(other) + pad) == 1);
+  // The same idiom computing another value is not a reason to decode the file.
+  CHECK(prefilter_hits_in(*matcher, pad + and_eax + "\x05" + le32_bytes(other + 1) + pad) == 0);
+  CHECK(prefilter_hits_in(*matcher, pad + and_rcx + std::string("\x48\x81\xc1", 3) + le32_bytes(other) + pad) == 0);
+  // The protected-bit variant of the tag counts too.
+  const uint32_t guarded = tag.with_protected_bit().value;
+  CHECK(prefilter_hits_in(*matcher, pad + std::string("\x25") + le32_bytes(guarded - other) + "\x05" +
+                                        le32_bytes(other) + pad) == 1);
+  // A nearby constant (tag + 1) still counts.
+  CHECK(prefilter_hits_in(*matcher, pad + le32_bytes(tag.value + 1) + pad) == 1);
+}

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -176,4 +178,29 @@ TEST_CASE("call-site analysis for some tags keeps exactly the evidence of those 
     }
   }
   CHECK(compared > 40);
+}
+
+TEST_CASE("search prefilter: MOVZ/MOVK words of a tag make only an ARM64 image's code worth decoding") {
+  const Tag tag = *Tag::parse("Qzxw");
+  auto scanner = Scanner::create(ScanRequest{{tag}, false});
+  REQUIRE(scanner);
+  const auto word = [](uint32_t w) { return std::string{char(w), char(w >> 8), char(w >> 16), char(w >> 24)}; };
+  const std::string movz_movk = word(0x52800000u | (tag.value & 0xffff) << 5 | 2) +   // movz w2, #low
+                                word(0x72a00000u | (tag.value >> 16) << 5 | 2);      // movk w2, #high, lsl #16
+  const auto analysed_with = [&](const std::string& sample, const std::string& tail) {
+    std::ifstream in(std::string(TAGWHO_SOURCE_DIR) + "/samples/bin/" + sample, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE(bytes.size() > 1024);
+    bytes.resize((bytes.size() + 3) & ~size_t{3}, '\0');  // the words 4-byte aligned, as ARM64 code is
+    bytes += tail;
+    const FileResult result =
+        scanner->analyse_bytes(sample, ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE(result.report.parsed);
+    return result.code_analysed;
+  };
+  CHECK_FALSE(analysed_with("leak-clang-x64.sys", ""));
+  CHECK_FALSE(analysed_with("leak-clang-x64.sys", movz_movk));  // bytes that look like ARM64 words
+  CHECK(analysed_with("leak-clang-x64.sys", "Qzxw"));           // the tag's bytes
+  CHECK_FALSE(analysed_with("leak-clang-arm64.sys", ""));
+  CHECK(analysed_with("leak-clang-arm64.sys", movz_movk));
 }
