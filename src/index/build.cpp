@@ -95,6 +95,23 @@ std::vector<std::pair<size_t, size_t>> tag_groups(const std::vector<size_t>& hit
   return groups;
 }
 
+// Whether a proven tag's literal evidence is stored ahead: when its bytes read as text (printable ASCII, or
+// a shorter tag padded with NULs), as pool tags do. A constant that does not (0, or code bytes such as
+// 0x10909090 passed as a tag) matches almost everywhere: on the bench corpus such tags were 14% of the
+// proven ones and 70% of the index's rows, and one of them had 650,000 hits in one driver. A query for one
+// searches the contents afresh instead, as for any tag outside a content's literal set: same answer.
+bool reads_as_text(uint32_t tag) {
+  int nuls = 0;
+  for (int i = 0; i < 4; ++i) {
+    const uint8_t byte = static_cast<uint8_t>(tag >> (8 * i));
+    if (byte == 0)
+      ++nuls;
+    else if (byte < 0x20 || byte > 0x7e)
+      return false;
+  }
+  return nuls <= 2;
+}
+
 // The call and wrapper evidence stored for the content's tags in `tags` (sorted).
 std::vector<Evidence> calls_of(sqlite3* db, int64_t content, const std::vector<uint32_t>& tags) {
   std::vector<Evidence> calls;
@@ -430,11 +447,12 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
        " AND kind = 'pe' GROUP BY content)").c_str()));
   collect_garbage(db);
 
-  // Literal evidence for every tag proven anywhere in the index, in every local content.
+  // Literal evidence for every tag proven anywhere in the index that reads as text, in every local content.
   std::set<uint32_t> wanted = literal_tags;
   {
     sql::Statement s(db, "SELECT DISTINCT tag FROM findings WHERE confidence IN ('call', 'wrapper')");
-    while (s.step()) wanted.insert(static_cast<uint32_t>(s.i64(0)));
+    while (s.step())
+      if (reads_as_text(static_cast<uint32_t>(s.i64(0)))) wanted.insert(static_cast<uint32_t>(s.i64(0)));
   }
   int64_t wanted_set = literal_set;
   if (wanted != literal_tags) {
