@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <thread>
@@ -136,16 +137,18 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     if (analyser && analyse_code && imports_tag_api(*pe)) {
       result.code_analysed = true;
       CallSiteAnalysis calls = analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
-      std::vector<Evidence> objref;
-      for (Evidence& call : calls.calls) {
-        // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches.
-        if (call.tag_kind == TagKind::objref) {
-          if (all_calls) objref.push_back(std::move(call));
-        } else if (all_calls || is_requested(tags, call.tag)) {
-          evidence.push_back(std::move(call));
-        }
+      // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches. The
+      // analysis's own vector becomes the evidence (no copy: a large driver has hundreds of thousands).
+      const auto pool_tag = [&](const Evidence& call) {
+        return call.tag_kind != TagKind::objref && (all_calls || is_requested(tags, call.tag));
+      };
+      const auto objref_from = std::stable_partition(calls.calls.begin(), calls.calls.end(), pool_tag);
+      if (all_calls) {
+        std::vector<Evidence> objref(std::make_move_iterator(objref_from), std::make_move_iterator(calls.calls.end()));
+        report.objref_findings = group_by_tag(std::move(objref));
       }
-      report.objref_findings = group_by_tag(std::move(objref));
+      calls.calls.erase(objref_from, calls.calls.end());
+      evidence = std::move(calls.calls);
     }
   } else {
     report.errors.push_back(image.error());

@@ -120,11 +120,12 @@ std::vector<FileResult> scan_sources(const Scanner& scanner, const std::vector<S
   return results;
 }
 
-// Results waiting for an earlier file before they can be delivered: at most this many, and no more than this
-// much input between them (a driver listing's result holds every tag's evidence, several times the file's
-// size for a large driver). The first undelivered file may always be taken.
+// Results waiting for an earlier file before they can be delivered: at most this many files ahead of the
+// first undelivered one, and no more than this much input between the waiting results (a driver listing's
+// result holds every tag's evidence, several times the file's size). The first undelivered file may always
+// be taken.
 constexpr size_t kWindowFiles = 64;
-constexpr uint64_t kWindowBytes = 64ull << 20;
+constexpr uint64_t kWindowBytes = 32ull << 20;
 
 void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>& files, unsigned threads,
                            const std::function<void(size_t, FileResult&)>& deliver) {
@@ -134,7 +135,7 @@ void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>
   size_t delivered = 0;                // files [0, delivered) are delivered
   std::set<size_t> untaken;            // files not yet taken (all of them from `delivered` on, some before)
   for (size_t i = 0; i < files.size(); ++i) untaken.insert(i);
-  uint64_t held_bytes = 0;             // input bytes of the files taken and not yet delivered
+  uint64_t ready_bytes = 0;            // input bytes of the results in `ready`
   bool large_held = false;             // a large file is taken and not yet delivered
   bool failed = false;
   std::exception_ptr failure;
@@ -143,7 +144,7 @@ void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>
   auto takeable = [&]() -> std::optional<size_t> {
     for (size_t index : untaken) {
       const bool first = index == delivered;
-      if (!first && (index - delivered >= kWindowFiles || held_bytes + files[index].size > kWindowBytes)) break;
+      if (!first && (index - delivered >= kWindowFiles || ready_bytes + files[index].size > kWindowBytes)) break;
       if (is_large(index) && large_held) continue;
       return index;
     }
@@ -156,18 +157,18 @@ void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>
       changed.wait(guard, [&] { return failed || untaken.empty() || (index = takeable()).has_value(); });
       if (failed || !index) return;
       untaken.erase(*index);
-      held_bytes += files[*index].size;
       large_held = large_held || is_large(*index);
       guard.unlock();
       FileResult result = analyse_source(scanner, files[*index]);
       guard.lock();
       if (failed) return;
       ready.emplace(*index, std::move(result));
+      ready_bytes += files[*index].size;
       // Deliver what is now in order; one thread at a time, under the lock, so the order holds.
       try {
         for (auto it = ready.begin(); it != ready.end() && it->first == delivered; it = ready.erase(it)) {
+          ready_bytes -= files[it->first].size;
           deliver(it->first, it->second);
-          held_bytes -= files[it->first].size;
           if (is_large(it->first)) {
             large_held = false;
             it->second = FileResult{};

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 
 #include "tagwho/index.hpp"
@@ -124,6 +126,57 @@ TEST_CASE("an index stored one tag's literal evidence at a time is the same inde
     CHECK_MESSAGE(search_json(ra, tags) == search_json(rb, tags), text);
   }
   CHECK(literal > 10);
+}
+
+TEST_CASE("a proven tag that does not read as text is searched at query time, with the same answer") {
+  TempDir dir;
+  fs::create_directories(dir.path / "tree");
+  fs::copy_file(samples() / "leak-clang-x64.sys", dir.path / "tree" / "leak.sys");
+  // The same driver allocating with code bytes for a tag: the immediate "Leak" becomes 01 02 90 10.
+  std::string bytes;
+  {
+    std::ifstream in(samples() / "leak-clang-x64.sys", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t at = bytes.find("Leak");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(bytes.find("Leak", at + 1) == std::string::npos);
+  bytes.replace(at, 4, std::string("\x01\x02\x90\x10", 4));
+  std::ofstream(dir.path / "tree" / "odd.sys", std::ios::binary) << bytes;
+  const Tag odd{0x10900201u};
+  const std::string tree = (dir.path / "tree").string();
+
+  auto index = Index::open((dir.path / "i.db").string(), true);
+  REQUIRE(index.ok());
+  auto counts = index->build({tree}, IndexBuildOptions{1, "unit", {}});
+  REQUIRE(counts.ok());
+  std::set<uint32_t> proven;
+  {
+    auto scanner = Scanner::create(ScanRequest{{}, true});
+    REQUIRE(scanner.ok());
+    std::vector<WalkProblem> problems;
+    for (const FileResult& result : scan_files(*scanner, walk_inputs({tree}, problems), 1))
+      for (const Finding& finding : result.report.findings) proven.insert(finding.tag.value);
+  }
+  REQUIRE(proven.count(odd.value) == 1);
+  REQUIRE(proven.count(Tag::parse("Leak")->value) == 1);
+  CHECK(counts->literal_tags == proven.size() - 1);  // every proven tag but the odd one
+  for (Tag tag : {odd, *Tag::parse("Leak")}) {
+    std::vector<Tag> tags{tag};
+    auto answer = index->search(tags, {}, nullptr, 1);
+    REQUIRE(answer.ok());
+    std::vector<const DriverReport*> from_index;
+    for (const DriverReport& report : answer->reports) from_index.push_back(&report);
+    auto scanner = Scanner::create(ScanRequest{tags, false});
+    REQUIRE(scanner.ok());
+    std::vector<WalkProblem> problems;
+    std::vector<FileResult> results = scan_files(*scanner, walk_inputs({tree}, problems), 1);
+    std::vector<const DriverReport*> scanned;
+    for (const FileResult& result : results)
+      if (!result.not_pe) scanned.push_back(&result.report);
+    CHECK(!search_json(scanned, tags).empty());
+    CHECK_MESSAGE(search_json(from_index, tags) == search_json(scanned, tags), tag.display());
+  }
 }
 
 TEST_CASE("update counts what changed; files that are not indexes are refused") {
