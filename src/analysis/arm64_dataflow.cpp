@@ -280,37 +280,45 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto region = std::make_unique<Region>();
   region->start = start;
   region->end = start + static_cast<uint32_t>(count * 4);
-  region->insns.reserve(count);  // filled below, one instruction per word (resize would zero them first)
-  // Cached regions overlapping this one already hold the decoded words they share with it (a word decodes
-  // the same wherever a region starts): nearby call sites' windows would otherwise decode them again.
-  std::vector<const Region*> overlapping;
-  regions_.for_each([&](const Region& cached) {
-    if (cached.start < region->end && cached.end > start) overlapping.push_back(&cached);
-  });
-  for (uint64_t i = 0; i < count; ++i) {
-    budget::tick();
-    const uint32_t rva = start + static_cast<uint32_t>(i * 4);
-    Insn& insn = region->insns.emplace_back();
-    const Insn* known = nullptr;
-    for (const Region* cached : overlapping)
-      if (const int at = cached->index_of(rva); at >= 0) {
-        known = &cached->insns[static_cast<size_t>(at)];
-        break;
-      }
-    if (known) {
-      insn = *known;
-    } else if (auto w = sec->word(rva)) {
-      decoder_.decode(*w, rva, insn);
-    } else {
-      insn = Insn{};
-      insn.rva = rva;
-    }
+  runs_.trim(limits_.max_cached_insns);
+  for (uint32_t rva = start; rva < region->end;) {
+    const uint32_t block = sec->rva + ((rva - sec->rva) & ~0xffu);  // on the section's word grid
+    const std::shared_ptr<const InsnRun> run = block_at(*sec, block);
+    const size_t from = (rva - block) / 4;
+    const size_t to = std::min<size_t>(run->insns.size(), from + (region->end - rva) / 4);
+    region->insns.append(run, from, to);
+    rva = block + static_cast<uint32_t>(to * 4);
+  }
+  for (size_t i = 0; i < region->insns.size(); ++i) {
+    const Insn& insn = region->insns[i];
     if (insn.has_target && (insn.flow == Flow::jmp || insn.flow == Flow::jcc) && insn.target >= region->start &&
         insn.target < region->end && (insn.target - region->start) % 4 == 0)
       region->branch_in.emplace_back(insn.target, static_cast<uint32_t>(i));
   }
   std::sort(region->branch_in.begin(), region->branch_in.end());
   return regions_.add(key, std::move(region));
+}
+
+// The 64 words of the 256-byte block at `block` (counted from the section's start), decoded once and shared
+// by every region that covers them. Words past the file's bytes decode as nothing.
+std::shared_ptr<const InsnRun> Analysis::block_at(const CodeSection& sec, uint32_t block) {
+  if (auto known = runs_.find(block)) return known;
+  auto run = std::make_shared<InsnRun>();
+  run->start = block;
+  const uint32_t end = block + 0x100;
+  run->insns.reserve((end - block) / 4);
+  for (uint32_t rva = block; rva < end; rva += 4) {
+    budget::tick();
+    Insn& insn = run->insns.emplace_back();
+    if (auto w = sec.word(rva)) {
+      decoder_.decode(*w, rva, insn);
+    } else {
+      insn = Insn{};
+      insn.rva = rva;
+    }
+  }
+  run->next = end;
+  return runs_.add(std::move(run));
 }
 
 // --- The backward step ------------------------------------------------------------------------------------

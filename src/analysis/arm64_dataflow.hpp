@@ -14,6 +14,7 @@
 
 #include "analysis/arm64_insn.hpp"
 #include "analysis/arm64_model.hpp"
+#include "analysis/insn_runs.hpp"
 #include "analysis/region_cache.hpp"
 #include "analysis/wrappers.hpp"
 
@@ -84,14 +85,20 @@ struct MemoryConstant {
   std::string detail;  // "tag loaded from .rdata at 0x2010", "tag loaded from global at 0x3008 (never written)"
 };
 
+// Regions decode in runs of the 64 words of a 256-byte block, shared between the regions that cover them
+// (insn_runs.hpp).
+using InsnRun = analysis::InsnRun<Insn>;
+
 // Instructions decoded over [start, end) with their intra-region branch edges.
 struct Region {
   uint32_t start = 0;
   uint32_t end = 0;
-  std::vector<Insn> insns;
+  analysis::InsnList<Insn> insns;
   std::vector<std::pair<uint32_t, uint32_t>> branch_in;  // (target RVA, source index), sorted
   int index_of(uint32_t rva) const;  // -1 outside the region
-  uint64_t memory_bytes() const { return insns.capacity() * sizeof(Insn) + sizeof(Region); }
+  uint64_t memory_bytes() const {
+    return insns.memory_bytes() + branch_in.capacity() * sizeof(branch_in[0]) + sizeof(Region);
+  }
 };
 
 // A found call site of a tag-taking API.
@@ -185,6 +192,8 @@ class Analysis {
   std::vector<uint32_t> after_stop_;     // sorted: words that follow a non-fall-through word
   std::map<uint32_t, const ImportRef*> thunks_;  // thunk RVA -> import
   analysis::RegionCache<Region> regions_;
+  analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
+  std::shared_ptr<const InsnRun> block_at(const CodeSection& sec, uint32_t block);
   int nested_ = 0;
   uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;

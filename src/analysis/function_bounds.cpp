@@ -44,23 +44,6 @@ const RuntimeFunction* CodeModel::function_at(uint32_t rva) const {
   return rva >= it->begin_rva && rva < it->end_rva ? &*it : nullptr;
 }
 
-void InsnList::append(const std::shared_ptr<const InsnRun>& run, size_t from, size_t to) {
-  if (from >= to) return;
-  if (runs_.empty() || runs_.back() != run) runs_.push_back(run);
-  for (size_t i = from; i < to; ++i) at_.push_back(&run->insns[i]);
-}
-
-// Charged as if the region held copies: runs it shares may outlive the run cache that charged them.
-uint64_t InsnList::memory_bytes() const {
-  return at_.capacity() * (sizeof(const Insn*) + sizeof(Insn)) + runs_.capacity() * sizeof(runs_[0]);
-}
-
-int InsnList::index_of(uint32_t rva) const {
-  auto it = std::lower_bound(at_.begin(), at_.end(), rva, [](const Insn* i, uint32_t x) { return i->rva < x; });
-  if (it == at_.end() || (*it)->rva != rva) return -1;
-  return static_cast<int>(it - at_.begin());
-}
-
 uint64_t Region::memory_bytes() const {
   return insns.memory_bytes() + branch_in.capacity() * sizeof(branch_in[0]) + sizeof(Region);
 }
@@ -71,10 +54,6 @@ Analysis::Analysis(const CodeModel& model, Limits limits)
     slots_.emplace(import.slot_rva, &import);
     kmdf_ = kmdf_ || import.name == kWdfBindImport;
   }
-}
-
-Analysis::~Analysis() {
-  for (const auto& [rva, run] : runs_) budget::release(run->insns.capacity() * sizeof(Insn));
 }
 
 std::string hex(uint32_t value) {
@@ -221,7 +200,7 @@ std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
 
 // The run starting at rva (decoded now, or shared with the regions that reached rva before).
 std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t rva) {
-  if (auto it = runs_.find(rva); it != runs_.end()) return it->second;
+  if (auto known = runs_.find(rva)) return known;
   const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
   const uint8_t* data = sec.bytes.data();
   auto run = std::make_shared<InsnRun>();
@@ -241,23 +220,8 @@ std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t
     run->insns.push_back(insn);
     at += insn.length;
   }
-  run->insns.shrink_to_fit();
   run->next = at;
-  budget::charge(run->insns.capacity() * sizeof(Insn));
-  run_insns_ += run->insns.size();
-  run_order_.push_back(rva);
-  return runs_.emplace(rva, std::move(run)).first->second;
-}
-
-void Analysis::trim_runs() {
-  if (run_insns_ <= limits_.max_cached_insns) return;
-  while (run_insns_ > limits_.max_cached_insns / 2 && !run_order_.empty()) {
-    auto oldest = runs_.find(run_order_.front());
-    run_insns_ -= oldest->second->insns.size();
-    budget::release(oldest->second->insns.capacity() * sizeof(Insn));
-    runs_.erase(oldest);
-    run_order_.pop_front();
-  }
+  return runs_.add(std::move(run));
 }
 
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
@@ -276,7 +240,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
     // Linear decoding from start, run after run: call sites close together (windows on a grid, x86 without
     // .pdata) share the runs instead of decoding the same bytes many times.
     const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
-    trim_runs();
+    runs_.trim(limits_.max_cached_insns);
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
       const std::shared_ptr<const InsnRun> run = run_at(*sec, rva);

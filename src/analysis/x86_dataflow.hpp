@@ -4,7 +4,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analysis/insn_runs.hpp"
 #include "analysis/region_cache.hpp"
 #include "analysis/wrappers.hpp"
 #include "analysis/x86_insn.hpp"
@@ -77,31 +77,11 @@ struct MemoryConstant {
   std::string detail;  // "tag loaded from .rdata at 0x2010", "tag loaded from global at 0x3008 (never written)"
 };
 
-// Instructions decoded linearly from `start` up to the first one that starts at or past the next 256-byte
-// boundary (`next`: where the following run starts). An instruction depends only on its address and bytes,
-// so every region whose linear decoding reaches `start` shares the run instead of decoding it again; decoding
-// streams that start apart meet within a few instructions, and from there on use the same runs.
-struct InsnRun {
-  uint32_t start = 0;
-  uint32_t next = 0;
-  std::vector<Insn> insns;
-};
-
-// A region's instructions: references into shared runs (8 bytes per instruction instead of a copy).
-class InsnList {
- public:
-  const Insn& operator[](size_t i) const { return *at_[i]; }
-  size_t size() const { return at_.size(); }
-  bool empty() const { return at_.empty(); }
-  // Appends run->insns[from, to).
-  void append(const std::shared_ptr<const InsnRun>& run, size_t from, size_t to);
-  uint64_t memory_bytes() const;
-  int index_of(uint32_t rva) const;  // -1 when no instruction starts there
-
- private:
-  std::vector<const Insn*> at_;
-  std::vector<std::shared_ptr<const InsnRun>> runs_;
-};
+// Regions decode in runs that end at the first instruction starting at or past the next 256-byte boundary:
+// decoding streams that start apart (a function start, a window on a grid) meet within a few instructions,
+// and from there on share the same runs (insn_runs.hpp).
+using InsnRun = analysis::InsnRun<Insn>;
+using InsnList = analysis::InsnList<Insn>;
 
 // Instructions decoded linearly over [start, end) with their intra-region branch edges.
 struct Region {
@@ -132,7 +112,6 @@ struct Site {
 class Analysis {
  public:
   explicit Analysis(const CodeModel& model, Limits limits = {});
-  ~Analysis();
   Analysis(const Analysis&) = delete;
   Analysis& operator=(const Analysis&) = delete;
 
@@ -235,13 +214,8 @@ class Analysis {
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   int nested_resolves_ = 0;
   uint64_t decoded_ = 0;
-  // Runs by start RVA, and their starts oldest first: at most max_cached_insns instructions, the older half
-  // dropped beyond that (regions keep the runs they use).
-  std::unordered_map<uint32_t, std::shared_ptr<const InsnRun>> runs_;
-  std::deque<uint32_t> run_order_;
-  size_t run_insns_ = 0;
+  analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
   std::shared_ptr<const InsnRun> run_at(const CodeSection& sec, uint32_t rva);
-  void trim_runs();
   bool budget_reported_ = false;
   uint64_t undecodable_ = 0;
   uint64_t code_bytes_ = 0;
