@@ -1,6 +1,7 @@
 #include "core/schedule.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -11,6 +12,32 @@
 #include "core/budget.hpp"
 
 namespace tagwho {
+
+void run_workers(size_t items, unsigned threads, const std::function<void()>& worker) {
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(items, 1))));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& thread : pool) thread.join();
+}
+
+void parallel_for(size_t count, unsigned threads, const std::function<void(size_t)>& work) {
+  std::atomic<size_t> next{0};
+  std::mutex lock;
+  std::exception_ptr failure;  // the first exception a worker threw: no more items start, and it is rethrown
+  run_workers(count, threads, [&] {
+    for (size_t i = next++; i < count; i = next++) {
+      try {
+        work(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> guard(lock);
+        if (!failure) failure = std::current_exception();
+        next = count;
+      }
+    }
+  });
+  if (failure) std::rethrow_exception(failure);
+}
 
 void run_largest_first(size_t count, unsigned threads, const std::function<uint64_t(size_t)>& size_of,
                        const std::function<void(size_t)>& work) {
@@ -56,11 +83,7 @@ void run_largest_first(size_t count, unsigned threads, const std::function<uint6
       large_done.notify_all();
     }
   };
-  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(count, 1))));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
+  run_workers(count, threads, worker);
   if (failure) std::rethrow_exception(failure);
 }
 

@@ -9,6 +9,14 @@
 
 namespace tagwho {
 
+// Runs worker() on min(threads, items) threads (at least one), the calling thread being one of them, and
+// returns when every one has returned.
+void run_workers(size_t items, unsigned threads, const std::function<void()>& worker);
+
+// work(0..count-1) on up to `threads` threads, in order of index. An exception thrown by work stops the items
+// not yet started and is rethrown here once every thread has finished.
+void parallel_for(size_t count, unsigned threads, const std::function<void(size_t)>& work);
+
 // Runs work(i) for every i in [0, count) on up to `threads` threads: largest first (size_of(i)), at most one
 // item of budget::kLargeFile bytes or more at a time (meanwhile the other threads take the smallest items
 // left), with the memory a large item left free returned to the system after it. An exception thrown by work

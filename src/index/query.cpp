@@ -5,6 +5,7 @@
 #include <map>
 #include <unordered_map>
 
+#include "core/schedule.hpp"
 #include "index/store.hpp"
 #include "scan/analyse.hpp"
 #include "tagwho/scan.hpp"

@@ -3,13 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
-#include <mutex>
-#include <thread>
 
 namespace tagwho {
 namespace index_detail {
@@ -68,29 +64,6 @@ CallForm form_from_name(const std::string& name) {
   for (CallForm f : {CallForm::iat, CallForm::reg, CallForm::thunk, CallForm::tail, CallForm::direct, CallForm::direct_tail})
     if (name == call_form_name(f)) return f;
   return CallForm::none;
-}
-
-void parallel_for(size_t count, unsigned threads, const std::function<void(size_t)>& work) {
-  std::atomic<size_t> next{0};
-  std::mutex lock;
-  std::exception_ptr failure;  // the first exception a worker threw: no more items start, and it is rethrown
-  auto worker = [&] {
-    for (size_t i = next++; i < count; i = next++) {
-      try {
-        work(i);
-      } catch (...) {
-        std::lock_guard<std::mutex> guard(lock);
-        if (!failure) failure = std::current_exception();
-        next = count;
-      }
-    }
-  };
-  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(count, 1))));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
-  if (failure) std::rethrow_exception(failure);
 }
 
 void write_transaction(sqlite3* db, const std::function<void()>& body) {

@@ -47,9 +47,6 @@ Machine machine_from_name(const std::string& name);
 Confidence confidence_from_name(const std::string& name);
 CallForm form_from_name(const std::string& name);
 
-// work(0..count-1) on up to `threads` threads. An exception thrown by work stops the items not yet started
-// and is rethrown here once every thread has finished.
-void parallel_for(size_t count, unsigned threads, const std::function<void(size_t)>& work);
 
 // Runs the body in a transaction (BEGIN IMMEDIATE): committed when it returns, rolled back if it throws.
 void write_transaction(sqlite3* db, const std::function<void()>& body);

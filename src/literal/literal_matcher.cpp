@@ -271,7 +271,8 @@ std::unique_ptr<LiteralMatcher::Scratch> LiteralMatcher::make_scratch() const {
   return std::unique_ptr<Scratch>(new Scratch(scratch));
 }
 
-Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits) const {
+Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits,
+                                                     bool arm64_words) const {
   std::vector<LiteralHit> hits;
   // hs_scan takes a 32-bit length: scan files of 4 GB and more in chunks that overlap by three bytes, so
   // a tag straddling a boundary is still seen exactly once.
@@ -289,7 +290,7 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
     if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }
-  scan_arm64_halves(bytes, database_->halves, hits);
+  if (arm64_words) scan_arm64_halves(bytes, database_->halves, hits);
   std::sort(hits.begin(), hits.end(), [](const LiteralHit& a, const LiteralHit& b) {
     if (a.offset != b.offset) return a.offset < b.offset;
     if (a.tag_index != b.tag_index) return a.tag_index < b.tag_index;

@@ -115,17 +115,19 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   }
   budget::charge(bytes.size());  // the caller holds the file's bytes (read into memory) while it is analysed
 
-  // Literal hits first: the search prefilter decides from them whether the code is worth decoding.
+  auto image = PeImage::load(bytes);
+  const PeImage* pe = image ? &*image : nullptr;
+  // Literal hits: the search prefilter decides from them whether the code is worth decoding. MOVZ/MOVK words
+  // are evidence in ARM64 images only (classify_literal_hits drops them elsewhere): not looked for elsewhere.
   std::optional<Result<std::vector<LiteralHit>>> hits;
   size_t prefilter_hits = 0;
   if (matcher) {
     auto scratch = matcher->make_scratch();
-    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits)
+    const bool arm64_words = pe && pe->machine() == Machine::arm64;
+    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits, arm64_words)
                    : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
   std::vector<Evidence> evidence;
-  auto image = PeImage::load(bytes);
-  const PeImage* pe = image ? &*image : nullptr;
   const bool analyse_code =
       !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
       may_hold_call_evidence(**hits, prefilter_hits, tags, pe ? pe->machine() : Machine::other);

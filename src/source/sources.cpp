@@ -2,7 +2,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -13,7 +12,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "core/budget.hpp"
 #include "core/schedule.hpp"
@@ -183,11 +181,7 @@ void scan_sources_in_order(const Scanner& scanner, const std::vector<SourceFile>
       changed.notify_all();
     }
   };
-  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<size_t>(files.size(), 1))));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
+  run_workers(files.size(), threads, worker);
   if (failure) std::rethrow_exception(failure);
 }
 
