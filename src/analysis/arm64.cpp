@@ -133,8 +133,9 @@ std::vector<Site> Analysis::find_sites() {
 // or, outside one, its window (window_before): an address formed before that is not one the walk can see.
 bool Analysis::may_reach_slot(uint32_t branch_rva) const {
   uint32_t lowest = branch_rva > limits_.window_before ? branch_rva - limits_.window_before : 0;
-  if (const RuntimeFunction* f = model_.function_at(branch_rva)) {
-    const uint32_t clip = limits_.max_function_bytes - 4096;
+  const CodeSection* sec = model_.section_at(branch_rva);
+  if (const RuntimeFunction* f = model_.function_at(branch_rva); f && sec && f->begin_rva >= sec->rva) {
+    const uint32_t clip = limits_.max_function_bytes > 4096 ? limits_.max_function_bytes - 4096 : 0;
     lowest = std::max(f->begin_rva, branch_rva > clip ? branch_rva - clip : 0);
   }
   auto it = std::lower_bound(slot_reach_.begin(), slot_reach_.end(), lowest);

@@ -281,13 +281,15 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   region->start = start;
   region->end = start + static_cast<uint32_t>(count * 4);
   runs_.trim(limits_.max_cached_insns);
-  for (uint32_t rva = start; rva < region->end;) {
+  for (uint64_t at = start; at < region->end;) {
+    const uint32_t rva = static_cast<uint32_t>(at);
     const uint32_t block = sec->rva + ((rva - sec->rva) & ~0xffu);  // on the section's word grid
     const std::shared_ptr<const InsnRun> run = block_at(*sec, block);
     const size_t from = (rva - block) / 4;
     const size_t to = std::min<size_t>(run->insns.size(), from + (region->end - rva) / 4);
+    if (to <= from) break;  // (the end of the address space)
     region->insns.append(run, from, to);
-    rva = block + static_cast<uint32_t>(to * 4);
+    at = uint64_t{block} + to * 4;
   }
   for (size_t i = 0; i < region->insns.size(); ++i) {
     const Insn& insn = region->insns[i];
@@ -305,10 +307,10 @@ std::shared_ptr<const InsnRun> Analysis::block_at(const CodeSection& sec, uint32
   if (auto known = runs_.find(block)) return known;
   auto run = std::make_shared<InsnRun>();
   run->start = block;
-  const uint32_t end = block + 0x100;
-  run->insns.reserve((end - block) / 4);
-  for (uint32_t rva = block; rva < end; rva += 4) {
+  run->insns.reserve(64);
+  for (uint64_t at = block; at < uint64_t{block} + 0x100 && at <= 0xfffffffcull; at += 4) {
     budget::tick();
+    const uint32_t rva = static_cast<uint32_t>(at);
     Insn& insn = run->insns.emplace_back();
     if (auto w = sec.word(rva)) {
       decoder_.decode(*w, rva, insn);
@@ -317,7 +319,7 @@ std::shared_ptr<const InsnRun> Analysis::block_at(const CodeSection& sec, uint32
       insn.rva = rva;
     }
   }
-  run->next = end;
+  run->next = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{block} + 0x100, 0xffffffffull));
   return runs_.add(std::move(run));
 }
 

@@ -563,6 +563,31 @@ TEST_CASE("arm64 hostile code: random words and self loops finish quickly") {
   CHECK(a.call_sites > 0);
 }
 
+TEST_CASE("arm64 hostile code: a code section at the top of the address space") {
+  // The last 256 bytes below 4 GB, and a section not on a 4-byte boundary just below them: decoding in
+  // blocks must neither wrap around nor read words off the section's own grid.
+  for (uint32_t rva : {0xffffff00u, 0xfffffe02u}) {
+    INFO(rva);
+    std::vector<uint8_t> text;
+    const auto put = [&](uint32_t w) {
+      for (int i = 0; i < 4; ++i) text.push_back(static_cast<uint8_t>(w >> (8 * i)));
+    };
+    while (text.size() + 16 < 0x100) put(a64::kNop);
+    put(a64::movz_w(2, 0x0031));
+    put(a64::movk_w(2, 0x7a00));
+    put(a64::ldr_x(9, 0, 0));
+    put(a64::blr(9));
+    arm64::CodeModel m;
+    m.image_base = kBase;
+    m.sections.push_back(arm64::CodeSection{".text", rva, static_cast<uint32_t>(text.size()),
+                                            ByteView(text.data(), text.size()), true});
+    for (bool full : {false, true}) {
+      const CallSiteAnalysis a = arm64::analyse_call_sites(m, nullptr, full);
+      CHECK(a.calls.empty());
+    }
+  }
+}
+
 TEST_CASE("arm64 hostile code: wrapper and never-written proofs stay bounded") {
   // Random words with many adrp into one writable page, tags loaded through them at import calls and at bl
   // between random places: every adrp is followed forward, within the per-image budget.
