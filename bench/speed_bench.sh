@@ -203,7 +203,7 @@ r_rg=$(echo "$t_tw / $t_rg" | bc -l); r_grep=$(echo "$t_tw / $t_grep" | bc -l)
 build_mbs=$(echo "$a_mb / $t_build" | bc -l)
 printf '  ratio tagwho/rg   %6.2fx  (target <= 1.0x)\n' "$r_rg"
 printf '  ratio tagwho/grep %6.2fx\n' "$r_grep"
-printf '  ratio tagwho/rg   %6.2fx  for %s (in no file: only the prefilter scan, no decoding)\n' \
+printf '  ratio tagwho/rg   %6.2fx  for %s (in no file: code decoded only where the prefilter sees a hint of it)\n' \
   "$(echo "$t_rare / $t_rare_rg" | bc -l)" "$rare"
 printf '  index build       %6.1f MB/s on %s cores (target >= 150 MB/s on 2 cores)\n' "$build_mbs" "$(nproc)"
 echo
