@@ -5,8 +5,9 @@
 //  - the file facts (size, machine, version info, errors) and every tag recovered at a call site (call and
 //    wrapper evidence): the driver listing, complete;
 //  - for every tag in the content's "literal tag set" (tagsets: every tag proven at a call site anywhere in
-//    the index when the content was last brought up to date), the finding a search for that tag alone
-//    produces: call and wrapper evidence plus its literal (code, data, raw) evidence.
+//    the index when the content was last brought up to date, if its bytes read as text), the finding a
+//    search for that tag alone produces: call and wrapper evidence plus its literal (code, data, raw)
+//    evidence.
 // A search for a tag in a content's literal set is answered from the index alone; for any other tag the
 // content is searched afresh (its bytes first, the full analysis only on a hit), so answers always equal a
 // fresh scan's. Literal evidence of tags no driver proves is not stored: every 4-byte value of every file

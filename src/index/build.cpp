@@ -1,6 +1,7 @@
 // index build / update: walk the roots, analyse what is new or changed (each distinct content once), and
-// bring every local content's literal evidence up to the set of tags proven anywhere in the index. All of
-// it in one write transaction: a build killed at any moment leaves the previous index as it was.
+// bring every local content's literal evidence up to the set of tags proven anywhere in the index (those
+// that read as text: reads_as_text). All of it in one write transaction: a build killed at any moment leaves
+// the previous index as it was.
 #include <sys/stat.h>
 
 #include <algorithm>
