@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "tagwho/byte_view.hpp"
@@ -29,6 +30,15 @@ struct LiteralHit {
   LiteralEncoding encoding = LiteralEncoding::bytes;
   uint8_t reg = 0;           // ARM64 encodings: the destination register number (0-31)
   bool wide = false;         // ARM64 encodings: X destination (else W)
+};
+
+// Where in a PE file the search prefilter's matches can matter (file offset ranges of its sections' raw
+// data). Call-site analysis decodes executable sections only, so an instruction idiom or an immediate
+// counts there; elsewhere only a constant the code can load from memory: inside a section, and naturally
+// aligned (compilers align 4-byte globals). Headers, the overlay and misaligned data bytes never count.
+struct PrefilterPlaces {
+  std::vector<std::pair<uint64_t, uint64_t>> code;  // [begin, end): executable sections' raw data
+  std::vector<std::pair<uint64_t, uint64_t>> data;  // [begin, end): the other sections' raw data
 };
 
 class LiteralMatcher {
@@ -61,10 +71,11 @@ class LiteralMatcher {
   // tag may be computed from without its bytes, which are never evidence: a nearby constant (the tag
   // +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD or ARM64 CINC) and
   // the x86 idiom of a branchless choice between two arbitrary constants (AND reg, imm32 then ADD/SUB reg,
-  // imm32). The search prefilter reads it (scanner.cpp, may_hold_call_evidence).
+  // imm32). The search prefilter reads it (scanner.cpp, may_hold_call_evidence). places: when given, only
+  // matches where they can matter are counted (PrefilterPlaces); else every match.
   // arm64_words false: the MOVZ/MOVK words are not looked for (they are evidence in ARM64 images only).
   Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits = nullptr,
-                                       bool arm64_words = true) const;
+                                       bool arm64_words = true, const PrefilterPlaces* places = nullptr) const;
 
   const std::vector<Tag>& tags() const { return tags_; }
   bool has_prefilter() const { return with_prefilter_; }  // built with_prefilter

@@ -156,8 +156,23 @@ struct ScanContext {
   uint64_t chunk_size = 0;
   const std::vector<uint32_t>* values = nullptr;  // the tags' values (plain and protected), sorted
   size_t idiom_id = 0;                            // the choice idiom's pattern id
+  const PrefilterPlaces* places = nullptr;        // where prefilter matches count (all when null)
   bool over_budget = false;  // the file's memory or time limit was reached: the scan was stopped
 };
+
+bool inside(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t begin, uint64_t end) {
+  for (const auto& [lo, hi] : ranges)
+    if (begin >= lo && end <= hi) return true;
+  return false;
+}
+
+// Whether a prefilter match at file offsets [begin, end) can matter (PrefilterPlaces): code anywhere in an
+// executable section; a nearby constant also as an aligned 4-byte value in another section.
+bool counts(const PrefilterPlaces* places, uint64_t begin, uint64_t end, bool idiom) {
+  if (!places) return true;
+  if (inside(places->code, begin, end)) return true;
+  return !idiom && begin % 4 == 0 && inside(places->data, begin, end);
+}
 
 int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int /*flags*/,
              void* context_pointer) {
@@ -168,13 +183,14 @@ int on_match(unsigned int id, unsigned long long from, unsigned long long to, un
   if (id == context->idiom_id) {
     // The choice idiom (its start is reported: SOM): counted only when it computes one of the tags.
     if (from >= to || to > context->chunk_size) return 0;
+    if (!counts(context->places, context->chunk_start + from, context->chunk_start + to, true)) return 0;
     auto value = choice_idiom_value(context->chunk_data + from, context->chunk_data + to);
     if (value && std::binary_search(context->values->begin(), context->values->end(), *value))
       ++context->prefilter_hits;
     return 0;
   }
   if (id >= context->nearby_base) {  // a nearby constant
-    ++context->prefilter_hits;
+    if (counts(context->places, start, start + 4, false)) ++context->prefilter_hits;
     return 0;
   }
   if (!budget::try_charge(sizeof(LiteralHit)) || !budget::try_tick()) {
@@ -272,7 +288,7 @@ std::unique_ptr<LiteralMatcher::Scratch> LiteralMatcher::make_scratch() const {
 }
 
 Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits,
-                                                     bool arm64_words) const {
+                                                     bool arm64_words, const PrefilterPlaces* places) const {
   std::vector<LiteralHit> hits;
   // hs_scan takes a 32-bit length: scan files of 4 GB and more in chunks that overlap by three bytes, so
   // a tag straddling a boundary is still seen exactly once.
@@ -280,7 +296,7 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
   for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
     ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk, chunk.data(), chunk.size(),
-                        &database_->values, tags_.size() * kVariants + tags_.size() * kNearbyPerTag};
+                        &database_->values, tags_.size() * kVariants + tags_.size() * kNearbyPerTag, places};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (context.over_budget) {

@@ -52,6 +52,17 @@ bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilte
   });
 }
 
+// The file ranges of the image's sections, code and data apart (see PrefilterPlaces).
+PrefilterPlaces prefilter_places(const PeImage& image) {
+  PrefilterPlaces places;
+  for (const Section& section : image.sections()) {
+    if (section.raw_size == 0) continue;
+    const std::pair<uint64_t, uint64_t> range{section.raw_offset, uint64_t{section.raw_offset} + section.raw_size};
+    (section.is_code() ? places.code : places.data).push_back(range);
+  }
+  return places;
+}
+
 bool is_requested(const std::vector<Tag>& tags, Tag tag) {
   Tag plain = tag.without_protected_bit();
   return std::find(tags.begin(), tags.end(), plain) != tags.end();
@@ -124,7 +135,8 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   if (matcher) {
     auto scratch = matcher->make_scratch();
     const bool arm64_words = pe && pe->machine() == Machine::arm64;
-    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits, arm64_words)
+    const std::optional<PrefilterPlaces> places = pe ? std::optional(prefilter_places(*pe)) : std::nullopt;
+    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits, arm64_words, places ? &*places : nullptr)
                    : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
   std::vector<Evidence> evidence;

@@ -79,11 +79,12 @@ std::string le32_bytes(uint32_t v) {
   return out;
 }
 
-size_t prefilter_hits_in(const LiteralMatcher& matcher, const std::string& bytes) {
+size_t prefilter_hits_in(const LiteralMatcher& matcher, const std::string& bytes,
+                         const PrefilterPlaces* places = nullptr) {
   auto scratch = matcher.make_scratch();
   REQUIRE(scratch);
   size_t count = 0;
-  auto hits = matcher.scan(view_of(bytes), *scratch, &count);
+  auto hits = matcher.scan(view_of(bytes), *scratch, &count, true, places);
   REQUIRE(hits.ok());
   CHECK(hits->empty());  // the tag's own bytes are never there
   return count;
@@ -112,4 +113,31 @@ TEST_CASE("search prefilter: the branchless choice idiom counts only when it com
                                         le32_bytes(other) + pad) == 1);
   // A nearby constant (tag + 1) still counts.
   CHECK(prefilter_hits_in(*matcher, pad + le32_bytes(tag.value + 1) + pad) == 1);
+}
+
+TEST_CASE("search prefilter: matches count only where the analysis could use them") {
+  const Tag tag = *Tag::parse("Qzxw");
+  auto matcher = LiteralMatcher::build({tag}, true);
+  REQUIRE(matcher.ok());
+  // 0x000-0x100 code, 0x100-0x200 data, then the overlay.
+  PrefilterPlaces places;
+  places.code.push_back({0x000, 0x100});
+  places.data.push_back({0x100, 0x200});
+  const std::string nearby = le32_bytes(tag.value + 1);
+  const std::string idiom = std::string("\x25") + le32_bytes(tag.value - 7) + "\x05" + le32_bytes(7);
+  const auto at = [](size_t offset, const std::string& what) {
+    std::string bytes(0x300, '\x90');
+    bytes.replace(offset, what.size(), what);
+    return bytes;
+  };
+  // A nearby constant: in code at any offset; in data only 4-byte aligned (a global); never in the overlay.
+  CHECK(prefilter_hits_in(*matcher, at(0x41, nearby), &places) == 1);
+  CHECK(prefilter_hits_in(*matcher, at(0x140, nearby), &places) == 1);
+  CHECK(prefilter_hits_in(*matcher, at(0x141, nearby), &places) == 0);
+  CHECK(prefilter_hits_in(*matcher, at(0x240, nearby), &places) == 0);
+  CHECK(prefilter_hits_in(*matcher, at(0x141, nearby)) == 1);  // no places: every match counts
+  // The choice idiom is code: in code only.
+  CHECK(prefilter_hits_in(*matcher, at(0x21, idiom), &places) == 1);
+  CHECK(prefilter_hits_in(*matcher, at(0x140, idiom), &places) == 0);
+  CHECK(prefilter_hits_in(*matcher, at(0x140, idiom)) == 1);
 }
