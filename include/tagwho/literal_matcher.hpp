@@ -72,7 +72,8 @@ class LiteralMatcher {
   // +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD or ARM64 CINC) and
   // the x86 idiom of a branchless choice between two arbitrary constants (AND reg, imm32 then ADD/SUB reg,
   // imm32). The search prefilter reads it (scanner.cpp, may_hold_call_evidence). places: when given, only
-  // matches where they can matter are counted (PrefilterPlaces); else every match.
+  // matches where they can matter are counted (PrefilterPlaces), and counting stops at the first (0 or 1);
+  // else every match is counted.
   // arm64_words false: the MOVZ/MOVK words are not looked for (they are evidence in ARM64 images only).
   Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits = nullptr,
                                        bool arm64_words = true, const PrefilterPlaces* places = nullptr) const;

@@ -180,6 +180,15 @@ int on_match(unsigned int id, unsigned long long from, unsigned long long to, un
   // Hyperscan reports the end of the match; every tag pattern is exactly four bytes long.
   const uint64_t start = context->chunk_start + to - 4;
   if (start >= context->accept_below) return 0;
+  if (id >= context->nearby_base) {
+    // With places, one match that counts is all the prefilter needs: the rest are not looked at (a hostile
+    // file can hold millions).
+    if (context->places && context->prefilter_hits > 0) return 0;
+    if (!budget::try_tick()) {
+      context->over_budget = true;
+      return 1;  // stops hs_scan
+    }
+  }
   if (id == context->idiom_id) {
     // The choice idiom (its start is reported: SOM): counted only when it computes one of the tags.
     if (from >= to || to > context->chunk_size) return 0;
