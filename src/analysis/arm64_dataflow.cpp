@@ -280,7 +280,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   auto region = std::make_unique<Region>();
   region->start = start;
   region->end = start + static_cast<uint32_t>(count * 4);
-  runs_.trim(limits_.max_cached_insns);
+  runs_.trim(SIZE_MAX, limits_.max_cached_insns);
   for (uint64_t at = start; at < region->end;) {
     const uint32_t rva = static_cast<uint32_t>(at);
     const uint32_t block = sec->rva + ((rva - sec->rva) & ~0xffu);  // on the section's word grid
@@ -320,7 +320,8 @@ std::shared_ptr<const InsnRun> Analysis::block_at(const CodeSection& sec, uint32
     }
   }
   run->next = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{block} + 0x100, 0xffffffffull));
-  return runs_.add(std::move(run));
+  run->insns.shrink_to_fit();  // (charged by its capacity)
+  return runs_.add(block, std::move(run));
 }
 
 // --- The backward step ------------------------------------------------------------------------------------

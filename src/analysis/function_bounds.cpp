@@ -221,7 +221,8 @@ std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t
     at += insn.length;
   }
   run->next = at;
-  return runs_.add(std::move(run));
+  run->insns.shrink_to_fit();  // (charged by its capacity)
+  return runs_.add(rva, std::move(run));
 }
 
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
@@ -240,7 +241,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
     // Linear decoding from start, run after run: call sites close together (windows on a grid, x86 without
     // .pdata) share the runs instead of decoding the same bytes many times.
     const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
-    runs_.trim(limits_.max_cached_insns);
+    runs_.trim(SIZE_MAX, limits_.max_cached_insns);
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
       const std::shared_ptr<const InsnRun> run = run_at(*sec, rva);

@@ -4,12 +4,10 @@
 // it (8 bytes per instruction) instead of holding a copy.
 #pragma once
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
-#include "core/budget.hpp"
+#include "analysis/region_cache.hpp"
 
 namespace tagwho::analysis {
 
@@ -19,6 +17,7 @@ struct InsnRun {
   uint32_t start = 0;
   uint32_t next = 0;
   std::vector<Insn> insns;
+  uint64_t memory_bytes() const { return insns.capacity() * sizeof(Insn) + sizeof(InsnRun); }
 };
 
 // A region's instructions: references into shared runs.
@@ -54,51 +53,8 @@ class InsnList {
   std::vector<std::shared_ptr<const Run>> runs_;
 };
 
-// The runs decoded so far, by start address: at most `max_insns` instructions, the older half dropped beyond
-// that (regions keep the runs they use). Charged to the file's budget while cached.
+// The runs decoded so far, by start address (at most a given number of instructions: trim(SIZE_MAX, n)).
 template <typename Insn>
-class RunCache {
- public:
-  using Run = InsnRun<Insn>;
-  RunCache() = default;
-  RunCache(const RunCache&) = delete;
-  RunCache& operator=(const RunCache&) = delete;
-  ~RunCache() {
-    for (const auto& [start, run] : runs_) budget::release(bytes_of(*run));
-  }
-
-  std::shared_ptr<const Run> find(uint32_t start) const {
-    auto it = runs_.find(start);
-    return it == runs_.end() ? nullptr : it->second;
-  }
-  std::shared_ptr<const Run> add(std::shared_ptr<Run> run) {
-    run->insns.shrink_to_fit();
-    const uint32_t start = run->start;
-    auto [it, inserted] = runs_.emplace(start, std::move(run));
-    if (inserted) {
-      instructions_ += it->second->insns.size();
-      order_.push_back(start);
-      budget::charge(bytes_of(*it->second));  // may throw: the run is already owned by the cache
-    }
-    return it->second;
-  }
-  void trim(size_t max_insns) {
-    if (instructions_ <= max_insns) return;
-    while (instructions_ > max_insns / 2 && !order_.empty()) {
-      auto oldest = runs_.find(order_.front());
-      instructions_ -= oldest->second->insns.size();
-      budget::release(bytes_of(*oldest->second));
-      runs_.erase(oldest);
-      order_.pop_front();
-    }
-  }
-
- private:
-  static uint64_t bytes_of(const Run& run) { return run.insns.capacity() * sizeof(Insn) + sizeof(Run); }
-
-  std::unordered_map<uint32_t, std::shared_ptr<const Run>> runs_;
-  std::deque<uint32_t> order_;  // starts of runs_, oldest first
-  size_t instructions_ = 0;
-};
+using RunCache = FifoCache<uint32_t, std::shared_ptr<const InsnRun<Insn>>>;
 
 }  // namespace tagwho::analysis

@@ -1,70 +1,78 @@
-// The decoded regions an analysis keeps (x86 and ARM64 alike): looked up by their bounds, iterated to
-// reuse what overlapping regions already decoded, and trimmed oldest first.
+// What an analysis keeps of what it decoded (x86 and ARM64 alike): the regions around call sites, looked up
+// by their bounds, and the runs of instructions they share (insn_runs.hpp), looked up by start address.
+// Both are charged to the file's budget while cached and trimmed oldest first.
 #pragma once
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include "core/budget.hpp"
 
 namespace tagwho::analysis {
 
-// Region: any type with `insns` (size()) and memory_bytes(). Pointers returned stay valid until trim().
-template <typename Region>
-class RegionCache {
+// Items owned by key (Owner: unique_ptr<T>, handed out as const T*, or shared_ptr<const T>, handed out as a
+// shared_ptr). T has `insns` (size()) and memory_bytes(). Handed-out pointers from a unique_ptr stay valid
+// until trim(); shared ones as long as their holder keeps them.
+template <typename Key, typename Owner>
+class FifoCache {
  public:
-  using Key = std::pair<uint32_t, uint32_t>;  // (start, end)
+  using Handle = std::conditional_t<std::is_copy_constructible_v<Owner>, Owner, const typename Owner::element_type*>;
 
-  const Region* find(const Key& key) const {
-    auto it = regions_.find(key);
-    return it == regions_.end() ? nullptr : it->second.get();
+  FifoCache() = default;
+  FifoCache(const FifoCache&) = delete;
+  FifoCache& operator=(const FifoCache&) = delete;
+  ~FifoCache() {
+    for (const auto& [key, item] : items_) budget::release(item->memory_bytes());
   }
 
-  // The cached region for key: `region` when there was none.
-  const Region* add(const Key& key, std::unique_ptr<Region> region) {
-    auto [it, inserted] = regions_.try_emplace(key, std::move(region));
+  // The cached item for key, or null.
+  Handle find(const Key& key) const {
+    auto it = items_.find(key);
+    return it == items_.end() ? Handle{} : handle(it->second);
+  }
+
+  // The cached item for key: `item` when there was none.
+  Handle add(const Key& key, Owner item) {
+    auto [it, inserted] = items_.try_emplace(key, std::move(item));
     if (inserted) {
       instructions_ += it->second->insns.size();
       order_.push_back(key);
-      budget::charge(bytes_of(*it->second));  // may throw: the region is already owned by the cache
+      budget::charge(it->second->memory_bytes());  // may throw: the item is already owned by the cache
     }
-    return it->second.get();
+    return handle(it->second);
   }
 
-  // Calls visit(const Region&) for every cached region.
-  RegionCache() = default;
-  RegionCache(const RegionCache&) = delete;
-  RegionCache& operator=(const RegionCache&) = delete;
-  ~RegionCache() {
-    for (const auto& [key, region] : regions_) budget::release(bytes_of(*region));
-  }
-
-  template <typename Visit>
-  void for_each(Visit visit) const {
-    for (const auto& [key, region] : regions_) visit(*region);
-  }
-
-  // Above either bound, the older half goes: the newer regions are the ones the next call sites (taken in
+  // Above either bound, the older half goes: the newer items are the ones the next call sites (taken in
   // address order) overlap.
-  void trim(size_t max_regions, size_t max_instructions) {
-    if (regions_.size() <= max_regions && instructions_ <= max_instructions) return;
-    while ((regions_.size() > max_regions / 2 || instructions_ > max_instructions / 2) && !order_.empty()) {
-      auto oldest = regions_.find(order_.front());
+  void trim(size_t max_items, size_t max_instructions) {
+    if (items_.size() <= max_items && instructions_ <= max_instructions) return;
+    while ((items_.size() > max_items / 2 || instructions_ > max_instructions / 2) && !order_.empty()) {
+      auto oldest = items_.find(order_.front());
       instructions_ -= oldest->second->insns.size();
-      budget::release(bytes_of(*oldest->second));
-      regions_.erase(oldest);
+      budget::release(oldest->second->memory_bytes());
+      items_.erase(oldest);
       order_.pop_front();
     }
   }
 
  private:
-  static uint64_t bytes_of(const Region& region) { return region.memory_bytes(); }
+  static Handle handle(const Owner& owner) {
+    if constexpr (std::is_copy_constructible_v<Owner>)
+      return owner;
+    else
+      return owner.get();
+  }
 
-  std::map<Key, std::unique_ptr<Region>> regions_;
-  std::deque<Key> order_;  // keys of regions_, oldest first
+  std::map<Key, Owner> items_;
+  std::deque<Key> order_;  // keys of items_, oldest first
   size_t instructions_ = 0;
 };
+
+// Regions by (start, end).
+template <typename Region>
+using RegionCache = FifoCache<std::pair<uint32_t, uint32_t>, std::unique_ptr<Region>>;
 
 }  // namespace tagwho::analysis
