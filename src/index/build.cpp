@@ -73,7 +73,8 @@ bool source_identity(const SourceFile& file, int64_t& size, int64_t& mtime_ns, b
   return true;
 }
 
-std::vector<Tag> as_tags(const std::set<uint32_t>& values) {
+template <typename Values>  // a std::set or a sorted vector of tag values
+std::vector<Tag> as_tags(const Values& values) {
   std::vector<Tag> tags;
   for (uint32_t value : values) tags.push_back(Tag{value});
   return tags;
@@ -165,9 +166,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
   std::map<int64_t, std::shared_ptr<const LiteralMatcher>> matchers;
   for (const auto& [set, need] : missing) {
     if (need.empty()) continue;
-    std::vector<Tag> tags;
-    for (uint32_t value : need) tags.push_back(Tag{value});
-    auto matcher = LiteralMatcher::build(tags);
+    auto matcher = LiteralMatcher::build(as_tags(need));
     if (!matcher) throw sql::Failure("cannot build the literal matcher: " + matcher.error(), 0);
     matchers[set] = std::make_shared<const LiteralMatcher>(std::move(*matcher));
   }
