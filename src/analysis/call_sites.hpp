@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "analysis/wrappers.hpp"
@@ -140,6 +141,22 @@ std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, co
   return tags;
 }
 
+// For a search (only some tags wanted): whether the code just before the site proves cheaply that its tag
+// argument is one constant that is not wanted, or nothing usable (no constant, no parameter). Such a site
+// gives no evidence and no wrapper seed, so it is skipped without resolving its arguments in full.
+// Architectures without straight_line_def() never skip.
+template <typename Analysis, typename Site, typename Wanted>
+bool proves_unwanted_tag(Analysis& analysis, const Site& site, const TagApi& api, const Wanted& wanted) {
+  if constexpr (requires { analysis.straight_line_def(site, api.tag); }) {
+    if (!api.tag.present()) return false;
+    const auto def = analysis.straight_line_def(site, api.tag);
+    if (!def) return false;
+    using Def = std::decay_t<decltype(*def)>;
+    return def->kind == Def::unknown || (def->kind == Def::constant && !wanted(def->value));
+  }
+  return false;
+}
+
 // Analysis: the architecture's data flow after its sweep (find_sites, trim_cache, resolve_argument,
 // values_of, problem, problems, and the Host questions); Site: rva, import, form, and on x86
 // negative_displacement. size_bytes: the width of a size argument (4 on x86, else 8). only: the tags whose
@@ -159,6 +176,7 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
   for (const auto& site : sites) {
     analysis.trim_cache();
     const TagApi& api = *site.import->api;
+    if (only && proves_unwanted_tag(analysis, site, api, wanted)) continue;
     const std::vector<wrappers::Value> tags = tag_values(analysis, site, api);
     const size_t constants = static_cast<size_t>(std::count_if(
         tags.begin(), tags.end(), [](const wrappers::Value& v) { return v.kind == wrappers::Value::constant; }));

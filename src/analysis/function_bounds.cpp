@@ -92,6 +92,7 @@ void Analysis::sweep() {
     const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
     code_bytes_ += n;
     ss.checkpoints.assign(n / 64 + 1, static_cast<uint32_t>(sec.rva + n));
+    ss.boundaries.assign(n / 64 + 1, 0);
     const uint8_t* data = sec.bytes.data();
     auto fit = std::lower_bound(model_.functions.begin(), model_.functions.end(), sec.rva,
                                 [](const RuntimeFunction& f, uint32_t x) { return f.begin_rva < x; });
@@ -103,6 +104,7 @@ void Analysis::sweep() {
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       while (next_cp < ss.checkpoints.size() && next_cp * 64 <= off) ss.checkpoints[next_cp++] = rva;
+      ss.boundaries[off / 64] |= uint64_t{1} << (off % 64);
       Insn insn;
       if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
         ++undecodable_;
@@ -272,58 +274,62 @@ void Analysis::trim_cache() {
   regions_.trim(limits_.max_regions_cached, limits_.max_cached_insns);
 }
 
-const Region* Analysis::region_for(uint32_t rva) {
+std::optional<Analysis::RegionPlan> Analysis::plan_region(uint32_t rva) const {
   const SweepSection* ss = sweep_section_at(rva);
-  if (!ss) return nullptr;
+  if (!ss) return std::nullopt;
   const CodeSection& sec = *ss->section;
   const uint32_t sec_lo = sec.rva;
   const uint32_t sec_hi = static_cast<uint32_t>(sec.rva + std::min<size_t>(sec.bytes.size(), sec.size));
 
-  uint32_t lo = 0;
-  uint32_t hi = 0;
-  std::optional<uint32_t> start;
+  RegionPlan plan;
   const RuntimeFunction* f = model_.x64 ? model_.function_at(rva) : nullptr;
   if (f && f->begin_rva >= sec_lo && f->end_rva > rva) {
     const uint32_t half = limits_.max_function_bytes / 2;
-    lo = f->begin_rva;
-    hi = std::min(f->end_rva, sec_hi);
-    if (hi - lo > limits_.max_function_bytes) {
-      if (rva - lo > half) lo = rva - half;
-      if (hi - rva > half) hi = rva + half;
+    plan.lo = f->begin_rva;
+    plan.hi = std::min(f->end_rva, sec_hi);
+    if (plan.hi - plan.lo > limits_.max_function_bytes) {
+      if (rva - plan.lo > half) plan.lo = rva - half;
+      if (plan.hi - rva > half) plan.hi = rva + half;
     }
-    if (lo == f->begin_rva) start = lo;
+    if (plan.lo == f->begin_rva) plan.start = plan.lo;
   } else {
     // Windows on a 1 KiB grid, so that nearby sites share (cached) regions.
     const uint32_t grid_lo = std::max(rva & ~0x3ffu, sec_lo);
     const uint32_t grid_hi = std::min((rva & ~0x3ffu) + 0x400, sec_hi);
-    lo = grid_lo - sec_lo > limits_.window_before ? grid_lo - limits_.window_before : sec_lo;
-    hi = sec_hi - grid_hi > limits_.window_after ? grid_hi + limits_.window_after : sec_hi;
+    plan.lo = grid_lo - sec_lo > limits_.window_before ? grid_lo - limits_.window_before : sec_lo;
+    plan.hi = sec_hi - grid_hi > limits_.window_after ? grid_hi + limits_.window_after : sec_hi;
     if (model_.x64) {
       // Do not run into the neighbouring .pdata functions.
       auto it = std::upper_bound(model_.functions.begin(), model_.functions.end(), rva,
                                  [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
-      if (it != model_.functions.end()) hi = std::min(hi, std::max(it->begin_rva, rva + 1));
+      if (it != model_.functions.end()) plan.hi = std::min(plan.hi, std::max(it->begin_rva, rva + 1));
       if (it != model_.functions.begin()) {
         --it;
-        if (it->end_rva <= rva) lo = std::max(lo, it->end_rva);
+        if (it->end_rva <= rva) plan.lo = std::max(plan.lo, it->end_rva);
       }
     }
     auto ks = std::upper_bound(known_starts_.begin(), known_starts_.end(), rva);
-    if (ks != known_starts_.end()) hi = std::min(hi, std::max(*ks, rva + 1));
-    if (ks != known_starts_.begin() && *(ks - 1) >= lo) start = *(ks - 1);
+    if (ks != known_starts_.end()) plan.hi = std::min(plan.hi, std::max(*ks, rva + 1));
+    if (ks != known_starts_.begin() && *(ks - 1) >= plan.lo) plan.start = *(ks - 1);
   }
-  if (start) {
-    const Region* r = build_region(*start, hi);
+  // Else a boundary of the sweep (which saw the instruction at rva), as close to lo as possible.
+  std::optional<uint32_t> cp = checkpoint_at(plan.lo);
+  if (!cp || *cp < plan.lo || *cp > rva) cp = checkpoint_at(plan.lo + 63);
+  if (!cp || *cp < plan.lo || *cp > rva) cp = checkpoint_at(rva);
+  plan.sweep_start = !cp || *cp > rva ? rva : *cp;
+  return plan;
+}
+
+const Region* Analysis::region_for(uint32_t rva) {
+  const std::optional<RegionPlan> plan = plan_region(rva);
+  if (!plan) return nullptr;
+  if (plan->start) {
+    const Region* r = build_region(*plan->start, plan->hi);
     if (r->index_of(rva) >= 0) return r;
   }
-  // Start at a boundary of the sweep (which saw the instruction at rva), as close to lo as possible.
-  std::optional<uint32_t> cp = checkpoint_at(lo);
-  if (!cp || *cp < lo || *cp > rva) cp = checkpoint_at(lo + 63);
-  if (!cp || *cp < lo || *cp > rva) cp = checkpoint_at(rva);
-  if (!cp || *cp > rva) cp = rva;
-  const Region* r = build_region(*cp, hi);
+  const Region* r = build_region(plan->sweep_start, plan->hi);
   if (r->index_of(rva) >= 0) return r;
-  r = build_region(rva, hi);
+  r = build_region(rva, plan->hi);
   return r->index_of(rva) >= 0 ? r : nullptr;
 }
 

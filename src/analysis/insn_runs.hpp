@@ -34,6 +34,10 @@ class InsnList {
     if (runs_.empty() || runs_.back() != run) runs_.push_back(run);
     for (size_t i = from; i < to; ++i) at_.push_back(&run->insns[i]);
   }
+  void clear() {
+    at_.clear();
+    runs_.clear();
+  }
   // Charged as if the region held copies: runs it shares may outlive the cache that charged them.
   uint64_t memory_bytes() const {
     return at_.capacity() * (sizeof(const Insn*) + sizeof(Insn)) + runs_.capacity() * sizeof(runs_[0]);

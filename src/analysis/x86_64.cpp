@@ -200,28 +200,28 @@ void Analysis::add_kmdf_sites(std::map<uint32_t, Site>& sites) {
   }
 }
 
+std::optional<Loc> Analysis::argument_loc(const Site& site, const ArgPosition& arg) const {
+  if (!arg.present()) return std::nullopt;
+  if (model_.x64) {
+    static constexpr uint8_t kArgRegs[4] = {kRcx, kRdx, kR8, kR9};
+    if (arg.index <= 4) return Loc{Loc::in_reg, kArgRegs[arg.index - 1], 0};
+    return Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 1) + (site.tail ? 8 : 0)};
+  }
+  if (arg.x86_reg >= 0) {  // __fastcall: ecx, edx
+    if (arg.x86_reg > 1) return std::nullopt;
+    return Loc{Loc::in_reg, arg.x86_reg == 0 ? kRcx : kRdx, 0};
+  }
+  if (arg.x86_slot < 0) return std::nullopt;
+  return Loc{Loc::at_sp, kNoReg, 4 * arg.x86_slot + (site.tail ? 4 : 0)};
+}
+
 std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
   if (!arg.present()) return {};
   const Region* region = region_for(site.rva);
   if (!region) return {Def{}};
-  const int index = region->index_of(site.rva);
-  Loc loc;
-  if (model_.x64) {
-    static constexpr uint8_t kArgRegs[4] = {kRcx, kRdx, kR8, kR9};
-    if (arg.index <= 4) {
-      loc = Loc{Loc::in_reg, kArgRegs[arg.index - 1], 0};
-    } else {
-      loc = Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 1) + (site.tail ? 8 : 0)};
-    }
-  } else {
-    if (arg.x86_reg >= 0) {  // __fastcall: ecx, edx
-      if (arg.x86_reg > 1) return {Def{}};
-      return resolve(region, index, Loc{Loc::in_reg, arg.x86_reg == 0 ? kRcx : kRdx, 0});
-    }
-    if (arg.x86_slot < 0) return {Def{}};
-    loc = Loc{Loc::at_sp, kNoReg, 4 * arg.x86_slot + (site.tail ? 4 : 0)};
-  }
-  return resolve(region, index, loc);
+  const std::optional<Loc> loc = argument_loc(site, arg);
+  if (!loc) return {Def{}};
+  return resolve(region, region->index_of(site.rva), *loc);
 }
 
 CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only) {

@@ -126,6 +126,11 @@ class Analysis {
   void add_kmdf_sites(std::map<uint32_t, Site>& sites);
   // Constant values reaching argument position `arg` at the site.
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
+  // The one definition resolve_argument() would find, when the code just before the site proves it cheaply:
+  // straight-line code (no jump, call or function start in between) that sets the argument, decoded from a
+  // boundary of the sweep without building the site's region. nullopt when that proof does not hold; the
+  // caller then resolves the argument in full. See x86_straight_line.cpp.
+  std::optional<Def> straight_line_def(const Site& site, const ArgPosition& arg);
 
   // --- wrappers across functions (see wrappers.hpp)
   // A function start whose registers and stack slots at entry are its parameters: a call target, the entry
@@ -148,6 +153,15 @@ class Analysis {
   void trim_cache();
 
   // --- exposed for the resolver and tests
+  // Where the region around rva lies: [lo, hi), decoded from `start` when that known function start's
+  // decoding reaches rva, else from `sweep_start` (a boundary of the sweep near lo, or rva itself).
+  struct RegionPlan {
+    uint32_t lo = 0;
+    uint32_t hi = 0;
+    std::optional<uint32_t> start;
+    uint32_t sweep_start = 0;
+  };
+  std::optional<RegionPlan> plan_region(uint32_t rva) const;
   const Region* region_for(uint32_t rva);
   std::vector<Def> resolve(const Region* region, int index, Loc loc);
   const ImportRef* slot(uint32_t rva) const;
@@ -158,6 +172,7 @@ class Analysis {
   struct SweepSection {
     const CodeSection* section = nullptr;
     std::vector<uint32_t> checkpoints;  // checkpoints[k]: first instruction boundary at or after rva+64k
+    std::vector<uint64_t> boundaries;   // bit per byte: the sweep decoded (or stepped over) an instruction there
   };
   struct SlotRef {
     uint32_t rva = 0;
@@ -173,6 +188,17 @@ class Analysis {
   };
 
   const Region* build_region(uint32_t start, uint32_t end);
+  std::optional<Loc> argument_loc(const Site& site, const ArgPosition& arg) const;
+  bool on_sweep_stream(uint32_t rva) const;  // the sweep decoded (or stepped over) an instruction at rva
+  // The highest address below rva, and at or above lowest, where the sweep decoded an instruction.
+  std::optional<uint32_t> sweep_boundary_before(uint32_t rva, uint32_t lowest) const;
+  bool has_edge_to(uint32_t rva) const;
+  // Whether sp_alias() might find reg to be a copy of rsp at the instruction at rva, in a region starting at
+  // region_start whose instructions are the sweep's from `from` on.
+  bool may_copy_sp_before(uint32_t rva, uint8_t reg, uint32_t from, uint32_t region_start) const;
+  // Where linear decoding from start (as build_region() does it) first meets a boundary of the sweep, if
+  // within a few instructions and at or before limit.
+  std::optional<uint32_t> joins_sweep_stream(uint32_t start, uint32_t limit);
   std::optional<uint32_t> checkpoint_at(uint32_t rva) const;  // a sweep boundary <= rva, near rva
   const SweepSection* sweep_section_at(uint32_t rva) const;
   void step(const Region& region, int index, const Loc& loc, std::vector<Outcome>& out);
@@ -212,6 +238,9 @@ class Analysis {
   analysis::RegionCache<Region> regions_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
+  std::unordered_map<uint32_t, std::optional<uint32_t>> joins_sweep_stream_;  // by start
+  std::shared_ptr<InsnRun> proof_run_;  // straight_line_def(): the one instruction a step looks at
+  Region proof_region_;                 // ... as step() takes it
   int nested_resolves_ = 0;
   uint64_t decoded_ = 0;
   analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
