@@ -101,6 +101,24 @@ std::vector<Site> Analysis::find_sites() {
       break;
     }
     trim_cache();
+    if (!kmdf_ && limits_.straight_line) {
+      // The branch register proved along straight-line code (adrp; ldr; blr): no region to decode.
+      Insn branch;
+      const CodeSection* sec = model_.section_at(rva);
+      const auto word = sec ? sec->word(rva) : std::nullopt;
+      const auto bounds = region_bounds(rva);
+      if (word && bounds && (rva - bounds->first) % 4 == 0) {
+        decoder_.decode(*word, rva, branch);
+        if ((branch.flow != Flow::call_reg && branch.flow != Flow::jmp_reg) || branch.nops < 1 || branch.op[0].reg > 30)
+          continue;
+        if (const auto def = straight_line_walk(rva, Loc{Loc::in_reg, branch.op[0].reg, 0}, bounds->first)) {
+          const ImportRef* import = def->kind == Def::slot_load ? slot(static_cast<uint32_t>(def->value)) : nullptr;
+          const bool tail = branch.flow == Flow::jmp_reg;
+          if (import && import->api) add(Site{rva, import, tail ? CallForm::tail : CallForm::reg, tail});
+          continue;
+        }
+      }
+    }
     const Region* region = region_for(rva);
     if (!region) continue;
     const int index = region->index_of(rva);
@@ -142,19 +160,82 @@ bool Analysis::may_reach_slot(uint32_t branch_rva) const {
   return it != slot_reach_.end() && *it < branch_rva;
 }
 
+namespace {
+
+// AAPCS64 / Windows ARM64: arguments 1-8 in x0-x7, then 8-byte stack slots from [sp] at the branch (a tail
+// branch leaves sp where the caller's own caller put its arguments, so the same offsets hold).
+Loc argument_loc(const ArgPosition& arg) {
+  if (arg.index <= 8) return Loc{Loc::in_reg, static_cast<uint8_t>(arg.index - 1), 0};
+  return Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 9)};
+}
+
+}  // namespace
+
 std::vector<Def> Analysis::resolve_argument(const Site& site, const ArgPosition& arg) {
   if (!arg.present()) return {};
   const Region* region = region_for(site.rva);
   if (!region) return {Def{}};
-  const int index = region->index_of(site.rva);
-  // AAPCS64 / Windows ARM64: arguments 1-8 in x0-x7, then 8-byte stack slots from [sp] at the branch (a tail
-  // branch leaves sp where the caller's own caller put its arguments, so the same offsets hold).
-  Loc loc;
-  if (arg.index <= 8)
-    loc = Loc{Loc::in_reg, static_cast<uint8_t>(arg.index - 1), 0};
-  else
-    loc = Loc{Loc::at_sp, kNoReg, 8 * (arg.index - 9)};
-  return resolve(region, index, loc);
+  return resolve(region, region->index_of(site.rva), argument_loc(arg));
+}
+
+// See x86_straight_line.cpp: when nothing joins the words between the site and the instruction that sets
+// the argument (no branch lands on them, no function starts there), resolve() follows that one path, and
+// its answer is what step() gives along it. Words are fixed-size: the region holds exactly these words.
+std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPosition& arg) {
+  if (!arg.present() || !limits_.straight_line) return std::nullopt;
+  const auto bounds = region_bounds(site.rva);
+  if (!bounds || (site.rva - bounds->first) % 4 != 0) return std::nullopt;
+  return straight_line_walk(site.rva, argument_loc(arg), bounds->first);
+}
+
+// The walk from the instruction at rva (in a region starting at region_start) for loc. A step that walks
+// further (a load through a base register, an operation on two registers) asks resolve(), which walks the
+// same way from that instruction (nested_walks_ deep at most, as the full walk's own nesting), or declines.
+std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t region_start) {
+  const CodeSection* sec = model_.section_at(rva);
+  if (!sec) return std::nullopt;
+  const auto branched_to = [](const std::vector<Branch>& branches, uint32_t target) {
+    auto it = std::lower_bound(branches.begin(), branches.end(), target,
+                               [](const Branch& b, uint32_t x) { return b.target < x; });
+    return it != branches.end() && it->target == target;
+  };
+  // Each step holds its own one-instruction region: a nested walk steps with another.
+  auto run = std::make_shared<InsnRun>();
+  Region region;
+  std::vector<Outcome> outcomes;
+  for (uint32_t at = rva, steps = 0; steps < 64; at -= 4, ++steps) {
+    if (at == region_start || is_known_start(at) || branched_to(branches_, at) || branched_to(cond_branches_, at))
+      return std::nullopt;
+    Insn prev;
+    if (auto word = sec->word(at - 4)) {
+      decoder_.decode(*word, at - 4, prev);
+    } else {
+      prev.rva = at - 4;
+    }
+    // Nothing else reaches `at`, and the instruction before does not fall into it: resolve() finds nothing.
+    if (!prev.falls_through()) return Def{Def::unknown, 0, at};
+    run->insns.assign(1, prev);
+    region.start = prev.rva;
+    region.end = at;
+    region.insns.clear();
+    region.insns.append(run, 0, 1);
+    outcomes.clear();
+    const uint32_t saved_start = proof_region_start_;
+    const bool saved_proving = proving_;
+    const bool saved_needed = needed_region_;
+    proof_region_start_ = region_start;
+    proving_ = true;
+    needed_region_ = false;
+    step(region, 0, loc, outcomes);
+    const bool needed = needed_region_;
+    proof_region_start_ = saved_start;
+    proving_ = saved_proving;
+    needed_region_ = saved_needed;
+    if (needed || outcomes.size() != 1) return std::nullopt;
+    if (outcomes[0].kind == Outcome::defined) return outcomes[0].def;
+    loc = outcomes[0].loc;
+  }
+  return std::nullopt;
 }
 
 CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only, bool full_sweep) {

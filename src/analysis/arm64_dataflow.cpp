@@ -233,11 +233,11 @@ void Analysis::trim_cache() {
   regions_.trim(limits_.max_regions_cached, limits_.max_cached_insns);
 }
 
-const Region* Analysis::region_for(uint32_t rva) {
+std::optional<std::pair<uint32_t, uint32_t>> Analysis::region_bounds(uint32_t rva) const {
   const CodeSection* sec = model_.section_at(rva);
-  if (!sec || !sec->executable) return nullptr;
+  if (!sec || !sec->executable) return std::nullopt;
   const uint64_t sec_end = uint64_t{sec->rva} + sec->file_size();
-  if (rva + uint64_t{4} > sec_end) return nullptr;
+  if (rva + uint64_t{4} > sec_end) return std::nullopt;
   uint64_t start = 0, end = 0;
   if (const RuntimeFunction* f = model_.function_at(rva); f && f->begin_rva >= sec->rva) {
     start = f->begin_rva;
@@ -262,7 +262,12 @@ const Region* Analysis::region_for(uint32_t rva) {
   start = sec->rva + ((start - sec->rva + 3) & ~uint64_t{3});
   if (start > rva) start = rva;
   if (end <= rva) end = uint64_t{rva} + 4;
-  return build_region(static_cast<uint32_t>(start), static_cast<uint32_t>(end));
+  return std::make_pair(static_cast<uint32_t>(start), static_cast<uint32_t>(end));
+}
+
+const Region* Analysis::region_for(uint32_t rva) {
+  const auto bounds = region_bounds(rva);
+  return bounds ? build_region(bounds->first, bounds->second) : nullptr;
 }
 
 const Region* Analysis::build_region(uint32_t start, uint32_t end) {
@@ -693,6 +698,16 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     }
     if (defs.size() < limits_.max_defs) defs.push_back(d);
   };
+  if (proving_) {
+    // straight_line_walk(): a step walks further back from its one instruction, along the same line.
+    const std::optional<Def> def =
+        region && index == 0 && region->insns.size() == 1
+            ? straight_line_walk(region->insns[0].rva, loc, proof_region_start_)
+            : std::nullopt;
+    if (def) return {*def};
+    needed_region_ = true;
+    return {Def{}};
+  }
   if (!region || index < 0 || static_cast<size_t>(index) >= region->insns.size()) return {Def{}};
   const Region& r = *region;
   std::vector<Item> work{Item{index, loc}};

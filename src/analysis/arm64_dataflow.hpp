@@ -40,6 +40,9 @@ struct Limits {
   // of a tag-taking API's IAT slot (adrp/adr near it, or a literal-pool load) precedes it closely enough to
   // lie in its region. False: every blr/br (the full sweep).
   bool targeted = true;
+  // Arguments and branch registers set in straight-line code just before the branch are settled from those
+  // words (straight_line_walk: the same answer) without decoding a region. False: always the full walk.
+  bool straight_line = true;
 };
 
 // Arithmetic applied to a value after it was defined (movk, orr/and/eor/add with an immediate, shifts).
@@ -120,11 +123,17 @@ class Analysis {
   std::vector<Site> find_sites();
   // Values reaching the argument at the site (x0-x7 for arguments 1-8, then [sp + 8*(n-9)]).
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
+  // The one definition resolve_argument() would find, when the words just before the site prove it
+  // cheaply (see arm64.cpp); nullopt when that proof does not hold.
+  std::optional<Def> straight_line_def(const Site& site, const ArgPosition& arg);
+  std::optional<Def> straight_line_walk(uint32_t rva, Loc loc, uint32_t region_start);
 
   const std::vector<std::string>& problems() const { return problems_; }
   void problem(std::string text);
   void trim_cache();
 
+  // [start, end) of the region around rva: its .pdata function (clipped) or a window.
+  std::optional<std::pair<uint32_t, uint32_t>> region_bounds(uint32_t rva) const;
   const Region* region_for(uint32_t rva);
   std::vector<Def> resolve(const Region* region, int index, Loc loc);
   const ImportRef* slot(uint32_t rva) const;
@@ -195,6 +204,11 @@ class Analysis {
   analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
   std::shared_ptr<const InsnRun> block_at(const CodeSection& sec, uint32_t block);
   int nested_ = 0;
+  // straight_line_walk() is stepping: resolve() walks on along the same line from the step's instruction
+  // (within the region starting at proof_region_start_), or declines and sets needed_region_.
+  bool proving_ = false;
+  bool needed_region_ = false;
+  uint32_t proof_region_start_ = 0;
   uint32_t total_steps_ = 0;  // steps of the current top-level resolve, nested walks included
   uint64_t decoded_ = 0;
   bool budget_reported_ = false;

@@ -124,11 +124,19 @@ class AnalysisHost final : public wrappers::Host {
   const Model& model_;
 };
 
-// The tag values reaching a site's tag argument; for an API without one (ExAllocatePool), the tag the
-// kernel gives the allocation.
+// The definitions reaching an argument at a site: the straight-line proof's one definition when it holds
+// (the answer resolve_argument() gives, without decoding the region around the site: see
+// x86_straight_line.cpp), else resolve_argument()'s.
 template <typename Analysis, typename Site>
-std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, const TagApi& api) {
-  if (api.tag.present()) return analysis.values_of(analysis.resolve_argument(site, api.tag));
+auto reaching_defs(Analysis& analysis, const Site& site, const ArgPosition& arg) {
+  if (arg.present())
+    if (auto def = analysis.straight_line_def(site, arg)) return std::vector{*def};
+  return analysis.resolve_argument(site, arg);
+}
+
+// For an API without a tag argument (ExAllocatePool), the tag the kernel gives the allocation.
+template <typename Site>
+std::vector<wrappers::Value> implicit_tag_values(const Site& site, const TagApi& api) {
   std::vector<wrappers::Value> tags;
   if (api.implicit_tag) {
     wrappers::Value v;
@@ -141,24 +149,8 @@ std::vector<wrappers::Value> tag_values(Analysis& analysis, const Site& site, co
   return tags;
 }
 
-// For a search (only some tags wanted): whether the code just before the site proves cheaply that its tag
-// argument is one constant that is not wanted, or nothing usable (no constant, no parameter). Such a site
-// gives no evidence and no wrapper seed, so it is skipped without resolving its arguments in full.
-// Architectures without straight_line_def() never skip.
-template <typename Analysis, typename Site, typename Wanted>
-bool proves_unwanted_tag(Analysis& analysis, const Site& site, const TagApi& api, const Wanted& wanted) {
-  if constexpr (requires { analysis.straight_line_def(site, api.tag); }) {
-    if (!api.tag.present()) return false;
-    const auto def = analysis.straight_line_def(site, api.tag);
-    if (!def) return false;
-    using Def = std::decay_t<decltype(*def)>;
-    return def->kind == Def::unknown || (def->kind == Def::constant && !wanted(def->value));
-  }
-  return false;
-}
-
 // Analysis: the architecture's data flow after its sweep (find_sites, trim_cache, resolve_argument,
-// values_of, problem, problems, and the Host questions); Site: rva, import, form, and on x86
+// straight_line_def, values_of, problem, problems, and the Host questions); Site: rva, import, form, and on x86
 // negative_displacement. size_bytes: the width of a size argument (4 on x86, else 8). only: the tags whose
 // evidence is kept (nullptr: all).
 template <typename Analysis, typename Model>
@@ -172,12 +164,26 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
   CallSiteAnalysis result;
   const auto sites = analysis.find_sites();
   result.call_sites = sites.size();
+  // A listing keeps most sites' evidence: room for it at once, as a vector grown by doubling holds the old
+  // and the new copy together (a large driver has hundreds of thousands of items of some 200 bytes; the room
+  // left unused is never touched, so it costs address space, not memory).
+  if (!only) result.calls.reserve(sites.size() + sites.size() / 4 + 64);
   std::vector<wrappers::Seed> seeds;
   for (const auto& site : sites) {
     analysis.trim_cache();
     const TagApi& api = *site.import->api;
-    if (only && proves_unwanted_tag(analysis, site, api, wanted)) continue;
-    const std::vector<wrappers::Value> tags = tag_values(analysis, site, api);
+    std::vector<wrappers::Value> tags;
+    if (api.tag.present()) {
+      // A search skips a site proved to pass one constant it does not want, or nothing usable (no constant,
+      // no parameter): it gives no evidence and no wrapper seed, so its other arguments need no resolving.
+      const auto proof = analysis.straight_line_def(site, api.tag);
+      using Def = std::decay_t<decltype(*proof)>;
+      if (only && proof && (proof->kind == Def::unknown || (proof->kind == Def::constant && !wanted(proof->value))))
+        continue;
+      tags = analysis.values_of(proof ? std::vector{*proof} : analysis.resolve_argument(site, api.tag));
+    } else {
+      tags = implicit_tag_values(site, api);
+    }
     const size_t constants = static_cast<size_t>(std::count_if(
         tags.begin(), tags.end(), [](const wrappers::Value& v) { return v.kind == wrappers::Value::constant; }));
     const bool params = std::any_of(tags.begin(), tags.end(),
@@ -192,11 +198,11 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
     if constexpr (requires { site.negative_displacement; }) base.negative_displacement = site.negative_displacement;
     base.pool_flags = api.pool_flags;
     if (api.pool_type.present()) {
-      Summary pool = summarise(analysis.resolve_argument(site, api.pool_type), 8);
+      Summary pool = summarise(reaching_defs(analysis, site, api.pool_type), 8);
       if (pool.constants.size() == 1 && !pool.unknown) base.pool_type = pool.constants[0];
     }
     if (api.size.present()) {
-      Summary size = summarise(analysis.resolve_argument(site, api.size), size_bytes);
+      Summary size = summarise(reaching_defs(analysis, site, api.size), size_bytes);
       if (size.constants.size() == 1 && !size.unknown) base.size = size.constants[0];
     }
     for (const wrappers::Value& v : tags) {

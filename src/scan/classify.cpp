@@ -24,12 +24,8 @@ std::string outside_sections(const PeImage& image, uint64_t offset) {
   return offset < first_raw ? "in headers" : "in overlay (after the last section)";
 }
 
-bool same_instruction_as_call(uint32_t instruction_rva, const std::vector<Evidence>& calls) {
-  return std::any_of(calls.begin(), calls.end(),
-                     [&](const Evidence& call) {
-                       return (call.kind == Confidence::call || call.kind == Confidence::wrapper) &&
-                              call.tag_rva == instruction_rva;
-                     });
+bool same_instruction_as_call(uint32_t instruction_rva, const std::vector<uint32_t>& call_tag_rvas) {
+  return std::binary_search(call_tag_rvas.begin(), call_tag_rvas.end(), instruction_rva);
 }
 
 // An ARM64 MOVZ/MOVK hit confirmed as an instruction of the image's code.
@@ -49,7 +45,7 @@ constexpr uint32_t kPairWindowInFunction = 4096;
 // half is no evidence at all: a 16-bit constant says nothing about a 32-bit tag, and reporting it would put
 // every ARM64 file that uses the number 0x654c among the results for "Leak".
 void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, const PeImage& image,
-                       const ImmediateUses& uses, const std::vector<Evidence>& call_evidence,
+                       const ImmediateUses& uses, const std::vector<uint32_t>& call_tag_rvas,
                        std::vector<Evidence>& evidence) {
   // Only halves whose partner (same tag, register and width) matched somewhere are worth decoding.
   const auto key = [](const LiteralHit& h) { return (uint64_t{h.tag_index} << 8) | uint64_t{h.reg} << 1 | (h.wide ? 1 : 0); };
@@ -91,7 +87,7 @@ void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Ta
     if (!best) continue;
     if (std::find(used_lows.begin(), used_lows.end(), best->rva) != used_lows.end()) continue;
     used_lows.push_back(best->rva);
-    if (same_instruction_as_call(best->rva, call_evidence) || same_instruction_as_call(high.rva, call_evidence))
+    if (same_instruction_as_call(best->rva, call_tag_rvas) || same_instruction_as_call(high.rva, call_tag_rvas))
       continue;  // the very instructions a call site took its tag from
     Evidence item;
     item.kind = Confidence::code;
@@ -134,9 +130,24 @@ std::optional<ImmediateUse> ImmediateUses::at(uint32_t rva) const {
   return it->second;
 }
 
+std::vector<uint32_t> call_tag_instructions(const std::vector<Evidence>& calls) {
+  std::vector<uint32_t> rvas;
+  for (const Evidence& call : calls)
+    if (call.kind == Confidence::call || call.kind == Confidence::wrapper) rvas.push_back(call.tag_rva);
+  std::sort(rvas.begin(), rvas.end());
+  rvas.erase(std::unique(rvas.begin(), rvas.end()), rvas.end());
+  return rvas;
+}
+
 std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
                                             const PeImage* image, const std::vector<Evidence>& call_evidence,
                                             const ImmediateUses* uses) {
+  return classify_literal_hits_beside(hits, tags, image, call_tag_instructions(call_evidence), uses);
+}
+
+std::vector<Evidence> classify_literal_hits_beside(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
+                                                   const PeImage* image, const std::vector<uint32_t>& call_tag_rvas,
+                                                   const ImmediateUses* uses) {
   std::optional<ImmediateUses> own_uses;
   if (!uses) uses = &own_uses.emplace(hits, image);
   std::vector<Evidence> evidence;
@@ -170,7 +181,7 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
     } else if (section->is_code()) {
       const std::optional<ImmediateUse> immediate = uses->at(item.rva);
       if (immediate) {
-        if (same_instruction_as_call(immediate->instruction_rva, call_evidence)) continue;
+        if (same_instruction_as_call(immediate->instruction_rva, call_tag_rvas)) continue;
         item.kind = Confidence::code;
         item.detail = "immediate of " + immediate->mnemonic + " at " + hex(immediate->instruction_rva);
       } else {
@@ -184,7 +195,7 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
     }
     evidence.push_back(std::move(item));
   }
-  if (arm64) pair_arm64_halves(hits, tags, *image, *uses, call_evidence, evidence);
+  if (arm64) pair_arm64_halves(hits, tags, *image, *uses, call_tag_rvas, evidence);
   return evidence;
 }
 

@@ -24,6 +24,13 @@ class ImmediateUses;
 std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
                                             const PeImage* image, const std::vector<Evidence>& call_evidence,
                                             const ImmediateUses* uses = nullptr);
+// The same, given only the instructions the call and wrapper evidence took their tags from (sorted, as
+// call_tag_instructions() gives them): a large driver has hundreds of thousands of call evidence items,
+// not worth copying to classify a tag's hits.
+std::vector<Evidence> classify_literal_hits_beside(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
+                                                   const PeImage* image, const std::vector<uint32_t>& call_tag_rvas,
+                                                   const ImmediateUses* uses = nullptr);
+std::vector<uint32_t> call_tag_instructions(const std::vector<Evidence>& calls);
 
 // For every hit in an image's code that classification asks about (byte hits in x86/x64 code, MOVZ/MOVK
 // hits in ARM64 code), the instruction whose immediate holds it: looked up in one batch per file

@@ -74,6 +74,11 @@ bool is_requested(const std::vector<Tag>& tags, Tag tag) {
 // out in the order of their characters, as a reader expects ("PuCx" before "PuLn"): the byte-swapped value.
 std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
   std::map<uint32_t, Finding> by_tag;
+  // Each finding's vector sized exactly first: a large driver's evidence is hundreds of MB in vectors grown
+  // by doubling, while the whole input is still held.
+  std::map<uint32_t, size_t> counts;
+  for (const Evidence& item : evidence) ++counts[__builtin_bswap32(item.tag.without_protected_bit().value)];
+  for (const auto& [key, count] : counts) by_tag[key].evidence.reserve(count);
   for (Evidence& item : evidence) {
     Tag tag = item.tag.without_protected_bit();
     Finding& finding = by_tag[__builtin_bswap32(tag.value)];
@@ -97,15 +102,22 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
   std::optional<ImmediateUses> own_uses;
   if (!known_uses) own_uses.emplace(hits, image);  // once for the file, not once per tag
   const ImmediateUses& uses = known_uses ? *known_uses : *own_uses;
-  std::map<uint32_t, std::vector<Evidence>> calls_by_tag;
-  for (const Evidence& call : calls) calls_by_tag[call.tag.without_protected_bit().value].push_back(call);
+  // Each tag's call evidence, as the instructions that supplied the tag (only those of tags with hits).
+  std::map<uint32_t, std::vector<uint32_t>> call_rvas_by_tag;
+  for (const auto& [index, tag_hits] : by_tag) call_rvas_by_tag[tags[index].without_protected_bit().value];
+  for (const Evidence& call : calls) {
+    if (call.kind != Confidence::call && call.kind != Confidence::wrapper) continue;
+    auto found = call_rvas_by_tag.find(call.tag.without_protected_bit().value);
+    if (found != call_rvas_by_tag.end()) found->second.push_back(call.tag_rva);
+  }
+  for (auto& [tag, rvas] : call_rvas_by_tag) {
+    std::sort(rvas.begin(), rvas.end());
+    rvas.erase(std::unique(rvas.begin(), rvas.end()), rvas.end());
+  }
   std::vector<Evidence> evidence;
   for (const auto& [index, tag_hits] : by_tag) {
-    Tag tag = tags[index].without_protected_bit();
-    static const std::vector<Evidence> kNoCalls;
-    auto found = calls_by_tag.find(tag.value);
-    const std::vector<Evidence>& tag_calls = found == calls_by_tag.end() ? kNoCalls : found->second;
-    std::vector<Evidence> literals = classify_literal_hits(tag_hits, tags, image, tag_calls, &uses);
+    const std::vector<uint32_t>& tag_call_rvas = call_rvas_by_tag.at(tags[index].without_protected_bit().value);
+    std::vector<Evidence> literals = classify_literal_hits_beside(tag_hits, tags, image, tag_call_rvas, &uses);
     std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
   }
   return evidence;
@@ -156,7 +168,10 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
       const auto pool_tag = [&](const Evidence& call) {
         return call.tag_kind != TagKind::objref && (all_calls || is_requested(tags, call.tag));
       };
-      const auto objref_from = std::stable_partition(calls.calls.begin(), calls.calls.end(), pool_tag);
+      // (stable_partition borrows a buffer as large as the whole vector: only when something moves.)
+      const auto objref_from = std::all_of(calls.calls.begin(), calls.calls.end(), pool_tag)
+                                   ? calls.calls.end()
+                                   : std::stable_partition(calls.calls.begin(), calls.calls.end(), pool_tag);
       if (all_calls) {
         std::vector<Evidence> objref(std::make_move_iterator(objref_from), std::make_move_iterator(calls.calls.end()));
         report.objref_findings = group_by_tag(std::move(objref));
@@ -173,6 +188,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
       report.errors.push_back(hits->error());
     } else {
       std::vector<Evidence> literals = classify_per_tag(**hits, matcher->tags(), pe, evidence);
+      evidence.reserve(evidence.size() + literals.size());  // (one exact growth, not a doubling)
       std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
     }
   }

@@ -461,6 +461,7 @@ TEST_CASE("arm64 targeted decoding: branches no IAT address can reach are not de
   full.targeted = false;
   full.decode_budget = 20'000;
   full.max_regions_cached = 4;  // the real site's region is not kept until its arguments are resolved
+  full.straight_line = false;   // every branch's window decoded (the proofs would settle them without it)
   arm64::Limits targeted = full;
   targeted.targeted = true;
 
@@ -515,6 +516,54 @@ TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM6
     evidence += a.size();
   }
   CHECK(evidence > 100);
+}
+
+TEST_CASE("arm64 straight-line proofs of an argument agree with the full data flow at every call site") {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"))
+    if (entry.path().filename().string().find("-arm64") != std::string::npos) files.push_back(entry.path());
+  if (const fs::path dir = test::corpus_dir_for_test(); !dir.empty())
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename().string().find("-arm64-") != std::string::npos &&
+          entry.path().extension() == ".sys")
+        files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= 4);
+  size_t arguments = 0;
+  size_t proved = 0;
+  size_t declined_loads = 0;  // proofs declined because a step walked further (a load through a base register)
+  for (const fs::path& file : files) {
+    const std::string bytes = test::read_all(file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE_MESSAGE(image.ok(), image.error());
+    const arm64::CodeModel model = arm64::model_from_image(*image);
+    arm64::Analysis analysis(model);
+    analysis.sweep();
+    for (const arm64::Site& site : analysis.find_sites()) {
+      const TagApi& api = *site.import->api;
+      for (const ArgPosition* arg : {&api.tag, &api.pool_type, &api.size}) {
+        if (!arg->present()) continue;
+        ++arguments;
+        const std::optional<arm64::Def> proof = analysis.straight_line_def(site, *arg);
+        const std::vector<arm64::Def> full = analysis.resolve_argument(site, *arg);
+        if (!proof) {
+          if (full.size() == 1 && full[0].kind == arm64::Def::mem_load) ++declined_loads;
+          continue;
+        }
+        ++proved;
+        INFO(file.filename().string() << ": site 0x" << std::hex << site.rva << " " << api.name);
+        REQUIRE(full.size() == 1);
+        CHECK(static_cast<int>(full[0].kind) == static_cast<int>(proof->kind));
+        CHECK(full[0].value == proof->value);
+        CHECK(full[0].rva == proof->rva);
+        CHECK(full[0].size == proof->size);
+        CHECK(full[0].loc == proof->loc);
+      }
+    }
+  }
+  MESSAGE(files.size() << " ARM64 images: " << proved << " of " << arguments << " arguments proved straight-line, "
+                       << declined_loads << " declined at a load");
+  CHECK(proved * 2 > arguments);
 }
 
 TEST_CASE("arm64 immediate_use_at: aligned MOVZ/MOVK words in code") {
