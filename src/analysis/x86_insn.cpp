@@ -75,6 +75,7 @@ bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& 
   out.rva = rva;
   out.length = insn.length;
   out.mnemonic = insn.mnemonic;
+  out.disp_bits = insn.raw.disp.size;
   for (int i = 0; i < 2; ++i) {
     out.imm_offset[i] = insn.raw.imm[i].offset;
     out.imm_size[i] = insn.raw.imm[i].size;
@@ -84,11 +85,16 @@ bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& 
     const bool branch = category == ZYDIS_CATEGORY_CALL || category == ZYDIS_CATEGORY_UNCOND_BR ||
                         category == ZYDIS_CATEGORY_COND_BR || category == ZYDIS_CATEGORY_RET ||
                         category == ZYDIS_CATEGORY_SYSRET || insn.mnemonic == ZYDIS_MNEMONIC_INT;
-    const bool memory =
-        ((insn.attributes & ZYDIS_ATTRIB_HAS_MODRM) != 0 && insn.raw.modrm.mod != 3) || insn.raw.disp.size > 0;
+    // A memory operand matters only with a displacement that can be an address in the image (absolute, RIP-
+    // relative, or the base of an array or struct): 16 bits or more, never an 8-bit struct offset.
+    const bool modrm = (insn.attributes & ZYDIS_ATTRIB_HAS_MODRM) != 0;
+    const bool memory = ((modrm && insn.raw.modrm.mod != 3) || insn.raw.disp.size > 0) && insn.raw.disp.size >= 16;
     const bool wide_immediate = insn.raw.imm[0].size >= 32 || insn.raw.imm[1].size >= 32;
-    const bool move = insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG;
-    if (!branch && !memory && !wide_immediate && !move) {
+    // Padding: mov edi, edi / xchg ax, ax (register to register) and lea esi, [esi+0].
+    const bool padding_like = ((insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG) &&
+                               (!modrm || insn.raw.modrm.mod == 3)) ||
+                              insn.mnemonic == ZYDIS_MNEMONIC_LEA;
+    if (!branch && !memory && !wide_immediate && !padding_like) {
       bool direct = false;
       out.flow = classify(insn, nullptr, direct);  // (no operand is read for these categories)
       return true;

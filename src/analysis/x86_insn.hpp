@@ -63,6 +63,7 @@ struct Insn {
   bool negative_disp = false;       // that memory operand used a negative RIP displacement
   uint8_t imm_offset[2] = {0, 0};   // raw immediates: byte offset inside the instruction
   uint8_t imm_size[2] = {0, 0};     // ... and size in bits (0: none)
+  uint8_t disp_bits = 0;            // size of the memory operand's displacement in bits (0: none)
 
   uint32_t end() const { return rva + length; }
   bool falls_through() const {
@@ -76,9 +77,10 @@ class Decoder {
   bool x64() const { return x64_; }
   // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
-  // The same for the whole-image sweep, which looks only at branches, memory operands, immediates of 32
-  // bits or more and reg-to-reg moves (padding): other instructions come back with their length, mnemonic
-  // and flow only (no operands, no register writes). Skipping their operands halves the sweep's cost.
+  // The same for the whole-image sweep, which looks only at branches, memory operands with a displacement
+  // of 16 bits or more, immediates of 32 bits or more and padding (reg-to-reg moves, lea): other
+  // instructions come back with their length, mnemonic and flow only (no operands, no register writes).
+  // Skipping their operands halves the sweep's cost.
   bool decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
 
  private:

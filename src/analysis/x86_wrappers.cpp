@@ -134,8 +134,9 @@ void Analysis::note_memory_use(const Insn& insn) {
     if (op.kind == OpKind::imm && op.size >= 4) {
       if (auto r = image_rva(op.imm)) taken_.push_back(*r);
     } else if (op.kind == OpKind::mem && !op.segment_override && op.base != kRip &&
-               (op.base != kNoReg || op.index != kNoReg)) {
-      // [reg + image address], [index*scale + image address]: the base of an array or struct.
+               (op.base != kNoReg || op.index != kNoReg) && insn.disp_bits >= 16) {
+      // [reg + image address], [index*scale + image address]: the base of an array or struct (an 8-bit
+      // displacement is an offset into one, never an address in the image).
       if (auto r = image_rva(static_cast<uint64_t>(op.disp))) taken_.push_back(*r);
     }
   }
