@@ -180,6 +180,13 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
       using Def = std::decay_t<decltype(*proof)>;
       if (only && proof && (proof->kind == Def::unknown || (proof->kind == Def::constant && !wanted(proof->value))))
         continue;
+      // Several paths join before the call: every constant any of them can bring, when that is provable.
+      if constexpr (requires { analysis.possible_constants(site, api.tag); }) {
+        if (only && !proof)
+          if (const auto values = analysis.possible_constants(site, api.tag);
+              values && std::none_of(values->begin(), values->end(), wanted))
+            continue;
+      }
       tags = analysis.values_of(proof ? std::vector{*proof} : analysis.resolve_argument(site, api.tag));
     } else {
       tags = implicit_tag_values(site, api);

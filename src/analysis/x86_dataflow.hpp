@@ -131,6 +131,10 @@ class Analysis {
   // boundary of the sweep without building the site's region. nullopt when that proof does not hold; the
   // caller then resolves the argument in full. See x86_straight_line.cpp.
   std::optional<Def> straight_line_def(const Site& site, const ArgPosition& arg);
+  // For a search: every constant that may reach the argument, over all paths resolve() could take through
+  // the code just before the site (a superset of its constants), or nullopt when something else may reach
+  // it (a parameter, a load from memory) or the paths leave what can be proved without the region.
+  std::optional<std::vector<uint64_t>> possible_constants(const Site& site, const ArgPosition& arg);
 
   // --- wrappers across functions (see wrappers.hpp)
   // A function start whose registers and stack slots at entry are its parameters: a call target, the entry
@@ -193,6 +197,22 @@ class Analysis {
   // The highest address below rva, and at or above lowest, where the sweep decoded an instruction.
   std::optional<uint32_t> sweep_boundary_before(uint32_t rva, uint32_t lowest) const;
   bool has_edge_to(uint32_t rva) const;
+  // Where a proof about a site may look: the region's decoding starts at region_start and is the sweep's
+  // from `from` on; the proof looks no lower than `lowest` (and branches from at or past hi are foreign).
+  struct ProofContext {
+    const CodeSection* sec = nullptr;
+    uint32_t region_start = 0;
+    uint32_t from = 0;
+    uint32_t lowest = 0;
+    uint32_t hi = 0;
+  };
+  std::optional<ProofContext> proof_context(uint32_t site);
+  // The region's instruction before `at`: it falls into `at`, or there is none that does (the code before
+  // does not fall through), or it is not known (outside what the proof may look at).
+  enum class Before : uint8_t { falls_in, none, unknown };
+  Before instruction_before(uint32_t at, const ProofContext& ctx, Insn& prev) const;
+  // step() on insn alone; false when the step would look at more of the region.
+  bool proof_step(const Insn& insn, const Loc& loc, const ProofContext& ctx, std::vector<Outcome>& out);
   // Whether sp_alias() might find reg to be a copy of rsp at the instruction at rva, in a region starting at
   // region_start whose instructions are the sweep's from `from` on.
   bool may_copy_sp_before(uint32_t rva, uint8_t reg, uint32_t from, uint32_t region_start) const;

@@ -135,60 +135,136 @@ std::optional<uint32_t> Analysis::sweep_boundary_before(uint32_t rva, uint32_t l
   return std::nullopt;
 }
 
+std::optional<Analysis::ProofContext> Analysis::proof_context(uint32_t site) {
+  const std::optional<RegionPlan> plan = plan_region(site);
+  if (!plan || !on_sweep_stream(site)) return std::nullopt;
+  ProofContext ctx;
+  ctx.sec = model_.section_at(site);
+  ctx.hi = plan->hi;
+  // Where the region's decoding starts, and from where its stream is the sweep's.
+  ctx.region_start = plan->start.value_or(plan->sweep_start);
+  ctx.from = plan->sweep_start;
+  if (plan->start) {
+    const std::optional<uint32_t> joined = joins_sweep_stream(*plan->start, site);
+    if (!joined) return std::nullopt;
+    ctx.from = *joined;
+  }
+  if (ctx.from > site || site - ctx.region_start >= limits_.max_region_insns) return std::nullopt;  // (never clipped)
+  auto f = std::upper_bound(model_.functions.begin(), model_.functions.end(), ctx.region_start,
+                            [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
+  if (f != model_.functions.end() && f->begin_rva <= site) return std::nullopt;  // a resynchronisation
+  if (decoded_ >= limits_.decode_budget) return std::nullopt;  // (the full walk reports the exhausted budget)
+  ctx.lowest = std::max(ctx.from, site > kProofWindow ? site - kProofWindow : 0);
+  return ctx;
+}
+
+Analysis::Before Analysis::instruction_before(uint32_t at, const ProofContext& ctx, Insn& prev) const {
+  const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, ctx.lowest);
+  if (!prev_rva) return Before::unknown;
+  const size_t n = std::min<size_t>(ctx.sec->bytes.size(), ctx.sec->size);
+  const size_t off = *prev_rva - ctx.sec->rva;
+  if (!decoder_.decode(ctx.sec->bytes.data() + off, n - off, *prev_rva, prev)) {
+    // A byte the sweep stepped over is a one-byte instruction of the region that does not fall through.
+    Insn skipped;
+    if (*prev_rva + 1 == at && !decoder_.decode_for_sweep(ctx.sec->bytes.data() + off, n - off, *prev_rva, skipped))
+      return Before::none;
+    return Before::unknown;
+  }
+  if (prev.end() != at) return Before::unknown;
+  return prev.falls_through() ? Before::falls_in : Before::none;
+}
+
+bool Analysis::proof_step(const Insn& insn, const Loc& loc, const ProofContext& ctx, std::vector<Outcome>& out) {
+  if (step_needs_region(insn, loc)) return false;
+  if (stores_through_other_base(insn, loc) && may_copy_sp_before(insn.rva, insn.op[0].base, ctx.from, ctx.region_start))
+    return false;
+  if (!proof_run_) proof_run_ = std::make_shared<InsnRun>();
+  proof_run_->insns.assign(1, insn);
+  proof_region_.insns.clear();
+  proof_region_.insns.append(proof_run_, 0, 1);
+  out.clear();
+  step(proof_region_, 0, loc, out);
+  return true;
+}
+
 std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPosition& arg) {
   const std::optional<Loc> arg_loc = argument_loc(site, arg);
-  const std::optional<RegionPlan> plan = arg_loc ? plan_region(site.rva) : std::nullopt;
-  if (!plan || !on_sweep_stream(site.rva)) return std::nullopt;
-  // Where the region's decoding starts, when its stream is the sweep's.
-  const uint32_t region_start = plan->start.value_or(plan->sweep_start);
-  uint32_t from = plan->sweep_start;
-  if (plan->start) {
-    const std::optional<uint32_t> joined = joins_sweep_stream(*plan->start, site.rva);
-    if (!joined) return std::nullopt;
-    from = *joined;
-  }
-  if (from > site.rva || site.rva - region_start >= limits_.max_region_insns) return std::nullopt;  // (never clipped)
-  auto f = std::upper_bound(model_.functions.begin(), model_.functions.end(), region_start,
-                            [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
-  if (f != model_.functions.end() && f->begin_rva <= site.rva) return std::nullopt;  // a resynchronisation
-  if (decoded_ >= limits_.decode_budget) return std::nullopt;  // (the full walk reports the exhausted budget)
-  const CodeSection* sec = model_.section_at(site.rva);
-  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
-  const uint32_t lowest = std::max(from, site.rva > kProofWindow ? site.rva - kProofWindow : 0);
-
+  const std::optional<ProofContext> ctx = arg_loc ? proof_context(site.rva) : std::nullopt;
+  if (!ctx) return std::nullopt;
   // Step back from the call along the one path, as resolve() would, one instruction at a time.
   Loc loc = *arg_loc;
   std::vector<Outcome> outcomes;
-  if (!proof_run_) proof_run_ = std::make_shared<InsnRun>();
   for (uint32_t at = site.rva;;) {
     if (is_known_start(at) || is_function_entry(at) || has_edge_to(at)) return std::nullopt;
-    const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, lowest);
-    if (!prev_rva) return std::nullopt;
     Insn prev;
-    const size_t off = *prev_rva - sec->rva;
-    if (!decoder_.decode(sec->bytes.data() + off, n - off, *prev_rva, prev)) {
-      // A byte the sweep stepped over is a one-byte instruction of the region that does not fall through.
-      Insn skipped;
-      if (*prev_rva + 1 == at && !decoder_.decode_for_sweep(sec->bytes.data() + off, n - off, *prev_rva, skipped))
+    switch (instruction_before(at, *ctx, prev)) {
+      case Before::unknown:
+        return std::nullopt;
+      case Before::none:  // nothing else reaches `at` either: resolve() finds nothing
         return Def{Def::unknown, 0, at};
-      return std::nullopt;
+      case Before::falls_in:
+        break;
     }
-    if (prev.end() != at) return std::nullopt;
-    // Nothing else reaches `at`, and the instruction before does not fall into it: resolve() finds nothing.
-    if (!prev.falls_through()) return Def{Def::unknown, 0, at};
-    if (step_needs_region(prev, loc)) return std::nullopt;
-    if (stores_through_other_base(prev, loc) && may_copy_sp_before(prev.rva, prev.op[0].base, from, region_start))
-      return std::nullopt;
-    proof_run_->insns.assign(1, prev);
-    proof_region_.insns.clear();
-    proof_region_.insns.append(proof_run_, 0, 1);
-    outcomes.clear();
-    step(proof_region_, 0, loc, outcomes);
-    if (outcomes.size() != 1) return std::nullopt;
+    if (!proof_step(prev, loc, *ctx, outcomes) || outcomes.size() != 1) return std::nullopt;
     if (outcomes[0].kind == Outcome::defined) return outcomes[0].def;
     loc = outcomes[0].loc;
-    at = *prev_rva;
+    at = prev.rva;
   }
+}
+
+std::optional<std::vector<uint64_t>> Analysis::possible_constants(const Site& site, const ArgPosition& arg) {
+  const std::optional<Loc> arg_loc = argument_loc(site, arg);
+  const std::optional<ProofContext> ctx = arg_loc ? proof_context(site.rva) : std::nullopt;
+  if (!ctx) return std::nullopt;
+  constexpr size_t kMaxPoints = 64;  // (instruction, location) pairs looked at
+  std::vector<uint64_t> values;
+  std::vector<std::pair<uint32_t, Loc>> work{{site.rva, *arg_loc}};
+  std::vector<std::pair<uint32_t, Loc>> seen = work;
+  std::vector<Outcome> outcomes;
+  std::vector<Insn> preds;
+  while (!work.empty()) {
+    const auto [at, loc] = work.back();
+    work.pop_back();
+    // At a function entry the value may be the caller's: a parameter is never settled here.
+    if (is_function_entry(at) && entry_def(loc, at).kind == Def::param) return std::nullopt;
+    preds.clear();
+    if (!is_known_start(at)) {  // (resolve() does not fall into a known function start either)
+      Insn prev;
+      const Before before = instruction_before(at, *ctx, prev);
+      if (before == Before::unknown) return std::nullopt;
+      if (before == Before::falls_in) preds.push_back(prev);
+    }
+    // Jumps into `at`: from the region's own code only (a jump from another region is followed there, in
+    // code this does not look at).
+    auto edge = std::lower_bound(edges_.begin(), edges_.end(), at, [](const Edge& e, uint32_t x) { return e.target < x; });
+    for (; edge != edges_.end() && edge->target == at; ++edge) {
+      if (edge->kind == Edge::call) continue;
+      if (edge->source < ctx->from || edge->source >= ctx->hi) return std::nullopt;
+      const size_t n = std::min<size_t>(ctx->sec->bytes.size(), ctx->sec->size);
+      const size_t off = edge->source - ctx->sec->rva;
+      Insn source;
+      if (!decoder_.decode(ctx->sec->bytes.data() + off, n - off, edge->source, source)) return std::nullopt;
+      preds.push_back(source);
+    }
+    for (const Insn& pred : preds) {
+      if (!proof_step(pred, loc, *ctx, outcomes)) return std::nullopt;
+      for (const Outcome& o : outcomes) {
+        if (o.kind == Outcome::defined) {
+          if (o.def.kind == Def::param || o.def.kind == Def::mem_load) return std::nullopt;
+          if (o.def.kind == Def::constant) values.push_back(o.def.value);
+          continue;
+        }
+        const std::pair<uint32_t, Loc> point{pred.rva, o.loc};
+        if (std::find(seen.begin(), seen.end(), point) != seen.end()) continue;
+        if (seen.size() >= kMaxPoints) return std::nullopt;
+        seen.push_back(point);
+        work.push_back(point);
+      }
+    }
+  }
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  return values;
 }
 
 }  // namespace tagwho::x86

@@ -1016,9 +1016,11 @@ namespace {
 struct ProofTally {
   size_t arguments = 0;  // (site, argument) pairs looked at
   size_t proved = 0;     // ... that straight_line_def() settled
+  size_t bounded = 0;    // ... whose possible constants possible_constants() gave
 };
 
-// Every answer straight_line_def() gives must be the one resolve_argument() finds in full.
+// Every answer straight_line_def() gives must be the one resolve_argument() finds in full; every set of
+// possible_constants() must hold every constant resolve_argument() finds, and nothing else may reach.
 void check_straight_line_proofs(const x86::CodeModel& model, const std::string& name, ProofTally& tally) {
   x86::Analysis analysis(model);
   analysis.sweep();
@@ -1027,6 +1029,16 @@ void check_straight_line_proofs(const x86::CodeModel& model, const std::string& 
     for (const ArgPosition* arg : {&api.tag, &api.pool_type, &api.size}) {
       if (!arg->present()) continue;
       ++tally.arguments;
+      if (const auto possible = analysis.possible_constants(site, *arg)) {
+        ++tally.bounded;
+        INFO(name << ": site 0x" << std::hex << site.rva << " " << api.name << " argument " << std::dec << arg->index);
+        for (const x86::Def& def : analysis.resolve_argument(site, *arg)) {
+          CHECK(def.kind != x86::Def::param);
+          CHECK(def.kind != x86::Def::mem_load);
+          if (def.kind == x86::Def::constant)
+            CHECK(std::binary_search(possible->begin(), possible->end(), def.value));
+        }
+      }
       const std::optional<x86::Def> proof = analysis.straight_line_def(site, *arg);
       if (!proof) continue;
       ++tally.proved;
@@ -1067,8 +1079,12 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
     CHECK(f1->kind == x86::Def::constant);
     CHECK(f1->value == 0x7A000001);
     CHECK(f1->rva == 0x100e);
-    // f4: two definitions reach the call through a join: only the full walk finds both.
+    // f4: two definitions reach the call through a join: only the full walk finds both, and the paths
+    // before the call bound them.
     CHECK_FALSE(analysis.straight_line_def(site_at(0x10ae), alloc.tag));
+    const auto f4 = analysis.possible_constants(site_at(0x10ae), alloc.tag);
+    REQUIRE(f4);
+    CHECK(*f4 == std::vector<uint64_t>{0x7A000004, 0x7A000005});
     // f2: the tag comes from ebx, set before a loop whose back edge lands between: declined.
     CHECK_FALSE(analysis.straight_line_def(site_at(0x1045), alloc.tag));
 
@@ -1093,6 +1109,7 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
     REQUIRE(x86_sites.size() == 1);
     REQUIRE(x86_sites[0].rva == 0x100e);
     CHECK_FALSE(x86_analysis.straight_line_def(x86_sites[0], alloc.tag));
+    CHECK_FALSE(x86_analysis.possible_constants(x86_sites[0], alloc.tag));
     CHECK(x86_analysis.resolve_argument(x86_sites[0], alloc.tag).size() == 2);
 
     ProofTally tally;
@@ -1119,7 +1136,8 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
       ++images;
       check_straight_line_proofs(x86::model_from_image(*image), file.filename().string(), tally);
     }
-    MESSAGE(images << " images: " << tally.proved << " of " << tally.arguments << " arguments proved straight-line");
+    MESSAGE(images << " images: " << tally.proved << " of " << tally.arguments << " arguments proved straight-line, "
+                   << tally.bounded << " bounded over all paths");
     CHECK(images >= 10);
     CHECK(tally.proved * 2 > tally.arguments);  // most arguments are set just before the call
   }
