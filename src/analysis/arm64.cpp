@@ -107,7 +107,7 @@ std::vector<Site> Analysis::find_sites() {
       const CodeSection* sec = model_.section_at(rva);
       const auto word = sec ? sec->word(rva) : std::nullopt;
       const auto bounds = region_bounds(rva);
-      if (word && bounds && (rva - bounds->first) % 4 == 0) {
+      if (word && bounds && (rva - bounds->first) % 4 == 0 && model_.section_at(bounds->first) == sec) {
         decoder_.decode(*word, rva, branch);
         if ((branch.flow != Flow::call_reg && branch.flow != Flow::jmp_reg) || branch.nops < 1 || branch.op[0].reg > 30)
           continue;
@@ -185,15 +185,17 @@ std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPositi
   if (!arg.present() || !limits_.straight_line) return std::nullopt;
   const auto bounds = region_bounds(site.rva);
   if (!bounds || (site.rva - bounds->first) % 4 != 0) return std::nullopt;
+  // The region reads the words of the section holding its start (sections may overlap in a hostile file).
+  if (model_.section_at(bounds->first) != model_.section_at(site.rva)) return std::nullopt;
   return straight_line_walk(site.rva, argument_loc(arg), bounds->first);
 }
 
 // The walk from the instruction at rva (in a region starting at region_start) for loc. A step that walks
 // further (a load through a base register, an operation on two registers) asks resolve(), which walks the
-// same way from that instruction (nested_walks_ deep at most, as the full walk's own nesting), or declines.
+// same way from that instruction (as deeply as step() nests resolves: max_nested), or declines.
 std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t region_start) {
-  const CodeSection* sec = model_.section_at(rva);
-  if (!sec) return std::nullopt;
+  const CodeSection* sec = model_.section_at(region_start);  // (the region's words are this section's)
+  if (!sec || rva < sec->rva) return std::nullopt;
   const auto branched_to = [](const std::vector<Branch>& branches, uint32_t target) {
     auto it = std::lower_bound(branches.begin(), branches.end(), target,
                                [](const Branch& b, uint32_t x) { return b.target < x; });

@@ -141,6 +141,8 @@ std::optional<Analysis::ProofContext> Analysis::proof_context(uint32_t site) {
   ProofContext ctx;
   ctx.sec = model_.section_at(site);
   ctx.hi = plan->hi;
+  // The region reads the bytes of the section holding its start (sections may overlap in a hostile file).
+  if (ctx.sec != sweep_section_at(site)->section) return std::nullopt;
   // Where the region's decoding starts, and from where its stream is the sweep's.
   ctx.region_start = plan->start.value_or(plan->sweep_start);
   ctx.from = plan->sweep_start;
@@ -150,6 +152,7 @@ std::optional<Analysis::ProofContext> Analysis::proof_context(uint32_t site) {
     ctx.from = *joined;
   }
   if (ctx.from > site || site - ctx.region_start >= limits_.max_region_insns) return std::nullopt;  // (never clipped)
+  if (model_.section_at(ctx.region_start) != ctx.sec) return std::nullopt;
   auto f = std::upper_bound(model_.functions.begin(), model_.functions.end(), ctx.region_start,
                             [](uint32_t x, const RuntimeFunction& fn) { return x < fn.begin_rva; });
   if (f != model_.functions.end() && f->begin_rva <= site) return std::nullopt;  // a resynchronisation
