@@ -242,7 +242,10 @@ std::optional<std::vector<uint64_t>> Analysis::possible_constants(const Site& si
     auto edge = std::lower_bound(edges_.begin(), edges_.end(), at, [](const Edge& e, uint32_t x) { return e.target < x; });
     for (; edge != edges_.end() && edge->target == at; ++edge) {
       if (edge->kind == Edge::call) continue;
-      if (edge->source < ctx->from || edge->source >= ctx->hi) return std::nullopt;
+      // (A region is clipped at max_region_insns instructions: no further than as many bytes.)
+      if (edge->source < ctx->from || edge->source >= ctx->hi ||
+          edge->source - ctx->region_start >= limits_.max_region_insns)
+        return std::nullopt;
       const size_t n = std::min<size_t>(ctx->sec->bytes.size(), ctx->sec->size);
       const size_t off = edge->source - ctx->sec->rva;
       Insn source;
