@@ -25,9 +25,9 @@ constexpr uint32_t kProofWindow = 256;  // bytes stepped back over at most befor
 constexpr uint16_t bit(uint8_t reg) { return static_cast<uint16_t>(1u << reg); }
 
 // Whether step() would look at other instructions of the region than `insn` for `loc`.
-bool step_needs_region(const Insn& insn, const Loc& loc) {
+bool step_needs_region(const Insn& insn, const Loc& loc, bool x64) {
   const bool call = insn.flow == Flow::call || insn.flow == Flow::call_indirect;
-  if (call && loc.kind != Loc::in_reg) return true;  // call_pops()
+  if (call && loc.kind != Loc::in_reg && !x64) return true;  // call_pops()
   if (loc.kind == Loc::in_reg) {
     if (!(insn.gpr_writes & bit(loc.reg))) return false;
     if (insn.gpr_partial & bit(loc.reg)) return true;  // setcc: cleared_before()
@@ -178,13 +178,34 @@ Analysis::Before Analysis::instruction_before(uint32_t at, const ProofContext& c
 }
 
 bool Analysis::proof_step(const Insn& insn, const Loc& loc, const ProofContext& ctx, std::vector<Outcome>& out) {
-  if (step_needs_region(insn, loc)) return false;
-  if (stores_through_other_base(insn, loc) && may_copy_sp_before(insn.rva, insn.op[0].base, ctx.from, ctx.region_start))
-    return false;
   if (!proof_run_) proof_run_ = std::make_shared<InsnRun>();
   proof_run_->insns.assign(1, insn);
+  const bool call = insn.flow == Flow::call || insn.flow == Flow::call_indirect;
+  if (call && loc.kind != Loc::in_reg && !model_.x64) {
+    // x86: what the callee pops (call_pops()) comes from the callee or the import, else from the caller's
+    // next instructions (add esp, n / sub esp, n): the region's, which are the sweep's up to its end.
+    if (!insn.has_target && !insn.mem_rva) return false;  // call reg: the register is resolved in the region
+    if (ctx.hi - ctx.region_start >= limits_.max_region_insns) return false;  // (a clipped region ends sooner)
+    const size_t n = std::min<size_t>(ctx.sec->bytes.size(), ctx.sec->size);
+    for (uint32_t at = insn.end(); proof_run_->insns.size() <= 8 && at < ctx.hi && at - ctx.sec->rva < n;) {
+      Insn next;
+      const size_t off = at - ctx.sec->rva;
+      if (!decoder_.decode(ctx.sec->bytes.data() + off, n - off, at, next)) {
+        next = Insn{};  // as run_at() keeps an undecodable byte
+        next.rva = at;
+        next.length = 1;
+        next.flow = Flow::stop;
+      }
+      proof_run_->insns.push_back(next);
+      at = next.end();
+    }
+  } else if (step_needs_region(insn, loc, model_.x64)) {
+    return false;
+  }
+  if (stores_through_other_base(insn, loc) && may_copy_sp_before(insn.rva, insn.op[0].base, ctx.from, ctx.region_start))
+    return false;
   proof_region_.insns.clear();
-  proof_region_.insns.append(proof_run_, 0, 1);
+  proof_region_.insns.append(proof_run_, 0, proof_run_->insns.size());
   out.clear();
   step(proof_region_, 0, loc, out);
   return true;
