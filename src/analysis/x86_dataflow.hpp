@@ -2,6 +2,7 @@
 // control-flow regions around call sites, and a bounded backward data-flow walk that recovers the constant
 // arguments of a call. All state lives in the Analysis object: analysers stay stateless and thread-safe.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -205,6 +206,10 @@ class Analysis {
     uint32_t from = 0;
     uint32_t lowest = 0;
     uint32_t hi = 0;
+    const std::vector<uint32_t>* pre_join_targets = nullptr;  // branches the region decodes before `from`
+    bool branched_to_before_join(uint32_t rva) const {
+      return pre_join_targets && std::binary_search(pre_join_targets->begin(), pre_join_targets->end(), rva);
+    }
   };
   std::optional<ProofContext> proof_context(uint32_t site);
   // The region's instruction before `at`: it falls into `at`, or there is none that does (the code before
@@ -217,8 +222,12 @@ class Analysis {
   // region_start whose instructions are the sweep's from `from` on.
   bool may_copy_sp_before(uint32_t rva, uint8_t reg, uint32_t from, uint32_t region_start) const;
   // Where linear decoding from start (as build_region() does it) first meets a boundary of the sweep, if
-  // within a few instructions and at or before limit.
-  std::optional<uint32_t> joins_sweep_stream(uint32_t start, uint32_t limit);
+  // within a few instructions, and where the branches decoded before that point go.
+  struct Join {
+    std::optional<uint32_t> at;
+    std::vector<uint32_t> branch_targets;  // sorted
+  };
+  const Join& joins_sweep_stream(uint32_t start);
   std::optional<uint32_t> checkpoint_at(uint32_t rva) const;  // a sweep boundary <= rva, near rva
   const SweepSection* sweep_section_at(uint32_t rva) const;
   void step(const Region& region, int index, const Loc& loc, std::vector<Outcome>& out);
@@ -258,7 +267,7 @@ class Analysis {
   analysis::RegionCache<Region> regions_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
-  std::unordered_map<uint32_t, std::optional<uint32_t>> joins_sweep_stream_;  // by start
+  std::unordered_map<uint32_t, Join> joins_;  // by region start
   std::shared_ptr<InsnRun> proof_run_;  // straight_line_def(): the one instruction a step looks at
   Region proof_region_;                 // ... as step() takes it
   int nested_resolves_ = 0;

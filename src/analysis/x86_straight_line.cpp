@@ -86,19 +86,18 @@ bool Analysis::on_sweep_stream(uint32_t rva) const {
   return (ss->boundaries[off / 64] >> (off % 64)) & 1;
 }
 
-std::optional<uint32_t> Analysis::joins_sweep_stream(uint32_t start, uint32_t limit) {
-  if (auto known = joins_sweep_stream_.find(start); known != joins_sweep_stream_.end()) return known->second;
+const Analysis::Join& Analysis::joins_sweep_stream(uint32_t start) {
+  if (auto known = joins_.find(start); known != joins_.end()) return known->second;
   // Decode from start as build_region() does (an undecodable byte is a one-byte instruction) until an
   // instruction starts where one of the sweep's did: from there on both decode the same instructions. The
-  // branches of the instructions before that point are the region's own (not among the sweep's edges), so
-  // a start whose decoding branches before it joins is not used.
-  std::optional<uint32_t> joined;
+  // branches of the instructions before that point are the region's own (not among the sweep's edges).
+  Join join;
   const CodeSection* sec = model_.section_at(start);
   const size_t n = sec ? std::min<size_t>(sec->bytes.size(), sec->size) : 0;
   uint32_t at = start;
   for (int steps = 0; sec && steps < 64 && at - sec->rva < n; ++steps) {
     if (on_sweep_stream(at)) {
-      joined = at;
+      join.at = at;
       break;
     }
     Insn insn;
@@ -107,12 +106,11 @@ std::optional<uint32_t> Analysis::joins_sweep_stream(uint32_t start, uint32_t li
       ++at;
       continue;
     }
-    // A branch decoded only by the region (not by the sweep) may land on the proof's path.
-    if (insn.has_target && (insn.flow == Flow::jmp || insn.flow == Flow::jcc)) break;
+    if (insn.has_target && (insn.flow == Flow::jmp || insn.flow == Flow::jcc)) join.branch_targets.push_back(insn.target);
     at = insn.end();
   }
-  joins_sweep_stream_.emplace(start, joined);
-  return joined && *joined <= limit ? joined : std::nullopt;
+  std::sort(join.branch_targets.begin(), join.branch_targets.end());
+  return joins_.emplace(start, std::move(join)).first->second;
 }
 
 std::optional<uint32_t> Analysis::sweep_boundary_before(uint32_t rva, uint32_t lowest) const {
@@ -144,12 +142,15 @@ std::optional<Analysis::ProofContext> Analysis::proof_context(uint32_t site) {
   // The region reads the bytes of the section holding its start (sections may overlap in a hostile file).
   if (ctx.sec != sweep_section_at(site)->section) return std::nullopt;
   // Where the region's decoding starts, and from where its stream is the sweep's.
-  ctx.region_start = plan->start.value_or(plan->sweep_start);
-  ctx.from = plan->sweep_start;
+  ctx.region_start = ctx.from = plan->sweep_start;
   if (plan->start) {
-    const std::optional<uint32_t> joined = joins_sweep_stream(*plan->start, site);
-    if (!joined) return std::nullopt;
-    ctx.from = *joined;
+    const Join& join = joins_sweep_stream(*plan->start);
+    if (!join.at) return std::nullopt;
+    if (*join.at <= site) {
+      ctx.region_start = *plan->start;
+      ctx.from = *join.at;
+      ctx.pre_join_targets = &join.branch_targets;
+    }  // else decoding from the start steps over the site: region_for() decodes from sweep_start instead
   }
   if (ctx.from > site || site - ctx.region_start >= limits_.max_region_insns) return std::nullopt;  // (never clipped)
   if (model_.section_at(ctx.region_start) != ctx.sec) return std::nullopt;
@@ -219,7 +220,8 @@ std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPositi
   Loc loc = *arg_loc;
   std::vector<Outcome> outcomes;
   for (uint32_t at = site.rva;;) {
-    if (is_known_start(at) || is_function_entry(at) || has_edge_to(at)) return std::nullopt;
+    if (is_known_start(at) || is_function_entry(at) || has_edge_to(at) || ctx->branched_to_before_join(at))
+      return std::nullopt;
     Insn prev;
     switch (instruction_before(at, *ctx, prev)) {
       case Before::unknown:
@@ -251,6 +253,7 @@ std::optional<std::vector<uint64_t>> Analysis::possible_constants(const Site& si
     work.pop_back();
     // At a function entry the value may be the caller's: a parameter is never settled here.
     if (is_function_entry(at) && entry_def(loc, at).kind == Def::param) return std::nullopt;
+    if (ctx->branched_to_before_join(at)) return std::nullopt;  // (from code the proof does not see)
     preds.clear();
     if (!is_known_start(at)) {  // (resolve() does not fall into a known function start either)
       Insn prev;
