@@ -212,15 +212,15 @@ class Analysis {
     }
   };
   std::optional<ProofContext> proof_context(uint32_t site);
+  // Whether sp_alias() might find reg to be a copy of rsp at the instruction at rva.
+  bool may_copy_sp_before(uint32_t rva, uint8_t reg, const ProofContext& ctx) const;
   // The region's instruction before `at`: it falls into `at`, or there is none that does (the code before
   // does not fall through), or it is not known (outside what the proof may look at).
   enum class Before : uint8_t { falls_in, none, unknown };
   Before instruction_before(uint32_t at, const ProofContext& ctx, Insn& prev) const;
   // step() on insn alone; false when the step would look at more of the region.
   bool proof_step(const Insn& insn, const Loc& loc, const ProofContext& ctx, std::vector<Outcome>& out);
-  // Whether sp_alias() might find reg to be a copy of rsp at the instruction at rva, in a region starting at
-  // region_start whose instructions are the sweep's from `from` on.
-  bool may_copy_sp_before(uint32_t rva, uint8_t reg, uint32_t from, uint32_t region_start) const;
+
   // Where linear decoding from start (as build_region() does it) first meets a boundary of the sweep, if
   // within a few instructions, and where the branches decoded before that point go.
   struct Join {

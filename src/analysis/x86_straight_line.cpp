@@ -1,18 +1,20 @@
-// A cheap proof of a call site's argument, for searches: most call sites set the tag argument a few
-// instructions before the call (mov r8d, 'Tag1' / push 'Tag1' / mov [esp+8], 'Tag1'). When nothing joins the
-// code between that instruction and the call (no jump lands in it, no function starts in it), the backward
-// walk of resolve() follows exactly that one path, so its answer is the one definition found by stepping
-// back along it with the same step(): without decoding the region around the site, which is most of the
-// cost of a search in a driver with thousands of call sites. Reaching an instruction that does not fall
+// Cheap proofs of a call site's argument. Most call sites set their arguments a few instructions before the
+// call (mov r8d, 'Tag1' / push 'Tag1' / mov [esp+8], 'Tag1'). When nothing joins the code between that
+// instruction and the call (no jump lands in it, no function starts in it), the backward walk of resolve()
+// follows exactly that one path, so its answer is the one definition found by stepping back along it with
+// the same step() (straight_line_def): without decoding the region around the site, which is most of the
+// cost of analysing a driver with thousands of call sites. Reaching an instruction that does not fall
 // through proves that nothing reaches the argument (resolve() finds only an unknown value there too).
+// Where paths do join, possible_constants() follows all of them to bound the constants (for a search,
+// which only needs to know that none is wanted).
 //
 // The steps must see the instructions the region would. The region decodes linearly from a known function
-// start or from a boundary of the sweep; the proof steps back over the sweep's own boundaries (recorded as
+// start or from a boundary of the sweep; the proofs step back over the sweep's own boundaries (recorded as
 // it went). Both are the same instructions from the first boundary they share on, when no .pdata function
 // starts between the region's start and the site (the sweep resynchronises on those). Steps that would look
-// at more of the region than one instruction (setcc after a cleared register, table loads, calls for a
-// stack slot) are left to the full walk; a store through another register than rsp is proved not to go
-// through a copy of rsp, or left to it too.
+// at more of the region than one instruction (setcc after a cleared register, table loads, a call through a
+// register for a stack slot) are left to the full walk; a store through another register than rsp is
+// proved not to go through a copy of rsp, or left to it too.
 #include <algorithm>
 
 #include "analysis/x86_dataflow.hpp"
@@ -47,15 +49,15 @@ bool stores_through_other_base(const Insn& insn, const Loc& loc) {
 
 }  // namespace
 
-bool Analysis::may_copy_sp_before(uint32_t rva, uint8_t reg, uint32_t from, uint32_t region_start) const {
+bool Analysis::may_copy_sp_before(uint32_t rva, uint8_t reg, const ProofContext& ctx) const {
   // sp_alias() steps back at most 16 instructions and finds a copy only in a mov/lea from rsp that writes
   // reg; it gives up at the first other write of reg or rsp and at code that does not fall through.
-  const CodeSection* sec = model_.section_at(rva);
+  const CodeSection* sec = ctx.sec;
   const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
   uint32_t at = rva;
   for (int steps = 0; steps < 16; ++steps) {
-    if (at == region_start) return false;  // the region's first instruction: nothing before it
-    const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, from);
+    if (at == ctx.region_start) return false;  // the region's first instruction: nothing before it
+    const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, ctx.from);
     if (!prev_rva) return true;  // (what lies before is not known to be the region's)
     Insn prev;
     const size_t off = *prev_rva - sec->rva;
@@ -203,8 +205,7 @@ bool Analysis::proof_step(const Insn& insn, const Loc& loc, const ProofContext& 
   } else if (step_needs_region(insn, loc, model_.x64)) {
     return false;
   }
-  if (stores_through_other_base(insn, loc) && may_copy_sp_before(insn.rva, insn.op[0].base, ctx.from, ctx.region_start))
-    return false;
+  if (stores_through_other_base(insn, loc) && may_copy_sp_before(insn.rva, insn.op[0].base, ctx)) return false;
   proof_region_.insns.clear();
   proof_region_.insns.append(proof_run_, 0, proof_run_->insns.size());
   out.clear();

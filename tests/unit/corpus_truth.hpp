@@ -104,4 +104,16 @@ inline uint32_t tag_value(const std::string& four) {
   return v;
 }
 
+// A straight-line proof's definition against the full data flow's answer (either architecture's Def):
+// exactly that one definition.
+template <typename Def>
+void check_one_definition(const std::vector<Def>& full, const Def& proof) {
+  REQUIRE(full.size() == 1);
+  CHECK(static_cast<int>(full[0].kind) == static_cast<int>(proof.kind));
+  CHECK(full[0].value == proof.value);
+  CHECK(full[0].rva == proof.rva);
+  CHECK(full[0].size == proof.size);
+  CHECK(full[0].loc == proof.loc);
+}
+
 }  // namespace tagwho::test

@@ -488,7 +488,10 @@ TEST_CASE("arm64 targeted decoding: branches no IAT address can reach are not de
   CHECK(swept_all.call_sites == aimed_all.call_sites);
 }
 
-TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM64 sample and corpus driver") {
+namespace {
+
+// The ARM64 sample drivers and, when generated, the ARM64 corpus drivers, in name order.
+std::vector<fs::path> arm64_sample_and_corpus_drivers() {
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"))
     if (entry.path().filename().string().find("-arm64") != std::string::npos) files.push_back(entry.path());
@@ -498,6 +501,13 @@ TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM6
           entry.path().extension() == ".sys")
         files.push_back(entry.path());
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM64 sample and corpus driver") {
+  const std::vector<fs::path> files = arm64_sample_and_corpus_drivers();
   REQUIRE(files.size() >= 4);
   size_t evidence = 0;
   for (const fs::path& file : files) {
@@ -519,15 +529,7 @@ TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM6
 }
 
 TEST_CASE("arm64 straight-line proofs of an argument agree with the full data flow at every call site") {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"))
-    if (entry.path().filename().string().find("-arm64") != std::string::npos) files.push_back(entry.path());
-  if (const fs::path dir = test::corpus_dir_for_test(); !dir.empty())
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.path().filename().string().find("-arm64-") != std::string::npos &&
-          entry.path().extension() == ".sys")
-        files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = arm64_sample_and_corpus_drivers();
   REQUIRE(files.size() >= 4);
   size_t arguments = 0;
   size_t proved = 0;
@@ -552,12 +554,7 @@ TEST_CASE("arm64 straight-line proofs of an argument agree with the full data fl
         }
         ++proved;
         INFO(file.filename().string() << ": site 0x" << std::hex << site.rva << " " << api.name);
-        REQUIRE(full.size() == 1);
-        CHECK(static_cast<int>(full[0].kind) == static_cast<int>(proof->kind));
-        CHECK(full[0].value == proof->value);
-        CHECK(full[0].rva == proof->rva);
-        CHECK(full[0].size == proof->size);
-        CHECK(full[0].loc == proof->loc);
+        test::check_one_definition(full, *proof);
       }
     }
   }

@@ -611,6 +611,14 @@ x86::CodeModel make_model(bool x64, const std::vector<uint8_t>& text, uint32_t t
   return m;
 }
 
+// .pdata of every function of kX64Text except the thunks and f11 (a leaf tail call, as compilers emit it).
+std::vector<RuntimeFunction> x64_functions() {
+  return {{0x1000, 0x1020}, {0x1020, 0x1060}, {0x1060, 0x1090}, {0x1090, 0x10c0}, {0x10c0, 0x10f0},
+          {0x10f0, 0x1130}, {0x1130, 0x1170}, {0x1170, 0x11b0}, {0x11b0, 0x11e0}, {0x1200, 0x1230},
+          {0x1250, 0x1270}, {0x1270, 0x12a0}, {0x12a0, 0x12c0}, {0x12c0, 0x12d0}, {0x12d0, 0x12f0},
+          {0x12f0, 0x1300}, {0x1300, 0x1330}, {0x1330, 0x1360}, {0x1370, 0x13a0}};
+}
+
 std::vector<Evidence> with_tag(const CallSiteAnalysis& a, uint32_t tag) {
   std::vector<Evidence> out;
   for (const Evidence& e : a.calls)
@@ -630,13 +638,7 @@ Evidence one(const CallSiteAnalysis& a, uint32_t tag) {
 }  // namespace
 
 TEST_CASE("x64 call forms and data flow on hand-assembled code") {
-  // .pdata of every function except the thunks and f11 (a leaf tail call, as compilers emit it).
-  std::vector<RuntimeFunction> fns = {
-      {0x1000, 0x1020}, {0x1020, 0x1060}, {0x1060, 0x1090}, {0x1090, 0x10c0}, {0x10c0, 0x10f0},
-      {0x10f0, 0x1130}, {0x1130, 0x1170}, {0x1170, 0x11b0}, {0x11b0, 0x11e0}, {0x1200, 0x1230},
-      {0x1250, 0x1270}, {0x1270, 0x12a0}, {0x12a0, 0x12c0}, {0x12c0, 0x12d0}, {0x12d0, 0x12f0},
-      {0x12f0, 0x1300}, {0x1300, 0x1330}, {0x1330, 0x1360}, {0x1370, 0x13a0}};
-  const x86::CodeModel model = make_model(true, kX64Text, kTextRva, fns);
+  const x86::CodeModel model = make_model(true, kX64Text, kTextRva, x64_functions());
   const CallSiteAnalysis a = x86::analyse_call_sites(model);
 
   SUBCASE("call [rip+slot] with constant arguments") {
@@ -1044,12 +1046,7 @@ void check_straight_line_proofs(const x86::CodeModel& model, const std::string& 
       ++tally.proved;
       const std::vector<x86::Def> full = analysis.resolve_argument(site, *arg);
       INFO(name << ": site 0x" << std::hex << site.rva << " " << api.name << " argument " << std::dec << arg->index);
-      REQUIRE(full.size() == 1);
-      CHECK(static_cast<int>(full[0].kind) == static_cast<int>(proof->kind));
-      CHECK(full[0].value == proof->value);
-      CHECK(full[0].rva == proof->rva);
-      CHECK(full[0].size == proof->size);
-      CHECK(full[0].loc == proof->loc);
+      test::check_one_definition(full, *proof);
     }
   }
 }
@@ -1058,12 +1055,7 @@ void check_straight_line_proofs(const x86::CodeModel& model, const std::string& 
 
 TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
   SUBCASE("hand-assembled code: proved where nothing joins, declined where a jump lands in between") {
-    std::vector<RuntimeFunction> fns = {
-        {0x1000, 0x1020}, {0x1020, 0x1060}, {0x1060, 0x1090}, {0x1090, 0x10c0}, {0x10c0, 0x10f0},
-        {0x10f0, 0x1130}, {0x1130, 0x1170}, {0x1170, 0x11b0}, {0x11b0, 0x11e0}, {0x1200, 0x1230},
-        {0x1250, 0x1270}, {0x1270, 0x12a0}, {0x12a0, 0x12c0}, {0x12c0, 0x12d0}, {0x12d0, 0x12f0},
-        {0x12f0, 0x1300}, {0x1300, 0x1330}, {0x1330, 0x1360}, {0x1370, 0x13a0}};
-    const x86::CodeModel model = make_model(true, kX64Text, kTextRva, fns);
+    const x86::CodeModel model = make_model(true, kX64Text, kTextRva, x64_functions());
     x86::Analysis analysis(model);
     analysis.sweep();
     const std::vector<x86::Site> sites = analysis.find_sites();
