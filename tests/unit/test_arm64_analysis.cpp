@@ -506,7 +506,7 @@ std::vector<fs::path> arm64_sample_and_corpus_drivers() {
 
 }  // namespace
 
-TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM64 sample and corpus driver") {
+TEST_CASE("arm64 targeted decoding and proofs find what full sweeps and walks find in every ARM64 sample and corpus driver") {
   const std::vector<fs::path> files = arm64_sample_and_corpus_drivers();
   REQUIRE(files.size() >= 4);
   size_t evidence = 0;
@@ -517,7 +517,11 @@ TEST_CASE("arm64 targeted decoding finds what the full sweep finds in every ARM6
     REQUIRE_MESSAGE(image.ok(), image.error());
     const arm64::CodeModel model = arm64::model_from_image(*image);
     const CallSiteAnalysis aimed = arm64::analyse_call_sites(model, nullptr, false);
-    const CallSiteAnalysis swept = arm64::analyse_call_sites(model, nullptr, true);
+    // Every indirect branch decoded, and every branch register and argument walked through its region.
+    arm64::Limits full;
+    full.targeted = false;
+    full.straight_line = false;
+    const CallSiteAnalysis swept = analyse_with(model, full);
     std::vector<std::string> a, b;
     for (const Evidence& e : aimed.calls) a.push_back(describe_evidence(e) + e.tag.display());
     for (const Evidence& e : swept.calls) b.push_back(describe_evidence(e) + e.tag.display());
