@@ -166,8 +166,9 @@ CallSiteAnalysis analyse_call_sites(Analysis& analysis, const Model& model, uint
   result.call_sites = sites.size();
   // A listing keeps most sites' evidence: room for it at once, as a vector grown by doubling holds the old
   // and the new copy together (a large driver has hundreds of thousands of items of some 200 bytes; the room
-  // left unused is never touched, so it costs address space, not memory).
-  if (!only) result.calls.reserve(sites.size() + sites.size() / 4 + 64);
+  // left unused is never touched, so it costs address space, not memory). Capped: a hostile file can hold
+  // millions of sites, and one huge reservation could fail where growing would not.
+  if (!only) result.calls.reserve(std::min<size_t>(sites.size() + sites.size() / 4 + 64, size_t{1} << 20));
   std::vector<wrappers::Seed> seeds;
   for (const auto& site : sites) {
     analysis.trim_cache();
