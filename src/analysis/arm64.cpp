@@ -20,6 +20,15 @@
 
 namespace tagwho::arm64 {
 
+namespace {
+
+// blr xN / br xN with xN a general register (x0-x30).
+bool branches_through_register(const Insn& insn) {
+  return (insn.flow == Flow::call_reg || insn.flow == Flow::jmp_reg) && insn.nops >= 1 && insn.op[0].reg <= 30;
+}
+
+}  // namespace
+
 std::vector<Site> Analysis::find_sites() {
   std::map<uint32_t, Site> sites;
   const auto add = [&](const Site& s) { sites.emplace(s.rva, s); };
@@ -109,8 +118,7 @@ std::vector<Site> Analysis::find_sites() {
       const auto bounds = region_bounds(rva);
       if (word && bounds && (rva - bounds->first) % 4 == 0 && model_.section_at(bounds->first) == sec) {
         decoder_.decode(*word, rva, branch);
-        if ((branch.flow != Flow::call_reg && branch.flow != Flow::jmp_reg) || branch.nops < 1 || branch.op[0].reg > 30)
-          continue;
+        if (!branches_through_register(branch)) continue;
         if (const auto def = straight_line_walk(rva, Loc{Loc::in_reg, branch.op[0].reg, 0}, bounds->first)) {
           const ImportRef* import = def->kind == Def::slot_load ? slot(static_cast<uint32_t>(def->value)) : nullptr;
           const bool tail = branch.flow == Flow::jmp_reg;
@@ -124,7 +132,7 @@ std::vector<Site> Analysis::find_sites() {
     const int index = region->index_of(rva);
     if (index < 0) continue;
     const Insn& insn = region->insns[static_cast<size_t>(index)];
-    if ((insn.flow != Flow::call_reg && insn.flow != Flow::jmp_reg) || insn.nops < 1 || insn.op[0].reg > 30) continue;
+    if (!branches_through_register(insn)) continue;
     const std::vector<Def> defs = resolve(region, index, Loc{Loc::in_reg, insn.op[0].reg, 0});
     const bool tail = insn.flow == Flow::jmp_reg;
     for (const Def& d : defs) {

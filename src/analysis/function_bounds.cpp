@@ -91,19 +91,16 @@ void Analysis::sweep() {
     ss.section = &sec;
     const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
     code_bytes_ += n;
-    ss.checkpoints.assign(n / 64 + 1, static_cast<uint32_t>(sec.rva + n));
     ss.boundaries.assign(n / 64 + 1, 0);
     const uint8_t* data = sec.bytes.data();
     auto fit = std::lower_bound(model_.functions.begin(), model_.functions.end(), sec.rva,
                                 [](const RuntimeFunction& f, uint32_t x) { return f.begin_rva < x; });
     size_t off = 0;
-    size_t next_cp = 0;
     bool prev_falls = false;
     while (off < n) {
       budget::tick();
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
-      while (next_cp < ss.checkpoints.size() && next_cp * 64 <= off) ss.checkpoints[next_cp++] = rva;
       ss.boundaries[off / 64] |= uint64_t{1} << (off % 64);
       Insn insn;
       if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
@@ -195,9 +192,11 @@ const Analysis::SweepSection* Analysis::sweep_section_at(uint32_t rva) const {
 std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
   const SweepSection* ss = sweep_section_at(rva);
   if (!ss) return std::nullopt;
-  size_t k = (rva - ss->section->rva) / 64;
-  if (k >= ss->checkpoints.size()) return std::nullopt;
-  return ss->checkpoints[k];
+  // The first boundary at or after the 64-byte mark at or below rva (the section's end when none).
+  const std::vector<uint64_t>& bits = ss->boundaries;
+  for (size_t word = (rva - ss->section->rva) / 64; word < bits.size(); ++word)
+    if (bits[word]) return static_cast<uint32_t>(ss->section->rva + word * 64 + static_cast<size_t>(__builtin_ctzll(bits[word])));
+  return static_cast<uint32_t>(ss->section->rva + std::min<size_t>(ss->section->bytes.size(), ss->section->size));
 }
 
 // The run starting at rva (decoded now, or shared with the regions that reached rva before).

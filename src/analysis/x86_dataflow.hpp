@@ -176,8 +176,7 @@ class Analysis {
  private:
   struct SweepSection {
     const CodeSection* section = nullptr;
-    std::vector<uint32_t> checkpoints;  // checkpoints[k]: first instruction boundary at or after rva+64k
-    std::vector<uint64_t> boundaries;   // bit per byte: the sweep decoded (or stepped over) an instruction there
+    std::vector<uint64_t> boundaries;  // bit per byte: the sweep decoded (or stepped over) an instruction there
   };
   struct SlotRef {
     uint32_t rva = 0;
@@ -197,6 +196,8 @@ class Analysis {
   bool on_sweep_stream(uint32_t rva) const;  // the sweep decoded (or stepped over) an instruction at rva
   // The highest address below rva, and at or above lowest, where the sweep decoded an instruction.
   std::optional<uint32_t> sweep_boundary_before(uint32_t rva, uint32_t lowest) const;
+  // The instruction at rva in sec's bytes (as the sweep decodes it when sweep_only); false outside them.
+  bool decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool sweep_only = false) const;
   bool has_edge_to(uint32_t rva) const;
   // Where a proof about a site may look: the region's decoding starts at region_start and is the sweep's
   // from `from` on; the proof looks no lower than `lowest` (and branches from at or past hi are foreign).

@@ -52,16 +52,13 @@ bool stores_through_other_base(const Insn& insn, const Loc& loc) {
 bool Analysis::may_copy_sp_before(uint32_t rva, uint8_t reg, const ProofContext& ctx) const {
   // sp_alias() steps back at most 16 instructions and finds a copy only in a mov/lea from rsp that writes
   // reg; it gives up at the first other write of reg or rsp and at code that does not fall through.
-  const CodeSection* sec = ctx.sec;
-  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
   uint32_t at = rva;
   for (int steps = 0; steps < 16; ++steps) {
     if (at == ctx.region_start) return false;  // the region's first instruction: nothing before it
     const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, ctx.from);
     if (!prev_rva) return true;  // (what lies before is not known to be the region's)
     Insn prev;
-    const size_t off = *prev_rva - sec->rva;
-    if (!decoder_.decode(sec->bytes.data() + off, n - off, *prev_rva, prev) || prev.end() != at) return true;
+    if (!decode_at(*ctx.sec, *prev_rva, prev) || prev.end() != at) return true;
     if (!prev.falls_through()) return false;
     if (prev.gpr_writes & bit(reg)) {
       if (prev.gpr_partial & bit(reg)) return false;
@@ -74,6 +71,14 @@ bool Analysis::may_copy_sp_before(uint32_t rva, uint8_t reg, const ProofContext&
     at = *prev_rva;
   }
   return false;
+}
+
+bool Analysis::decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool sweep_only) const {
+  const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+  if (rva < sec.rva || rva - sec.rva >= n) return false;
+  const size_t off = rva - sec.rva;
+  return sweep_only ? decoder_.decode_for_sweep(sec.bytes.data() + off, n - off, rva, out)
+                    : decoder_.decode(sec.bytes.data() + off, n - off, rva, out);
 }
 
 bool Analysis::has_edge_to(uint32_t rva) const {
@@ -103,8 +108,7 @@ const Analysis::Join& Analysis::joins_sweep_stream(uint32_t start) {
       break;
     }
     Insn insn;
-    const size_t off = at - sec->rva;
-    if (!decoder_.decode(sec->bytes.data() + off, n - off, at, insn)) {
+    if (!decode_at(*sec, at, insn)) {
       ++at;
       continue;
     }
@@ -167,12 +171,10 @@ std::optional<Analysis::ProofContext> Analysis::proof_context(uint32_t site) {
 Analysis::Before Analysis::instruction_before(uint32_t at, const ProofContext& ctx, Insn& prev) const {
   const std::optional<uint32_t> prev_rva = sweep_boundary_before(at, ctx.lowest);
   if (!prev_rva) return Before::unknown;
-  const size_t n = std::min<size_t>(ctx.sec->bytes.size(), ctx.sec->size);
-  const size_t off = *prev_rva - ctx.sec->rva;
-  if (!decoder_.decode(ctx.sec->bytes.data() + off, n - off, *prev_rva, prev)) {
+  if (!decode_at(*ctx.sec, *prev_rva, prev)) {
     // A byte the sweep stepped over is a one-byte instruction of the region that does not fall through.
     Insn skipped;
-    if (*prev_rva + 1 == at && !decoder_.decode_for_sweep(ctx.sec->bytes.data() + off, n - off, *prev_rva, skipped))
+    if (*prev_rva + 1 == at && !decode_at(*ctx.sec, *prev_rva, skipped, true))
       return Before::none;
     return Before::unknown;
   }
@@ -192,8 +194,7 @@ bool Analysis::proof_step(const Insn& insn, const Loc& loc, const ProofContext& 
     const size_t n = std::min<size_t>(ctx.sec->bytes.size(), ctx.sec->size);
     for (uint32_t at = insn.end(); proof_run_->insns.size() <= 8 && at < ctx.hi && at - ctx.sec->rva < n;) {
       Insn next;
-      const size_t off = at - ctx.sec->rva;
-      if (!decoder_.decode(ctx.sec->bytes.data() + off, n - off, at, next)) {
+      if (!decode_at(*ctx.sec, at, next)) {
         next = Insn{};  // as run_at() keeps an undecodable byte
         next.rva = at;
         next.length = 1;
@@ -271,10 +272,8 @@ std::optional<std::vector<uint64_t>> Analysis::possible_constants(const Site& si
       if (edge->source < ctx->from || edge->source >= ctx->hi ||
           edge->source - ctx->region_start >= limits_.max_region_insns)
         return std::nullopt;
-      const size_t n = std::min<size_t>(ctx->sec->bytes.size(), ctx->sec->size);
-      const size_t off = edge->source - ctx->sec->rva;
       Insn source;
-      if (!decoder_.decode(ctx->sec->bytes.data() + off, n - off, edge->source, source)) return std::nullopt;
+      if (!decode_at(*ctx->sec, edge->source, source)) return std::nullopt;
       preds.push_back(source);
     }
     for (const Insn& pred : preds) {
