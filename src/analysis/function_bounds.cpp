@@ -14,18 +14,6 @@ void sort_unique(std::vector<uint32_t>& v) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
-// nop, xchg ax,ax, lea esi,[esi+0], mov edi,edi...: alignment filler.
-bool is_padding(const Insn& insn) {
-  if (insn.mnemonic == ZYDIS_MNEMONIC_NOP) return true;
-  if (insn.operand_count != 2 || insn.op[0].kind != OpKind::reg) return false;
-  if (insn.mnemonic == ZYDIS_MNEMONIC_LEA)
-    return insn.op[1].base == insn.op[0].reg && insn.op[1].index == kNoReg && insn.op[1].disp == 0;
-  if (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG)
-    return insn.op[1].kind == OpKind::reg && insn.op[1].reg == insn.op[0].reg && insn.op[0].size == insn.op[1].size &&
-           insn.op[0].reg < 16;
-  return false;
-}
-
 bool contains_sorted(const std::vector<uint32_t>& v, uint32_t x) { return std::binary_search(v.begin(), v.end(), x); }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "analysis/x86_insn.hpp"
 
+#include <initializer_list>
+
 namespace tagwho::x86 {
 namespace {
 
@@ -52,7 +54,267 @@ Flow classify(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* op
   }
 }
 
+
+// --- Plain instructions ----------------------------------------------------------------------------------
+// The sweep looks closely at few instructions: indirect branches, memory operands that can reach an address
+// in the image, immediates that can be one, and padding. From all others it needs the length, and from
+// direct branches the flow and target. Zydis costs some 70 ns an instruction even without operands; the
+// common encodings of those instructions ("plain" ones) are decoded here from a table instead, in a few ns.
+// Anything else, or anything not sure to be valid, goes to Zydis. The unit tests hold every encoding this
+// takes to what the sweep would see in Zydis's decoding (length, flow, target, immediates, displacement,
+// padding, nothing that can be an address), exhaustively over prefixes, opcodes and ModRM bytes, and at every
+// offset of the sample and corpus drivers' code.
+enum class PlainForm : uint8_t {
+  none,        // not plain: Zydis
+  bare,        // opcode only
+  imm8,        // opcode, imm8
+  imm16,       // opcode, imm16 (ret imm16)
+  immz,        // opcode, imm16 or imm32 by operand size
+  rel8,        // direct branch, rel8
+  rel32,       // direct branch, rel32
+  modrm,       // opcode, ModRM (SIB, displacement)
+  modrm_imm8,  // ... then imm8 (for the ModRM.reg values in imm_regs)
+  modrm_immz,  // ... then imm16 or imm32 (for the ModRM.reg values in imm_regs)
+};
+
+// What else the table must check before an instruction counts as plain.
+enum class PlainCheck : uint8_t {
+  none,
+  nop,       // a nop: padding, which keeps the flow state before it (66 and 2E prefixes allowed, repeated)
+  nop_1,     // 90: a nop without REX (41 90 is xchg r8d, eax)
+  mov_rr,    // mov between registers: padding (mov edi, edi) goes to Zydis
+  mov_rr8,   // the same with byte registers
+  lea,       // lea: padding (lea esi, [esi+0]) goes to Zydis
+  imm64,     // mov reg, imm: REX.W makes the immediate 64 bits (movabs): Zydis
+};
+
+struct PlainOp {
+  PlainForm form = PlainForm::none;
+  uint8_t regs = 0xff;      // ModRM.reg values allowed (group opcodes: the others are other instructions)
+  uint8_t imm_regs = 0xff;  // ModRM.reg values whose form has the immediate (test in groups F6/F7)
+  Flow flow = Flow::normal;
+  PlainCheck check = PlainCheck::none;
+};
+
+struct PlainTable {
+  PlainOp one[256];  // one-byte opcodes
+  PlainOp two[256];  // 0F xx
+};
+
+PlainTable make_plain_table(bool x64) {
+  PlainTable t;
+  const auto set = [](PlainOp* ops, std::initializer_list<int> codes, PlainOp op) {
+    for (int c : codes) ops[c] = op;
+  };
+  const auto range = [](PlainOp* ops, int lo, int hi, PlainOp op) {
+    for (int c = lo; c <= hi; ++c) ops[c] = op;
+  };
+  using F = PlainForm;
+  // add, or, adc, sbb, and, sub, xor, cmp: r/m and r (00-03 ...), al and imm8 (04 ...), eAX and immz (05 ...).
+  for (int base = 0x00; base <= 0x38; base += 8) {
+    range(t.one, base, base + 3, {F::modrm});
+    set(t.one, {base + 4}, {F::imm8});
+    set(t.one, {base + 5}, {F::immz});
+  }
+  if (!x64) range(t.one, 0x40, 0x4f, {F::bare});  // inc/dec r32 (REX prefixes in 64-bit mode)
+  range(t.one, 0x50, 0x5f, {F::bare});             // push/pop reg
+  if (x64) set(t.one, {0x63}, {F::modrm});         // movsxd
+  set(t.one, {0x68}, {F::immz});                   // push imm
+  set(t.one, {0x69}, {F::modrm_immz});             // imul r, r/m, imm
+  set(t.one, {0x6a, 0xa8}, {F::imm8});             // push imm8, test al, imm8
+  set(t.one, {0x6b, 0x80, 0x83}, {F::modrm_imm8}); // imul r, r/m, imm8; group 1 with imm8
+  set(t.one, {0x81}, {F::modrm_immz});             // group 1 with imm
+  range(t.one, 0x70, 0x7f, {F::rel8, 0xff, 0xff, Flow::jcc});
+  set(t.one, {0x84, 0x85}, {F::modrm});            // test r/m, r
+  set(t.one, {0x88, 0x89}, {F::modrm, 0xff, 0xff, Flow::normal, PlainCheck::mov_rr});  // mov r/m, r
+  set(t.one, {0x8a, 0x8b}, {F::modrm, 0xff, 0xff, Flow::normal, PlainCheck::mov_rr});  // mov r, r/m
+  t.one[0x88].check = t.one[0x8a].check = PlainCheck::mov_rr8;
+  set(t.one, {0x8d}, {F::modrm, 0xff, 0xff, Flow::normal, PlainCheck::lea});
+  set(t.one, {0x90}, {F::bare, 0xff, 0xff, Flow::normal, PlainCheck::nop_1});
+  set(t.one, {0x98, 0x99}, {F::bare});             // cbw/cwde/cdqe, cwd/cdq/cqo
+  set(t.one, {0xa4, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf}, {F::bare});  // string ops
+  set(t.one, {0xa9}, {F::immz});                   // test eAX, imm
+  range(t.one, 0xb0, 0xb7, {F::imm8});             // mov r8, imm8
+  range(t.one, 0xb8, 0xbf, {F::immz, 0xff, 0xff, Flow::normal, PlainCheck::imm64});  // mov r, imm
+  set(t.one, {0xc0, 0xc1}, {F::modrm_imm8, 0xbf});  // shifts by imm8 (not the /6 alias)
+  set(t.one, {0xc2}, {F::imm16, 0xff, 0xff, Flow::ret});
+  set(t.one, {0xc3}, {F::bare, 0xff, 0xff, Flow::ret});
+  set(t.one, {0xc6}, {F::modrm_imm8, 0x01});       // mov r/m8, imm8
+  set(t.one, {0xc7}, {F::modrm_immz, 0x01});       // mov r/m, imm
+  set(t.one, {0xcc}, {F::bare, 0xff, 0xff, Flow::stop});  // int3
+  set(t.one, {0xd0, 0xd1, 0xd2, 0xd3}, {F::modrm, 0xbf});  // shifts by 1 and cl
+  set(t.one, {0xe8}, {F::rel32, 0xff, 0xff, Flow::call});
+  set(t.one, {0xe9}, {F::rel32, 0xff, 0xff, Flow::jmp});
+  set(t.one, {0xeb}, {F::rel8, 0xff, 0xff, Flow::jmp});
+  set(t.one, {0xf6}, {F::modrm_imm8, 0xfd, 0x01});  // test r/m8, imm8; not, neg, mul, imul, div, idiv
+  set(t.one, {0xf7}, {F::modrm_immz, 0xfd, 0x01});  // the same, wider
+  set(t.one, {0xfe}, {F::modrm, 0x03});             // inc/dec r/m8
+  set(t.one, {0xff}, {F::modrm, 0x43});             // inc/dec/push r/m
+  set(t.two, {0x1f}, {F::modrm, 0x01, 0xff, Flow::normal, PlainCheck::nop});  // nop r/m (multi-byte padding)
+  range(t.two, 0x40, 0x4f, {F::modrm});             // cmovcc
+  range(t.two, 0x80, 0x8f, {F::rel32, 0xff, 0xff, Flow::jcc});
+  range(t.two, 0x90, 0x9f, {F::modrm, 0x01});       // setcc
+  set(t.two, {0xa3, 0xab, 0xb3, 0xbb, 0xa5, 0xad, 0xaf, 0xb0, 0xb1, 0xb6, 0xb7, 0xbe, 0xbf, 0xc0, 0xc1},
+      {F::modrm});                                  // bt*, shld/shrd cl, imul, cmpxchg, movzx/movsx, xadd
+  set(t.two, {0xa4, 0xac}, {F::modrm_imm8});        // shld/shrd imm8
+  set(t.two, {0xba}, {F::modrm_imm8, 0xf0});        // bt* imm8
+  range(t.two, 0xc8, 0xcf, {F::bare});              // bswap
+  return t;
+}
+
 }  // namespace
+
+bool Decoder::may_be_image_address(int64_t value) const {
+  // As the sweep reads immediates and displacements (note_memory_use): 32 bits wide on x86, sign-extended
+  // to 64 on x64.
+  const uint64_t va = x64_ ? static_cast<uint64_t>(value) : static_cast<uint64_t>(value) & 0xffffffffull;
+  return va >= image_base_ && va - image_base_ <= 0xffffffffull;
+}
+
+bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
+  static const PlainTable x86_table = make_plain_table(false);
+  static const PlainTable x64_table = make_plain_table(true);
+  const PlainTable& table = x64_ ? x64_table : x86_table;
+  size_t i = 0;
+  bool operand16 = false;
+  size_t segment_prefixes = 0;  // 2E, only before a nop
+  while (i < available && i < 14 && (p[i] == 0x66 || p[i] == 0x2e)) {
+    operand16 = operand16 || p[i] == 0x66;
+    segment_prefixes += p[i] == 0x2e;
+    ++i;
+  }
+  const size_t legacy_prefixes = i;
+  uint8_t rex = 0;
+  if (x64_ && i < available && (p[i] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
+  if (i >= available) return false;
+  const uint8_t opcode = p[i++];
+  const PlainOp* op = &table.one[opcode];
+  if (opcode == 0x0f) {
+    if (i >= available) return false;
+    op = &table.two[p[i++]];
+  }
+  if (op->form == PlainForm::none) return false;
+  // Prefixes: branches take none (66 truncates the target), a nop takes 66 and 2E repeated, others one 66.
+  if (op->flow != Flow::normal && (legacy_prefixes || rex)) return false;
+  if (op->check != PlainCheck::nop && (segment_prefixes || legacy_prefixes > 1)) return false;
+  if (op->check == PlainCheck::nop_1 && rex) return false;
+  if (op->check == PlainCheck::imm64 && (rex & 0x08)) return false;
+
+  size_t imm_bytes = 0;
+  uint8_t disp_bits = 0;
+  int64_t disp = 0;
+  bool has_disp = false;
+  const size_t immz = operand16 && !(rex & 0x08) ? 2 : 4;  // (REX.W overrides 66)
+  switch (op->form) {
+    case PlainForm::none:
+      return false;
+    case PlainForm::bare:
+      break;
+    case PlainForm::imm8:
+    case PlainForm::rel8:
+      imm_bytes = 1;
+      break;
+    case PlainForm::imm16:
+      imm_bytes = 2;
+      break;
+    case PlainForm::immz:
+      imm_bytes = immz;
+      break;
+    case PlainForm::rel32:
+      imm_bytes = 4;
+      break;
+    case PlainForm::modrm:
+    case PlainForm::modrm_imm8:
+    case PlainForm::modrm_immz: {
+      if (i >= available) return false;
+      const uint8_t modrm = p[i++];
+      const uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+      if (!((op->regs >> reg) & 1)) return false;
+      const uint8_t reg_id = static_cast<uint8_t>(reg | ((rex & 0x04) << 1));
+      if (mod == 3) {
+        if (op->check == PlainCheck::lea) return false;  // (undefined)
+        // mov reg, reg: padding when both name one register (ah..bh stand for rax..rbx without REX).
+        const uint8_t rm_id = static_cast<uint8_t>(rm | ((rex & 0x01) << 3));
+        const auto byte_id = [rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
+        if (op->check == PlainCheck::mov_rr && rm_id == reg_id) return false;
+        if (op->check == PlainCheck::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)) return false;
+      } else {
+        bool index = false;
+        uint8_t base = rm;
+        if (rm == 4) {
+          if (i >= available) return false;
+          const uint8_t sib = p[i++];
+          base = sib & 7;
+          index = ((sib >> 3) & 7) != 4 || (rex & 0x02);
+          if (mod == 0 && base == 5) return false;  // no base: an absolute address
+        } else if (mod == 0 && rm == 5) {
+          return false;  // absolute (x86) or RIP-relative (x64)
+        }
+        if (mod == 1) {
+          if (i >= available) return false;
+          disp = static_cast<int8_t>(p[i]);
+          disp_bits = 8;
+          ++i;
+        } else if (mod == 2) {
+          if (i + 4 > available) return false;
+          disp = static_cast<int32_t>(static_cast<uint32_t>(p[i]) | static_cast<uint32_t>(p[i + 1]) << 8 |
+                                      static_cast<uint32_t>(p[i + 2]) << 16 | static_cast<uint32_t>(p[i + 3]) << 24);
+          disp_bits = 32;
+          has_disp = true;
+          i += 4;
+        }
+        const uint8_t base_id = static_cast<uint8_t>(base | ((rex & 0x01) << 3));
+        if (op->check == PlainCheck::lea && !index && base_id == reg_id && disp == 0) return false;
+      }
+      if (op->form != PlainForm::modrm && ((op->imm_regs >> reg) & 1))
+        imm_bytes = op->form == PlainForm::modrm_imm8 ? 1 : immz;
+      break;
+    }
+  }
+  const size_t imm_at = i;
+  i += imm_bytes;
+  if (i > available || i > 15) return false;
+  // A displacement or immediate of 32 bits is plain only where it cannot be an address in the image.
+  if (has_disp && may_be_image_address(disp)) return false;
+  int64_t imm = 0;
+  if (imm_bytes == 4) {
+    imm = static_cast<int32_t>(static_cast<uint32_t>(p[imm_at]) | static_cast<uint32_t>(p[imm_at + 1]) << 8 |
+                               static_cast<uint32_t>(p[imm_at + 2]) << 16 | static_cast<uint32_t>(p[imm_at + 3]) << 24);
+    if (op->form != PlainForm::rel32 && (may_be_image_address(imm) || may_be_image_address(imm & 0xffffffffll)))
+      return false;
+  } else if (imm_bytes == 1) {
+    imm = static_cast<int8_t>(p[imm_at]);
+  }
+  out = Insn{};
+  out.rva = rva;
+  out.length = static_cast<uint8_t>(i);
+  out.flow = op->flow;
+  out.mnemonic = op->check == PlainCheck::nop || op->check == PlainCheck::nop_1 ? ZYDIS_MNEMONIC_NOP
+                                                                                : ZYDIS_MNEMONIC_INVALID;
+  out.disp_bits = disp_bits;
+  if (imm_bytes) {
+    out.imm_offset[0] = static_cast<uint8_t>(imm_at);
+    out.imm_size[0] = static_cast<uint8_t>(imm_bytes * 8);
+  }
+  if (op->form == PlainForm::rel8 || op->form == PlainForm::rel32) {
+    // As ZydisCalcAbsoluteAddress: 64-bit arithmetic on x64, 32-bit on x86.
+    const uint64_t target = static_cast<uint64_t>(rva) + i + static_cast<uint64_t>(imm);
+    out.target = static_cast<uint32_t>(target);
+    out.has_target = x64_ ? target <= 0xffffffffull : true;
+  }
+  return true;
+}
+
+bool is_padding(const Insn& insn) {
+  if (insn.mnemonic == ZYDIS_MNEMONIC_NOP) return true;
+  if (insn.operand_count != 2 || insn.op[0].kind != OpKind::reg) return false;
+  if (insn.mnemonic == ZYDIS_MNEMONIC_LEA)
+    return insn.op[1].base == insn.op[0].reg && insn.op[1].index == kNoReg && insn.op[1].disp == 0;
+  if (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_XCHG)
+    return insn.op[1].kind == OpKind::reg && insn.op[1].reg == insn.op[0].reg && insn.op[0].size == insn.op[1].size &&
+           insn.op[0].reg < 16;
+  return false;
+}
 
 Decoder::Decoder(bool x64, uint64_t image_base) : x64_(x64), image_base_(image_base) {
   ZydisDecoderInit(&decoder_, x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
@@ -64,8 +326,14 @@ bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& 
 }
 
 bool Decoder::decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+  return decode_plain(data, available, rva, out) || decode(data, available, rva, out, true);
+}
+
+bool Decoder::decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
   return decode(data, available, rva, out, true);
 }
+
+
 
 bool Decoder::decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const {
   ZydisDecodedInstruction insn;

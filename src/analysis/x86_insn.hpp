@@ -80,8 +80,17 @@ class Decoder {
   // The same for the whole-image sweep, which looks only at branches, memory operands with a displacement
   // of 16 bits or more, immediates of 32 bits or more and padding (reg-to-reg moves, lea): other
   // instructions come back with their length, mnemonic and flow only (no operands, no register writes).
-  // Skipping their operands halves the sweep's cost.
+  // Skipping their operands halves the sweep's cost. The most common of these ("plain" instructions:
+  // x86_insn.cpp) are decoded from a table without Zydis; they come back with their length, flow, direct
+  // target and raw immediate and displacement sizes, without a mnemonic (but nop) or operands.
   bool decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // The two halves of decode_for_sweep(), for the tests that hold them to each other: the table (false for
+  // an instruction it does not take), and Zydis.
+  bool decode_plain(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // Whether an immediate or displacement can be an address in the image, as the sweep reads them: 32 bits on
+  // x86, sign-extended to 64 on x64.
+  bool may_be_image_address(int64_t value) const;
 
  private:
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
@@ -89,6 +98,9 @@ class Decoder {
   bool x64_;
   uint64_t image_base_;
 };
+
+// Alignment padding (nop, mov edi, edi, lea esi, [esi+0]): it keeps the flow state of the instruction before.
+bool is_padding(const Insn& insn);
 
 inline bool is_volatile(bool x64, uint8_t reg) {
   if (x64) return reg == kRax || reg == kRcx || reg == kRdx || (reg >= 8 && reg <= 11);

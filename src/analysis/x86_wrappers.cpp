@@ -129,9 +129,11 @@ void Analysis::note_memory_use(const Insn& insn) {
       if (write) stores_.emplace_back(*insn.mem_rva, std::clamp<uint32_t>(size, 1, 64));
     }
   }
+  // A direct branch's immediate is a displacement from the next instruction, never an address.
+  const bool direct_branch = insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc;
   for (int i = 0; i < insn.operand_count; ++i) {
     const Operand& op = insn.op[i];
-    if (op.kind == OpKind::imm && op.size >= 4) {
+    if (op.kind == OpKind::imm && op.size >= 4 && !direct_branch) {
       if (auto r = image_rva(op.imm)) taken_.push_back(*r);
     } else if (op.kind == OpKind::mem && !op.segment_override && op.base != kRip &&
                (op.base != kNoReg || op.index != kNoReg) && insn.disp_bits >= 16) {

@@ -1134,3 +1134,142 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
     CHECK(tally.proved * 2 > tally.arguments);  // most arguments are set just before the call
   }
 }
+
+namespace {
+
+// Whether the sweep would take more than the length, flow and target from an instruction as Zydis decodes it
+// (function_bounds.cpp, sweep(), and x86_wrappers.cpp, note_memory_use()): an indirect branch, a memory
+// operand at an absolute or RIP-relative address, or an immediate or a displacement of 16 bits or more that
+// can be an address in the image.
+bool sweep_looks_closer(const x86::Decoder& decoder, const x86::Insn& insn) {
+  if (insn.mem_rva || insn.flow == x86::Flow::call_indirect || insn.flow == x86::Flow::jmp_indirect) return true;
+  const bool direct = insn.flow == x86::Flow::call || insn.flow == x86::Flow::jmp || insn.flow == x86::Flow::jcc;
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const x86::Operand& op = insn.op[i];
+    if (op.kind == x86::OpKind::imm && op.size >= 4 && !direct &&
+        decoder.may_be_image_address(static_cast<int64_t>(op.imm)))
+      return true;
+    if (op.kind == x86::OpKind::mem && !op.segment_override && op.base != x86::kRip &&
+        (op.base != x86::kNoReg || op.index != x86::kNoReg) && insn.disp_bits >= 16 &&
+        decoder.may_be_image_address(op.disp))
+      return true;
+  }
+  return false;
+}
+
+// Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, Zydis
+// must decode it to the same length, flow, direct target, raw immediates and displacement size, padding or
+// not, and with nothing the sweep looks at more closely. Returns whether the table took it.
+bool plain_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_t available, size_t& mismatches) {
+  x86::Insn plain, zydis;
+  if (!decoder.decode_plain(p, available, 0x1000, plain)) return false;
+  const bool decoded = decoder.decode_for_sweep_with_zydis(p, available, 0x1000, zydis);
+  const bool same = decoded && plain.length == zydis.length && plain.flow == zydis.flow &&
+                    plain.has_target == zydis.has_target && (!plain.has_target || plain.target == zydis.target) &&
+                    (plain.mnemonic == ZYDIS_MNEMONIC_NOP) == (zydis.mnemonic == ZYDIS_MNEMONIC_NOP) &&
+                    x86::is_padding(plain) == x86::is_padding(zydis) && plain.disp_bits == zydis.disp_bits &&
+                    plain.imm_size[0] == zydis.imm_size[0] && plain.imm_offset[0] == zydis.imm_offset[0] &&
+                    plain.imm_size[1] == zydis.imm_size[1] && plain.imm_offset[1] == zydis.imm_offset[1] &&
+                    !sweep_looks_closer(decoder, zydis);
+  if (!same && ++mismatches <= 20) {
+    std::string hex;
+    for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
+      static const char digits[] = "0123456789abcdef";
+      hex += digits[p[i] >> 4];
+      hex += digits[p[i] & 15];
+      hex += ' ';
+    }
+    MESSAGE((decoder.x64() ? "x64: " : "x86: ")
+            << hex << "table: length " << int(plain.length) << " flow " << int(plain.flow) << " target "
+            << plain.target << "; Zydis: "
+            << (decoded ? "length " + std::to_string(zydis.length) : std::string("undecodable")) << " flow "
+            << int(zydis.flow) << " target " << zydis.target << " " << std::string(ZydisMnemonicGetString(zydis.mnemonic))
+            << std::string(sweep_looks_closer(decoder, zydis) ? " (an address)" : ""));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it takes") {
+  size_t mismatches = 0;
+  SUBCASE("every prefix, opcode and ModRM byte, before SIB bytes, displacements and immediates of each kind") {
+    // SIB (with a base, with none, with an index), then displacement and immediate bytes: large (an address
+    // on x86), small, negative, zero.
+    const std::vector<std::vector<uint8_t>> tails = {
+        {0x24, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}, {0x25, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88},
+        {0xe5, 0x10, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00}, {0x24, 0x10, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00},
+        {0x00, 0xf0, 0xff, 0xff, 0xff, 0xf8, 0xff, 0xff, 0xff}, {0x44, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}};
+    struct Mode {
+      bool x64;
+      uint64_t image_base;
+      std::vector<std::vector<uint8_t>> prefixes;
+    };
+    const std::vector<Mode> modes = {
+        {false, 0x400000, {{}, {0x66}, {0x66, 0x66}, {0x2e}, {0x66, 0x2e}, {0xf0}, {0xf3}, {0x67}, {0x26}}},
+        {false, 0, {{}, {0x66}}},
+        {true, 0x140000000ull, {{}, {0x66}, {0x66, 0x66, 0x2e}, {0x2e}, {0xf0}, {0xf2}, {0x67}, {0x65}, {0x40}, {0x41},
+                                {0x44}, {0x48}, {0x4c}, {0x4f}, {0x66, 0x48}, {0x48, 0x66}, {0x66, 0x41}, {0x42}}},
+        {true, 0x10000, {{}, {0x48}, {0x66}}}};
+    for (const Mode& mode : modes) {
+      const x86::Decoder decoder(mode.x64, mode.image_base);
+      size_t taken = 0;
+      for (const std::vector<uint8_t>& prefix : mode.prefixes)
+        for (int escape = 0; escape < 2; ++escape)
+          for (int opcode = 0; opcode < 256; ++opcode)
+            for (int modrm = 0; modrm < 256; ++modrm)
+              for (size_t t = 0; t < tails.size(); ++t) {
+                std::vector<uint8_t> bytes = prefix;
+                if (escape) bytes.push_back(0x0f);
+                bytes.push_back(static_cast<uint8_t>(opcode));
+                bytes.push_back(static_cast<uint8_t>(modrm));
+                bytes.insert(bytes.end(), tails[t].begin(), tails[t].end());
+                taken += plain_agrees_with_zydis(decoder, bytes.data(), bytes.size(), mismatches);
+                // Cut short at every length: an instruction running past the end of its section.
+                if (t == 3)
+                  for (size_t cut = 1; cut < bytes.size(); ++cut) plain_agrees_with_zydis(decoder, bytes.data(), cut, mismatches);
+              }
+      MESSAGE((mode.x64 ? "x64" : "x86") << " at image base " << mode.image_base << ": " << taken
+                                         << " encodings taken by the table");
+      CHECK(taken > 10000);
+    }
+  }
+  SUBCASE("every offset of the code of every x86/x64 sample and corpus driver") {
+    std::vector<fs::path> files;
+    const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
+    for (const fs::path& dir : {bin, test::corpus_dir_for_test()})
+      if (!dir.empty() && fs::is_directory(dir))
+        for (const auto& entry : fs::directory_iterator(dir))
+          if (entry.path().extension() == ".sys") files.push_back(entry.path());
+    size_t offsets = 0, taken = 0, sweep_insns = 0, sweep_taken = 0;
+    for (const fs::path& file : files) {
+      auto mapped = MappedFile::open(file.string());
+      REQUIRE(mapped);
+      auto image = PeImage::load(mapped->view());
+      if (!image || (image->machine() != Machine::x86 && image->machine() != Machine::x64)) continue;
+      const x86::CodeModel model = x86::model_from_image(*image);
+      const x86::Decoder decoder(model.x64, model.image_base);
+      for (const x86::CodeSection& sec : model.sections) {
+        if (!sec.executable) continue;
+        const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+        for (size_t off = 0; off < n; ++off, ++offsets)
+          taken += plain_agrees_with_zydis(decoder, sec.bytes.data() + off, n - off, mismatches);
+        // How much of a linear decoding the table takes (the sweep's share).
+        for (size_t off = 0; off < n;) {
+          x86::Insn insn;
+          ++sweep_insns;
+          if (decoder.decode_plain(sec.bytes.data() + off, n - off, 0, insn)) {
+            ++sweep_taken;
+            off += insn.length;
+          } else {
+            off += decoder.decode_for_sweep_with_zydis(sec.bytes.data() + off, n - off, 0, insn) ? insn.length : 1;
+          }
+        }
+      }
+    }
+    MESSAGE(offsets << " code offsets, " << taken << " taken by the table; " << sweep_taken << " of " << sweep_insns
+                    << " instructions of a linear sweep");
+    CHECK(sweep_taken * 2 > sweep_insns);
+  }
+  CHECK(mismatches == 0);
+}
