@@ -14,6 +14,16 @@ void sort_unique(std::vector<uint32_t>& v) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
+// The addresses the sweep's findings are looked up at: code pointers lie in executable sections, and address-
+// taking is asked about for globals in sections (address_taken_near(), which looks kTakenWindow below and 8
+// bytes above). Immediates and displacements beyond all sections never matter, so the sweep's table decoding
+// can take the instructions that hold them (x86_insn.cpp).
+uint64_t looked_up_span(const CodeModel& model) {
+  uint64_t end = 0;
+  for (const CodeSection& s : model.sections) end = std::max<uint64_t>(end, uint64_t{s.rva} + s.size);
+  return end + 64;
+}
+
 bool contains_sorted(const std::vector<uint32_t>& v, uint32_t x) { return std::binary_search(v.begin(), v.end(), x); }
 
 }  // namespace
@@ -37,7 +47,7 @@ uint64_t Region::memory_bytes() const {
 }
 
 Analysis::Analysis(const CodeModel& model, Limits limits)
-    : model_(model), limits_(limits), decoder_(model.x64, model.image_base) {
+    : model_(model), limits_(limits), decoder_(model.x64, model.image_base, looked_up_span(model)) {
   for (const ImportRef& import : model_.imports) {
     slots_.emplace(import.slot_rva, &import);
     kmdf_ = kmdf_ || import.name == kWdfBindImport;

@@ -73,7 +73,8 @@ struct Insn {
 
 class Decoder {
  public:
-  Decoder(bool x64, uint64_t image_base);
+  // address_span: the addresses above image_base that the analysis can ask about (see may_be_image_address).
+  Decoder(bool x64, uint64_t image_base, uint64_t address_span = uint64_t{1} << 32);
   bool x64() const { return x64_; }
   // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
@@ -88,8 +89,8 @@ class Decoder {
   // an instruction it does not take), and Zydis.
   bool decode_plain(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
-  // Whether an immediate or displacement can be an address in the image, as the sweep reads them: 32 bits on
-  // x86, sign-extended to 64 on x64.
+  // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
+  // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
   bool may_be_image_address(int64_t value) const;
 
  private:
@@ -97,6 +98,7 @@ class Decoder {
   ZydisDecoder decoder_;
   bool x64_;
   uint64_t image_base_;
+  uint64_t address_span_;
 };
 
 // Alignment padding (nop, mov edi, edi, lea esi, [esi+0]): it keeps the flow state of the instruction before.

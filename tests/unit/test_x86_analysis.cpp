@@ -1137,41 +1137,94 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
 
 namespace {
 
-// Whether the sweep would take more than the length, flow and target from an instruction as Zydis decodes it
-// (function_bounds.cpp, sweep(), and x86_wrappers.cpp, note_memory_use()): an indirect branch, a memory
-// operand at an absolute or RIP-relative address, or an immediate or a displacement of 16 bits or more that
-// can be an address in the image.
-bool sweep_looks_closer(const x86::Decoder& decoder, const x86::Insn& insn) {
-  if (insn.mem_rva || insn.flow == x86::Flow::call_indirect || insn.flow == x86::Flow::jmp_indirect) return true;
+// The addresses the sweep's findings can be looked up at: from image_base, span bytes (the end of the last
+// section and the 64 bytes address_taken_near() looks below a global).
+struct LookedUp {
+  bool x64;
+  uint64_t image_base;
+  uint64_t span;
+  bool holds(int64_t value) const {  // as note_memory_use() reads values: 32 bits on x86
+    const uint64_t va = x64 ? static_cast<uint64_t>(value) : static_cast<uint64_t>(value) & 0xffffffffull;
+    return va >= image_base && va - image_base < span;
+  }
+};
+
+// What the sweep reads from an instruction (function_bounds.cpp, sweep(); x86_wrappers.cpp,
+// note_memory_use()): length, flow and direct target, padding, an absolute or RIP-relative memory address with
+// the mnemonic (mov, lea or another) and the first memory operand's access, the kind of an indirect
+// branch's operand, and the immediates and displacements that can be addresses it looks up.
+struct SweepView {
+  uint8_t length = 0;
+  x86::Flow flow = x86::Flow::normal;
+  bool has_target = false;
+  uint32_t target = 0;
+  bool nop = false, padding = false, mov = false, lea = false;
+  std::optional<uint32_t> mem_rva;
+  bool negative = false;
+  bool mem_found = false, mem_write = false;
+  uint8_t mem_size = 0;
+  x86::OpKind indirect = x86::OpKind::none;
+  std::vector<int64_t> addresses;
+  uint8_t disp_bits = 0, imm_offset[2] = {0, 0}, imm_size[2] = {0, 0};
+
+  bool operator==(const SweepView& o) const {
+    return length == o.length && flow == o.flow && has_target == o.has_target && target == o.target &&
+           nop == o.nop && padding == o.padding && mov == o.mov && lea == o.lea && mem_rva == o.mem_rva &&
+           negative == o.negative && mem_found == o.mem_found && mem_write == o.mem_write &&
+           mem_size == o.mem_size && indirect == o.indirect && addresses == o.addresses &&
+           disp_bits == o.disp_bits && imm_offset[0] == o.imm_offset[0] && imm_offset[1] == o.imm_offset[1] &&
+           imm_size[0] == o.imm_size[0] && imm_size[1] == o.imm_size[1];
+  }
+};
+
+SweepView sweep_view(const x86::Insn& insn, const LookedUp& looked_up) {
+  SweepView v;
+  v.length = insn.length;
+  v.flow = insn.flow;
+  v.has_target = insn.has_target;
+  v.target = insn.has_target ? insn.target : 0;
+  v.nop = insn.mnemonic == ZYDIS_MNEMONIC_NOP;
+  v.padding = x86::is_padding(insn);
+  v.mem_rva = insn.mem_rva;
+  // The sweep tells mov and lea apart, and reads the first memory operand's access, only at such an address.
+  v.mov = insn.mem_rva && insn.mnemonic == ZYDIS_MNEMONIC_MOV;
+  v.lea = insn.mem_rva && insn.mnemonic == ZYDIS_MNEMONIC_LEA;
+  v.negative = insn.mem_rva && insn.negative_disp;
+  for (int i = 0; insn.mem_rva && i < insn.operand_count; ++i)
+    if (insn.op[i].kind == x86::OpKind::mem) {
+      v.mem_found = true;
+      v.mem_write = insn.op[i].write;
+      v.mem_size = insn.op[i].write ? insn.op[i].size : 0;
+      break;
+    }
+  if ((insn.flow == x86::Flow::call_indirect || insn.flow == x86::Flow::jmp_indirect) && insn.operand_count > 0)
+    v.indirect = insn.op[0].kind;
   const bool direct = insn.flow == x86::Flow::call || insn.flow == x86::Flow::jmp || insn.flow == x86::Flow::jcc;
   for (int i = 0; i < insn.operand_count; ++i) {
     const x86::Operand& op = insn.op[i];
-    if (op.kind == x86::OpKind::imm && op.size >= 4 && !direct &&
-        decoder.may_be_image_address(static_cast<int64_t>(op.imm)))
-      return true;
+    if (op.kind == x86::OpKind::imm && op.size >= 4 && !direct && looked_up.holds(static_cast<int64_t>(op.imm)))
+      v.addresses.push_back(static_cast<int64_t>(op.imm));
     if (op.kind == x86::OpKind::mem && !op.segment_override && op.base != x86::kRip &&
-        (op.base != x86::kNoReg || op.index != x86::kNoReg) && insn.disp_bits >= 16 &&
-        decoder.may_be_image_address(op.disp))
-      return true;
+        (op.base != x86::kNoReg || op.index != x86::kNoReg) && insn.disp_bits >= 16 && looked_up.holds(op.disp))
+      v.addresses.push_back(op.disp);
   }
-  return false;
+  v.disp_bits = insn.disp_bits;
+  for (int i = 0; i < 2; ++i) {
+    v.imm_offset[i] = insn.imm_offset[i];
+    v.imm_size[i] = insn.imm_size[i];
+  }
+  return v;
 }
 
-// Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, Zydis
-// must decode it to the same length, flow, direct target, raw immediates and displacement size, padding or
-// not, and with nothing the sweep looks at more closely. Returns whether the table took it.
-bool plain_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_t available, size_t& mismatches) {
+// Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, the
+// sweep must read the same from both. Returns whether the table took it.
+bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available,
+                             size_t& mismatches) {
   x86::Insn plain, zydis;
   if (!decoder.decode_plain(p, available, 0x1000, plain)) return false;
   const bool decoded = decoder.decode_for_sweep_with_zydis(p, available, 0x1000, zydis);
-  const bool same = decoded && plain.length == zydis.length && plain.flow == zydis.flow &&
-                    plain.has_target == zydis.has_target && (!plain.has_target || plain.target == zydis.target) &&
-                    (plain.mnemonic == ZYDIS_MNEMONIC_NOP) == (zydis.mnemonic == ZYDIS_MNEMONIC_NOP) &&
-                    x86::is_padding(plain) == x86::is_padding(zydis) && plain.disp_bits == zydis.disp_bits &&
-                    plain.imm_size[0] == zydis.imm_size[0] && plain.imm_offset[0] == zydis.imm_offset[0] &&
-                    plain.imm_size[1] == zydis.imm_size[1] && plain.imm_offset[1] == zydis.imm_offset[1] &&
-                    !sweep_looks_closer(decoder, zydis);
-  if (!same && ++mismatches <= 20) {
+  const SweepView a = sweep_view(plain, looked_up), b = sweep_view(zydis, looked_up);
+  if ((!decoded || !(a == b)) && ++mismatches <= 20) {
     std::string hex;
     for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
       static const char digits[] = "0123456789abcdef";
@@ -1179,12 +1232,18 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size
       hex += digits[p[i] & 15];
       hex += ' ';
     }
+    const auto show = [](const SweepView& v) {
+      std::ostringstream o;
+      o << "length " << int(v.length) << " flow " << int(v.flow) << " target " << v.target << " nop/pad/mov/lea "
+        << v.nop << v.padding << v.mov << v.lea << " mem_rva " << (v.mem_rva ? std::to_string(*v.mem_rva) : "-")
+        << " neg " << v.negative << " mem " << v.mem_found << v.mem_write << int(v.mem_size) << " indirect "
+        << int(v.indirect) << " addresses " << v.addresses.size() << " disp " << int(v.disp_bits) << " imm "
+        << int(v.imm_offset[0]) << "/" << int(v.imm_size[0]) << "," << int(v.imm_offset[1]) << "/" << int(v.imm_size[1]);
+      return o.str();
+    };
     MESSAGE((decoder.x64() ? "x64: " : "x86: ")
-            << hex << "table: length " << int(plain.length) << " flow " << int(plain.flow) << " target "
-            << plain.target << "; Zydis: "
-            << (decoded ? "length " + std::to_string(zydis.length) : std::string("undecodable")) << " flow "
-            << int(zydis.flow) << " target " << zydis.target << " " << std::string(ZydisMnemonicGetString(zydis.mnemonic))
-            << std::string(sweep_looks_closer(decoder, zydis) ? " (an address)" : ""));
+            << hex << "\n  table: " << show(a) << "\n  Zydis: "
+            << (decoded ? show(b) + " " + std::string(ZydisMnemonicGetString(zydis.mnemonic)) : std::string("undecodable")));
   }
   return true;
 }
@@ -1199,20 +1258,25 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
     const std::vector<std::vector<uint8_t>> tails = {
         {0x24, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}, {0x25, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88},
         {0xe5, 0x10, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00}, {0x24, 0x10, 0x00, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00},
-        {0x00, 0xf0, 0xff, 0xff, 0xff, 0xf8, 0xff, 0xff, 0xff}, {0x44, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}};
+        {0x00, 0xf0, 0xff, 0xff, 0xff, 0xf8, 0xff, 0xff, 0xff}, {0x44, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00},
+        {0x24, 0x00, 0x10, 0x40, 0x00, 0x00, 0x10, 0x40, 0x00}};
     struct Mode {
-      bool x64;
-      uint64_t image_base;
+      LookedUp looked_up;
       std::vector<std::vector<uint8_t>> prefixes;
     };
+    const uint64_t all = uint64_t{1} << 32;
     const std::vector<Mode> modes = {
-        {false, 0x400000, {{}, {0x66}, {0x66, 0x66}, {0x2e}, {0x66, 0x2e}, {0xf0}, {0xf3}, {0x67}, {0x26}}},
-        {false, 0, {{}, {0x66}}},
-        {true, 0x140000000ull, {{}, {0x66}, {0x66, 0x66, 0x2e}, {0x2e}, {0xf0}, {0xf2}, {0x67}, {0x65}, {0x40}, {0x41},
+        {{false, 0x400000, all}, {{}, {0x66}, {0x66, 0x66}, {0x2e}, {0x66, 0x2e}, {0xf0}, {0xf3}, {0x67}, {0x26}}},
+        {{false, 0x400000, 0x20000}, {{}, {0x66}}},
+        {{false, 0, all}, {{}, {0x66}}},
+        {{false, 0, 0x20000}, {{}}},
+        {{true, 0x140000000ull, all}, {{}, {0x66}, {0x66, 0x66, 0x2e}, {0x2e}, {0xf0}, {0xf2}, {0x67}, {0x65}, {0x40}, {0x41},
                                 {0x44}, {0x48}, {0x4c}, {0x4f}, {0x66, 0x48}, {0x48, 0x66}, {0x66, 0x41}, {0x42}}},
-        {true, 0x10000, {{}, {0x48}, {0x66}}}};
+        {{true, 0x10000, all}, {{}, {0x48}, {0x66}}},
+        {{true, 0x10000, 0x20000}, {{}, {0x48}}}};
     for (const Mode& mode : modes) {
-      const x86::Decoder decoder(mode.x64, mode.image_base);
+      const LookedUp& looked_up = mode.looked_up;
+      const x86::Decoder decoder(looked_up.x64, looked_up.image_base, looked_up.span);
       size_t taken = 0;
       for (const std::vector<uint8_t>& prefix : mode.prefixes)
         for (int escape = 0; escape < 2; ++escape)
@@ -1224,13 +1288,14 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
                 bytes.push_back(static_cast<uint8_t>(opcode));
                 bytes.push_back(static_cast<uint8_t>(modrm));
                 bytes.insert(bytes.end(), tails[t].begin(), tails[t].end());
-                taken += plain_agrees_with_zydis(decoder, bytes.data(), bytes.size(), mismatches);
+                taken += plain_agrees_with_zydis(decoder, looked_up, bytes.data(), bytes.size(), mismatches);
                 // Cut short at every length: an instruction running past the end of its section.
                 if (t == 3)
-                  for (size_t cut = 1; cut < bytes.size(); ++cut) plain_agrees_with_zydis(decoder, bytes.data(), cut, mismatches);
+                  for (size_t cut = 1; cut < bytes.size(); ++cut)
+                    plain_agrees_with_zydis(decoder, looked_up, bytes.data(), cut, mismatches);
               }
-      MESSAGE((mode.x64 ? "x64" : "x86") << " at image base " << mode.image_base << ": " << taken
-                                         << " encodings taken by the table");
+      MESSAGE((looked_up.x64 ? "x64" : "x86") << " at image base " << looked_up.image_base << ", span "
+                                              << looked_up.span << ": " << taken << " encodings taken by the table");
       CHECK(taken > 10000);
     }
   }
@@ -1248,12 +1313,15 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
       auto image = PeImage::load(mapped->view());
       if (!image || (image->machine() != Machine::x86 && image->machine() != Machine::x64)) continue;
       const x86::CodeModel model = x86::model_from_image(*image);
-      const x86::Decoder decoder(model.x64, model.image_base);
+      LookedUp looked_up{model.x64, model.image_base, 0};
+      for (const x86::CodeSection& sec : model.sections)
+        looked_up.span = std::max<uint64_t>(looked_up.span, uint64_t{sec.rva} + sec.size + 64);
+      const x86::Decoder decoder(model.x64, model.image_base, looked_up.span);
       for (const x86::CodeSection& sec : model.sections) {
         if (!sec.executable) continue;
         const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
         for (size_t off = 0; off < n; ++off, ++offsets)
-          taken += plain_agrees_with_zydis(decoder, sec.bytes.data() + off, n - off, mismatches);
+          taken += plain_agrees_with_zydis(decoder, looked_up, sec.bytes.data() + off, n - off, mismatches);
         // How much of a linear decoding the table takes (the sweep's share).
         for (size_t off = 0; off < n;) {
           x86::Insn insn;
