@@ -95,12 +95,12 @@ void Analysis::sweep() {
                                 [](const RuntimeFunction& f, uint32_t x) { return f.begin_rva < x; });
     size_t off = 0;
     bool prev_falls = false;
+    Insn insn;  // (outside the loop: each decode overwrites it whole)
     while (off < n) {
       budget::tick();
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       ss.boundaries[off / 64] |= uint64_t{1} << (off % 64);
-      Insn insn;
       if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
         ++undecodable_;
         ++off;

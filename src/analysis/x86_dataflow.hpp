@@ -269,6 +269,16 @@ class Analysis {
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   std::unordered_map<uint32_t, Join> joins_;  // by region start
+  // The proofs' full decodings (decode_at()), direct-mapped by RVA: the proofs of a site's arguments step
+  // back over the same few instructions, and their decoding is most of a proof's cost.
+  struct DecodedInsn {
+    const CodeSection* sec = nullptr;
+    uint32_t rva = 0;
+    bool ok = false;
+    Insn insn;
+  };
+  static constexpr size_t kDecodeCacheSize = 256;
+  mutable std::vector<DecodedInsn> decode_cache_;
   std::shared_ptr<InsnRun> proof_run_;  // straight_line_def(): the one instruction a step looks at
   Region proof_region_;                 // ... as step() takes it
   int nested_resolves_ = 0;

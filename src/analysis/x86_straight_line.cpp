@@ -77,8 +77,16 @@ bool Analysis::decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool s
   const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
   if (rva < sec.rva || rva - sec.rva >= n) return false;
   const size_t off = rva - sec.rva;
-  return sweep_only ? decoder_.decode_for_sweep(sec.bytes.data() + off, n - off, rva, out)
-                    : decoder_.decode(sec.bytes.data() + off, n - off, rva, out);
+  if (sweep_only) return decoder_.decode_for_sweep(sec.bytes.data() + off, n - off, rva, out);
+  if (decode_cache_.empty()) decode_cache_.resize(kDecodeCacheSize);
+  DecodedInsn& cached = decode_cache_[rva % kDecodeCacheSize];
+  if (cached.sec != &sec || cached.rva != rva) {
+    cached.sec = &sec;
+    cached.rva = rva;
+    cached.ok = decoder_.decode(sec.bytes.data() + off, n - off, rva, cached.insn);
+  }
+  if (cached.ok) out = cached.insn;
+  return cached.ok;
 }
 
 bool Analysis::has_edge_to(uint32_t rva) const {
