@@ -76,7 +76,8 @@ class Decoder {
   // address_span: the addresses above image_base that the analysis can ask about (see may_be_image_address).
   Decoder(bool x64, uint64_t image_base, uint64_t address_span = uint64_t{1} << 32);
   bool x64() const { return x64_; }
-  // Decodes one instruction at rva from bytes [data, data+available). False when undecodable.
+  // Decodes one instruction at rva from bytes [data, data+available). False when undecodable. The common
+  // encodings are decoded from a table (x86_table.cpp), the others by Zydis.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // The same for the whole-image sweep, which looks only at branches, memory operands with a displacement
   // of 16 bits or more, immediates of 32 bits or more and padding (reg-to-reg moves, lea): other
@@ -85,8 +86,10 @@ class Decoder {
   // x86_insn.cpp) are decoded from a table without Zydis; they come back with their length, flow, direct
   // target and raw immediate and displacement sizes, without a mnemonic (but nop) or operands.
   bool decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
-  // The two halves of decode_for_sweep(), for the tests that hold them to each other: the table (false for
-  // an instruction it does not take), and Zydis.
+  // The halves of decode() and decode_for_sweep(), for the tests that hold them to each other: the table
+  // (false for an instruction it does not take), and Zydis.
+  bool decode_table(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  bool decode_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_plain(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on

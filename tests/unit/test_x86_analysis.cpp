@@ -1248,10 +1248,60 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked
   return true;
 }
 
+std::string hex_bytes(const uint8_t* p, size_t available) {
+  std::string hex;
+  for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
+    static const char digits[] = "0123456789abcdef";
+    hex += digits[p[i] >> 4];
+    hex += digits[p[i] & 15];
+    hex += ' ';
+  }
+  return hex;
+}
+
+// Every field of an instruction, for the table's full decoding against Zydis's.
+std::string describe(const x86::Insn& insn) {
+  std::ostringstream o;
+  o << std::string(ZydisMnemonicGetString(insn.mnemonic)) << " len " << int(insn.length) << " flow " << int(insn.flow)
+    << " target " << insn.has_target << "/" << insn.target << " writes " << insn.gpr_writes << "/" << insn.gpr_partial
+    << " mem_rva " << (insn.mem_rva ? std::to_string(*insn.mem_rva) : "-") << " neg " << insn.negative_disp << " imm "
+    << int(insn.imm_offset[0]) << "/" << int(insn.imm_size[0]) << "," << int(insn.imm_offset[1]) << "/"
+    << int(insn.imm_size[1]) << " disp " << int(insn.disp_bits) << " ops " << int(insn.operand_count);
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const x86::Operand& op = insn.op[i];
+    o << " [k" << int(op.kind) << " s" << int(op.size) << " " << (op.read ? "r" : "") << (op.write ? "w" : "") << " reg"
+      << int(op.reg) << " b" << int(op.base) << " i" << int(op.index) << "*" << int(op.scale) << " seg"
+      << op.segment_override << " d" << op.disp << " imm" << op.imm << "]";
+  }
+  return o.str();
+}
+
+// Holds the table's full decoding of the bytes at p to Zydis's: where the table takes an instruction, every
+// field must be the same. Returns whether the table took it.
+bool full_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_t available, size_t& mismatches) {
+  x86::Insn table, zydis;
+  if (!decoder.decode_table(p, available, 0x1000, table)) return false;
+  const bool decoded = decoder.decode_with_zydis(p, available, 0x1000, zydis);
+  const std::string a = describe(table), b = decoded ? describe(zydis) : std::string("undecodable");
+  static std::map<ZydisMnemonic, int> shown;  // (a few of each mnemonic)
+  if (a != b && ++mismatches && ++shown[table.mnemonic] <= 2)
+    MESSAGE((decoder.x64() ? "x64: " : "x86: ") << hex_bytes(p, available) << "\n  table: " << a << "\n  Zydis: " << b);
+  return true;
+}
+
+// Both table decodings of the bytes at p against Zydis, counted.
+struct TableCheck {
+  size_t plain = 0, full = 0, mismatches = 0;
+  void check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available) {
+    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches);
+    full += full_agrees_with_zydis(decoder, p, available, mismatches);
+  }
+};
+
 }  // namespace
 
-TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it takes") {
-  size_t mismatches = 0;
+TEST_CASE("the table decodings agree with Zydis on every instruction they take") {
+  TableCheck tally;
   SUBCASE("every prefix, opcode and ModRM byte, before SIB bytes, displacements and immediates of each kind") {
     // SIB (with a base, with none, with an index), then displacement and immediate bytes: large (an address
     // on x86), small, negative, zero.
@@ -1277,7 +1327,7 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
     for (const Mode& mode : modes) {
       const LookedUp& looked_up = mode.looked_up;
       const x86::Decoder decoder(looked_up.x64, looked_up.image_base, looked_up.span);
-      size_t taken = 0;
+      const size_t plain_before = tally.plain, full_before = tally.full;
       for (const std::vector<uint8_t>& prefix : mode.prefixes)
         for (int escape = 0; escape < 2; ++escape)
           for (int opcode = 0; opcode < 256; ++opcode)
@@ -1288,15 +1338,17 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
                 bytes.push_back(static_cast<uint8_t>(opcode));
                 bytes.push_back(static_cast<uint8_t>(modrm));
                 bytes.insert(bytes.end(), tails[t].begin(), tails[t].end());
-                taken += plain_agrees_with_zydis(decoder, looked_up, bytes.data(), bytes.size(), mismatches);
+                tally.check(decoder, looked_up, bytes.data(), bytes.size());
                 // Cut short at every length: an instruction running past the end of its section.
                 if (t == 3)
-                  for (size_t cut = 1; cut < bytes.size(); ++cut)
-                    plain_agrees_with_zydis(decoder, looked_up, bytes.data(), cut, mismatches);
+                  for (size_t cut = 1; cut < bytes.size(); ++cut) tally.check(decoder, looked_up, bytes.data(), cut);
               }
       MESSAGE((looked_up.x64 ? "x64" : "x86") << " at image base " << looked_up.image_base << ", span "
-                                              << looked_up.span << ": " << taken << " encodings taken by the table");
-      CHECK(taken > 10000);
+                                              << looked_up.span << ": " << tally.plain - plain_before
+                                              << " encodings taken by the sweep's table, " << tally.full - full_before
+                                              << " by the full one");
+      CHECK(tally.plain - plain_before > 10000);
+      CHECK(tally.full - full_before > 10000);
     }
   }
   SUBCASE("every offset of the code of every x86/x64 sample and corpus driver") {
@@ -1306,7 +1358,7 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
       if (!dir.empty() && fs::is_directory(dir))
         for (const auto& entry : fs::directory_iterator(dir))
           if (entry.path().extension() == ".sys") files.push_back(entry.path());
-    size_t offsets = 0, taken = 0, sweep_insns = 0, sweep_taken = 0;
+    size_t offsets = 0, sweep_insns = 0, sweep_taken = 0, full_taken = 0;
     for (const fs::path& file : files) {
       auto mapped = MappedFile::open(file.string());
       REQUIRE(mapped);
@@ -1321,11 +1373,12 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
         if (!sec.executable) continue;
         const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
         for (size_t off = 0; off < n; ++off, ++offsets)
-          taken += plain_agrees_with_zydis(decoder, looked_up, sec.bytes.data() + off, n - off, mismatches);
+          tally.check(decoder, looked_up, sec.bytes.data() + off, n - off);
         // How much of a linear decoding the table takes (the sweep's share).
         for (size_t off = 0; off < n;) {
           x86::Insn insn;
           ++sweep_insns;
+          full_taken += decoder.decode_table(sec.bytes.data() + off, n - off, 0, insn);
           if (decoder.decode_plain(sec.bytes.data() + off, n - off, 0, insn)) {
             ++sweep_taken;
             off += insn.length;
@@ -1335,9 +1388,11 @@ TEST_CASE("the sweep's table decoding agrees with Zydis on every instruction it 
         }
       }
     }
-    MESSAGE(offsets << " code offsets, " << taken << " taken by the table; " << sweep_taken << " of " << sweep_insns
-                    << " instructions of a linear sweep");
+    MESSAGE(offsets << " code offsets: " << tally.plain << " taken by the sweep's table, " << tally.full
+                    << " by the full one; of the " << sweep_insns << " instructions of a linear sweep, " << sweep_taken
+                    << " and " << full_taken);
     CHECK(sweep_taken * 2 > sweep_insns);
+    CHECK(full_taken * 2 > sweep_insns);
   }
-  CHECK(mismatches == 0);
+  CHECK(tally.mismatches == 0);
 }
