@@ -1282,10 +1282,24 @@ bool full_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_
   x86::Insn table, zydis;
   if (!decoder.decode_table(p, available, 0x1000, table)) return false;
   const bool decoded = decoder.decode_with_zydis(p, available, 0x1000, zydis);
-  const std::string a = describe(table), b = decoded ? describe(zydis) : std::string("undecodable");
+  const auto same_operand = [](const x86::Operand& a, const x86::Operand& b) {
+    return a.kind == b.kind && a.size == b.size && a.read == b.read && a.write == b.write && a.reg == b.reg &&
+           a.base == b.base && a.index == b.index && a.scale == b.scale && a.segment_override == b.segment_override &&
+           a.disp == b.disp && a.imm == b.imm;
+  };
+  const bool same =
+      decoded && table.rva == zydis.rva && table.length == zydis.length && table.flow == zydis.flow &&
+      table.mnemonic == zydis.mnemonic && table.operand_count == zydis.operand_count &&
+      same_operand(table.op[0], zydis.op[0]) && same_operand(table.op[1], zydis.op[1]) &&
+      table.target == zydis.target && table.has_target == zydis.has_target && table.gpr_writes == zydis.gpr_writes &&
+      table.gpr_partial == zydis.gpr_partial && table.mem_rva == zydis.mem_rva &&
+      table.negative_disp == zydis.negative_disp && table.imm_offset[0] == zydis.imm_offset[0] &&
+      table.imm_offset[1] == zydis.imm_offset[1] && table.imm_size[0] == zydis.imm_size[0] &&
+      table.imm_size[1] == zydis.imm_size[1] && table.disp_bits == zydis.disp_bits;
   static std::map<ZydisMnemonic, int> shown;  // (a few of each mnemonic)
-  if (a != b && ++mismatches && ++shown[table.mnemonic] <= 2)
-    MESSAGE((decoder.x64() ? "x64: " : "x86: ") << hex_bytes(p, available) << "\n  table: " << a << "\n  Zydis: " << b);
+  if (!same && ++mismatches && ++shown[table.mnemonic] <= 2)
+    MESSAGE((decoder.x64() ? "x64: " : "x86: ") << hex_bytes(p, available) << "\n  table: " << describe(table)
+                                                << "\n  Zydis: " << (decoded ? describe(zydis) : "undecodable"));
   return true;
 }
 
@@ -1313,15 +1327,17 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
     struct Mode {
       LookedUp looked_up;
       std::vector<std::vector<uint8_t>> prefixes;
+      bool cuts = false;
     };
     const uint64_t all = uint64_t{1} << 32;
     const std::vector<Mode> modes = {
-        {{false, 0x400000, all}, {{}, {0x66}, {0x66, 0x66}, {0x2e}, {0x66, 0x2e}, {0xf0}, {0xf3}, {0x67}, {0x26}}},
+        {{false, 0x400000, all}, {{}, {0x66}, {0x66, 0x66}, {0x2e}, {0x66, 0x2e}, {0xf0}, {0xf3}, {0x67}, {0x26}}, true},
         {{false, 0x400000, 0x20000}, {{}, {0x66}}},
         {{false, 0, all}, {{}, {0x66}}},
         {{false, 0, 0x20000}, {{}}},
         {{true, 0x140000000ull, all}, {{}, {0x66}, {0x66, 0x66, 0x2e}, {0x2e}, {0xf0}, {0xf2}, {0x67}, {0x65}, {0x40}, {0x41},
-                                {0x44}, {0x48}, {0x4c}, {0x4f}, {0x66, 0x48}, {0x48, 0x66}, {0x66, 0x41}, {0x42}}},
+                                {0x44}, {0x48}, {0x4c}, {0x4f}, {0x66, 0x48}, {0x48, 0x66}, {0x66, 0x41}, {0x42}},
+         true},
         {{true, 0x10000, all}, {{}, {0x48}, {0x66}}},
         {{true, 0x10000, 0x20000}, {{}, {0x48}}}};
     for (const Mode& mode : modes) {
@@ -1339,8 +1355,9 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
                 bytes.push_back(static_cast<uint8_t>(modrm));
                 bytes.insert(bytes.end(), tails[t].begin(), tails[t].end());
                 tally.check(decoder, looked_up, bytes.data(), bytes.size());
-                // Cut short at every length: an instruction running past the end of its section.
-                if (t == 3)
+                // Cut short at every length: an instruction running past the end of its section (one
+                // mode per architecture: the lengths do not depend on the image base).
+                if (t == 3 && mode.cuts)
                   for (size_t cut = 1; cut < bytes.size(); ++cut) tally.check(decoder, looked_up, bytes.data(), cut);
               }
       MESSAGE((looked_up.x64 ? "x64" : "x86") << " at image base " << looked_up.image_base << ", span "
