@@ -251,7 +251,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   if (meta(db, "analysis_version") != std::to_string(kIndexAnalysisVersion)) {
     // Another analysis made these answers: everything is analysed again (other hosts' files cannot be, and
     // are dropped: merge their updated indexes again).
-    sql::exec(db, "DELETE FROM evidence; DELETE FROM findings; DELETE FROM files WHERE content IS NOT NULL;"
+    sql::exec(db, "DELETE FROM findings; DELETE FROM files WHERE content IS NOT NULL;"
                   "DELETE FROM contents; DELETE FROM tagset_tags; DELETE FROM tagsets; DELETE FROM meta WHERE key = 'literal_tagset';");
     sql::exec(db, "DELETE FROM roots WHERE host NOT IN (SELECT host FROM files)");
     set_meta(db, "analysis_version", std::to_string(kIndexAnalysisVersion));

@@ -36,15 +36,9 @@ CREATE INDEX files_content ON files(content);
 CREATE INDEX files_stem ON files(stem);
 CREATE INDEX files_errors ON files(kind) WHERE kind = 'error';
 CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id), tag_text TEXT NOT NULL,
-                      confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL,
+                      confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL, evidence BLOB NOT NULL,
                       PRIMARY KEY(tag, content)) WITHOUT ROWID;
 CREATE INDEX findings_content ON findings(content);
-CREATE TABLE evidence(tag INTEGER NOT NULL, content INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-                      api TEXT, rva INTEGER NOT NULL, file_offset INTEGER, section TEXT NOT NULL, form TEXT,
-                      negative_displacement INTEGER NOT NULL, tag_rva INTEGER, pool_type INTEGER,
-                      pool_flags INTEGER NOT NULL, size INTEGER, protected INTEGER NOT NULL, detail TEXT NOT NULL,
-                      chain TEXT NOT NULL, PRIMARY KEY(tag, content, seq)) WITHOUT ROWID;
-CREATE INDEX evidence_content ON evidence(content);
 CREATE TABLE missing_services(host INTEGER NOT NULL REFERENCES hosts(id), root TEXT NOT NULL,
                               expected_path TEXT NOT NULL, service_name TEXT NOT NULL, service_display_name TEXT,
                               service_image_path TEXT, service_start INTEGER, service_type INTEGER,
@@ -68,7 +62,7 @@ CREATE TABLE missing_services(host INTEGER NOT NULL REFERENCES hosts(id), root T
 PRAGMA user_version = 2;
 )sql";
 
-const char* const kTables[] = {"meta", "hosts", "roots", "tagsets", "tagset_tags", "contents", "files", "findings", "evidence",
+const char* const kTables[] = {"meta", "hosts", "roots", "tagsets", "tagset_tags", "contents", "files", "findings",
                                "missing_services"};
 
 std::string busy_message(const std::string& path) {
@@ -155,10 +149,12 @@ Result<Index> Index::open(const std::string& path, bool create, int busy_timeout
     if (user_version > kIndexSchemaVersion)
       return Error{path + ": index schema " + std::to_string(user_version) + " is newer than this tagwho reads (" +
                    std::to_string(kIndexSchemaVersion) + "); left untouched"};
-    if (user_version == 1 && application_id == kIndexApplicationId && !sqlite3_db_readonly(db, "main")) {
-      // Our own older layout: upgraded in place, in one transaction (a kill leaves schema 1 as it was).
+    if ((user_version == 1 || user_version == 2) && application_id == kIndexApplicationId &&
+        !sqlite3_db_readonly(db, "main")) {
+      // Our own older layout: upgraded in place, in one transaction (a kill leaves it as it was).
       write_transaction(db, [&] {
         if (sql::scalar(db, "PRAGMA user_version") == 1) sql::exec(db, kSchema1To2);
+        if (sql::scalar(db, "PRAGMA user_version") == 2) upgrade_evidence_to_blobs(db);
       });
       user_version = sql::scalar(db, "PRAGMA user_version");
     }
@@ -285,11 +281,8 @@ Result<size_t> Index::merge_from(const std::vector<std::string>& inputs) {
                          "UPDATE main.hosts SET indexed_at = (SELECT s.indexed_at FROM src.hosts s WHERE s.name = main.hosts.name)"
                          " WHERE name IN (SELECT name FROM src.hosts);"
                          "CREATE TEMP TABLE hmap AS SELECT s.id AS src, m.id AS dst FROM src.hosts s JOIN main.hosts m ON m.name = s.name;"
-                         "INSERT INTO main.findings SELECT f.tag, c.dst, f.tag_text, f.confidence, f.evidence_count"
-                         " FROM src.findings f JOIN cmap c ON c.src = f.content WHERE c.copied;"
-                         "INSERT INTO main.evidence SELECT e.tag, c.dst, e.seq, e.kind, e.api, e.rva, e.file_offset, e.section,"
-                         " e.form, e.negative_displacement, e.tag_rva, e.pool_type, e.pool_flags, e.size, e.protected,"
-                         " e.detail, e.chain FROM src.evidence e JOIN cmap c ON c.src = e.content WHERE c.copied;"
+                         "INSERT INTO main.findings SELECT f.tag, c.dst, f.tag_text, f.confidence, f.evidence_count,"
+                         " f.evidence FROM src.findings f JOIN cmap c ON c.src = f.content WHERE c.copied;"
                          "DELETE FROM main.files WHERE host IN (SELECT dst FROM hmap);"
                          "DELETE FROM main.roots WHERE host IN (SELECT dst FROM hmap);"
                          "INSERT INTO main.roots(host, path) SELECT h.dst, r.path FROM src.roots r JOIN hmap h ON h.src = r.host;"

@@ -36,6 +36,10 @@ class Statement {
     return *this;
   }
   Statement& bind(int i, const char* v) { return bind(i, std::string(v)); }
+  Statement& bind_blob(int i, const std::string& bytes) {
+    check(sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
   Statement& bind_null(int i) { check(sqlite3_bind_null(stmt_, i)); return *this; }
   template <typename T>
   Statement& bind(int i, const std::optional<T>& v) { return v ? bind(i, *v) : bind_null(i); }
@@ -53,6 +57,11 @@ class Statement {
   int64_t i64(int column) const { return sqlite3_column_int64(stmt_, column); }
   bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::optional<int64_t> opt_i64(int column) const { return is_null(column) ? std::nullopt : std::optional(i64(column)); }
+  std::string blob(int column) const {
+    const void* p = sqlite3_column_blob(stmt_, column);
+    return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))
+             : std::string();
+  }
   std::string text(int column) const {
     const unsigned char* p = sqlite3_column_text(stmt_, column);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column)))

@@ -144,34 +144,159 @@ std::vector<std::string> split(const std::string& text, const std::string& separ
   return parts;
 }
 
+// --- Evidence, stored as one blob per finding --------------------------------------------------------------
+// A finding's evidence items, strongest first, each:
+//   kind (u8: Confidence), flags (u8), more flags (u8), rva (varint), then what the flags say is there:
+//   file_offset (varint), section, api (strings: varint length, bytes), form (u8: CallForm), tag_rva,
+//   pool_type, size (varints), detail (string), chain (varint count, strings).
+// One row per finding instead of one per item: the index's rows are a twentieth, and building it a third
+// faster (the bench corpus: 3.3 million items in 190,000 findings).
+
+enum : uint8_t {
+  kHasApi = 1, kHasFileOffset = 2, kHasForm = 4, kNegative = 8, kHasTagRva = 16, kHasPoolType = 32, kPoolFlags = 64,
+  kHasSize = 128,
+};
+enum : uint8_t { kProtected = 1, kHasDetail = 2, kHasChain = 4, kHasSection = 8 };
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+void put_string(std::string& out, const std::string& text) {
+  put_varint(out, text.size());
+  out += text;
+}
+
+// Reads a blob, refusing anything out of bounds or out of range: a damaged index is an error, not a crash.
+class BlobReader {
+ public:
+  explicit BlobReader(const std::string& bytes) : bytes_(bytes) {}
+  bool done() const { return at_ == bytes_.size(); }
+  uint8_t u8() {
+    if (at_ >= bytes_.size()) fail();
+    return static_cast<uint8_t>(bytes_[at_++]);
+  }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const uint8_t b = u8();
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    fail();
+  }
+  std::string text() {
+    const uint64_t n = varint();
+    if (n > bytes_.size() - at_) fail();
+    std::string out = bytes_.substr(at_, n);
+    at_ += n;
+    return out;
+  }
+  [[noreturn]] static void fail() { throw sql::Failure("damaged tagwho index: stored evidence does not decode", SQLITE_CORRUPT); }
+
+ private:
+  const std::string& bytes_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+std::string encode_evidence(const std::vector<Evidence>& items) {
+  std::string out;
+  out.reserve(items.size() * 24);
+  for (const Evidence& e : items) {
+    const bool call = e.kind == Confidence::call || e.kind == Confidence::wrapper;
+    uint8_t flags = 0, more = 0;
+    if (!e.api.empty()) flags |= kHasApi;
+    if (e.file_offset) flags |= kHasFileOffset;
+    if (e.form != CallForm::none) flags |= kHasForm;
+    if (e.negative_displacement) flags |= kNegative;
+    if (call) flags |= kHasTagRva;
+    if (e.pool_type) flags |= kHasPoolType;
+    if (e.pool_flags) flags |= kPoolFlags;
+    if (e.size) flags |= kHasSize;
+    if (e.protected_pool) more |= kProtected;
+    if (!e.detail.empty()) more |= kHasDetail;
+    if (!e.chain.empty()) more |= kHasChain;
+    if (!e.section.empty()) more |= kHasSection;
+    out += static_cast<char>(e.kind);
+    out += static_cast<char>(flags);
+    out += static_cast<char>(more);
+    put_varint(out, e.rva);
+    if (e.file_offset) put_varint(out, *e.file_offset);
+    if (more & kHasSection) put_string(out, e.section);
+    if (flags & kHasApi) put_string(out, e.api);
+    if (flags & kHasForm) out += static_cast<char>(e.form);
+    if (call) put_varint(out, e.tag_rva);
+    if (e.pool_type) put_varint(out, *e.pool_type);
+    if (e.size) put_varint(out, *e.size);
+    if (more & kHasDetail) put_string(out, e.detail);
+    if (more & kHasChain) {
+      put_varint(out, e.chain.size());
+      for (const std::string& link : e.chain) put_string(out, link);
+    }
+  }
+  return out;
+}
+
+std::vector<Evidence> decode_evidence(const std::string& blob, Tag tag) {
+  std::vector<Evidence> items;
+  BlobReader in(blob);
+  while (!in.done()) {
+    Evidence e;
+    e.tag = tag;
+    const uint8_t kind = in.u8();
+    if (kind > static_cast<uint8_t>(Confidence::call)) BlobReader::fail();
+    e.kind = static_cast<Confidence>(kind);
+    const uint8_t flags = in.u8(), more = in.u8();
+    const uint64_t rva = in.varint();
+    if (rva > UINT32_MAX) BlobReader::fail();
+    e.rva = static_cast<uint32_t>(rva);
+    if (flags & kHasFileOffset) e.file_offset = in.varint();
+    if (more & kHasSection) e.section = in.text();
+    if (flags & kHasApi) e.api = in.text();
+    if (flags & kHasForm) {
+      const uint8_t form = in.u8();
+      if (form > static_cast<uint8_t>(CallForm::direct_tail)) BlobReader::fail();
+      e.form = static_cast<CallForm>(form);
+    }
+    e.negative_displacement = flags & kNegative;
+    if (flags & kHasTagRva) {
+      const uint64_t tag_rva = in.varint();
+      if (tag_rva > UINT32_MAX) BlobReader::fail();
+      e.tag_rva = static_cast<uint32_t>(tag_rva);
+    }
+    if (flags & kHasPoolType) e.pool_type = in.varint();
+    e.pool_flags = flags & kPoolFlags;
+    if (flags & kHasSize) e.size = in.varint();
+    e.protected_pool = more & kProtected;
+    if (more & kHasDetail) e.detail = in.text();
+    if (more & kHasChain) {
+      const uint64_t links = in.varint();
+      if (links > blob.size()) BlobReader::fail();
+      for (uint64_t i = 0; i < links; ++i) e.chain.push_back(in.text());
+    }
+    items.push_back(std::move(e));
+  }
+  return items;
+}
+
 namespace {
 
 // Inserts the findings `keep` accepts.
 template <typename Keep>
 void insert_findings_if(sqlite3* db, int64_t content, const std::vector<Finding>& findings, Keep keep) {
   sql::Statement finding_row(db,
-      "INSERT INTO findings(tag, content, tag_text, confidence, evidence_count) VALUES (?, ?, ?, ?, ?)");
-  sql::Statement evidence_row(db,
-      "INSERT INTO evidence(tag, content, seq, kind, api, rva, file_offset, section, form, negative_displacement,"
-      " tag_rva, pool_type, pool_flags, size, protected, detail, chain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT INTO findings(tag, content, tag_text, confidence, evidence_count, evidence) VALUES (?, ?, ?, ?, ?, ?)");
   for (const Finding& finding : findings) {
     if (!keep(finding)) continue;
     finding_row.bind(1, finding.tag.value).bind(2, content).bind(3, finding.tag.display())
-        .bind(4, confidence_name(finding.best)).bind(5, finding.evidence.size()).run();
-    for (size_t seq = 0; seq < finding.evidence.size(); ++seq) {
-      const Evidence& e = finding.evidence[seq];
-      evidence_row.bind(1, finding.tag.value).bind(2, content).bind(3, seq).bind(4, confidence_name(e.kind));
-      if (e.api.empty()) evidence_row.bind_null(5); else evidence_row.bind(5, e.api);
-      evidence_row.bind(6, e.rva).bind(7, e.file_offset).bind(8, e.section);
-      if (e.form == CallForm::none) evidence_row.bind_null(9); else evidence_row.bind(9, call_form_name(e.form));
-      evidence_row.bind(10, e.negative_displacement);
-      if (e.kind == Confidence::call || e.kind == Confidence::wrapper) evidence_row.bind(11, e.tag_rva);
-      else evidence_row.bind_null(11);
-      evidence_row.bind(12, e.pool_type).bind(13, e.pool_flags).bind(14, e.size).bind(15, e.protected_pool)
-          .bind(16, e.detail).bind(17, join_lines(e.chain, " -> "));
-      // The stored tag of an item is its own (with the protected bit when the code had it).
-      evidence_row.run();
-    }
+        .bind(4, confidence_name(finding.best)).bind(5, finding.evidence.size())
+        .bind_blob(6, encode_evidence(finding.evidence)).run();
   }
 }
 
@@ -180,32 +305,6 @@ void insert_findings_if(sqlite3* db, int64_t content, const std::vector<Finding>
 void insert_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings) {
   insert_findings_if(db, content, findings, [](const Finding&) { return true; });
 }
-
-Evidence evidence_from_row(const sql::Statement& s, int first, Tag tag) {
-  Evidence e;
-  e.tag = tag;
-  e.kind = confidence_from_name(s.text(first));
-  e.api = s.text(first + 1);
-  e.rva = static_cast<uint32_t>(s.i64(first + 2));
-  if (auto v = s.opt_i64(first + 3)) e.file_offset = static_cast<uint64_t>(*v);
-  e.section = s.text(first + 4);
-  e.form = form_from_name(s.text(first + 5));
-  e.negative_displacement = s.i64(first + 6) != 0;
-  e.tag_rva = static_cast<uint32_t>(s.opt_i64(first + 7).value_or(0));
-  if (auto v = s.opt_i64(first + 8)) e.pool_type = static_cast<uint64_t>(*v);
-  e.pool_flags = s.i64(first + 9) != 0;
-  if (auto v = s.opt_i64(first + 10)) e.size = static_cast<uint64_t>(*v);
-  e.protected_pool = s.i64(first + 11) != 0;
-  e.detail = s.text(first + 12);
-  e.chain = split(s.text(first + 13), " -> ");
-  return e;
-}
-
-constexpr const char* kEvidenceColumns =
-    "kind, api, rva, file_offset, section, form, negative_displacement, tag_rva, pool_type, pool_flags, size,"
-    " protected, detail, chain";
-
-}  // namespace
 
 int64_t insert_content(sqlite3* db, const std::string& hash, const DriverReport& report, int64_t tagset) {
   sql::Statement s(db,
@@ -233,37 +332,73 @@ void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& 
       if (listed(static_cast<uint32_t>(s.i64(0)))) stored.push_back(static_cast<uint32_t>(s.i64(0)));
   }
   sql::Statement drop_findings(db, "DELETE FROM findings WHERE tag = ? AND content = ?");
-  sql::Statement drop_evidence(db, "DELETE FROM evidence WHERE tag = ? AND content = ?");
-  for (uint32_t tag : stored) {
-    drop_findings.bind(1, tag).bind(2, content).run();
-    drop_evidence.bind(1, tag).bind(2, content).run();
-  }
+  for (uint32_t tag : stored) drop_findings.bind(1, tag).bind(2, content).run();
   insert_findings_if(db, content, findings, [&](const Finding& f) { return listed(f.tag.value); });
 }
 
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag) {
-  sql::Statement s(db, std::string("SELECT ") + kEvidenceColumns +
-                           " FROM evidence WHERE tag = ? AND content = ? ORDER BY seq");
+  sql::Statement s(db, "SELECT evidence FROM findings WHERE tag = ? AND content = ?");
   s.bind(1, tag.value).bind(2, content);
+  if (!s.step()) return std::nullopt;
   Finding finding;
   finding.tag = tag;
-  while (s.step()) {
-    finding.evidence.push_back(evidence_from_row(s, 0, tag));
-    finding.best = std::max(finding.best, finding.evidence.back().kind);
-  }
+  finding.evidence = decode_evidence(s.blob(0), tag);
   if (finding.evidence.empty()) return std::nullopt;
-  // The evidence's own tag value may have carried the protected bit; the report shows the plain tag.
+  for (const Evidence& e : finding.evidence) finding.best = std::max(finding.best, e.kind);
   return finding;
 }
 
 std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first, uint32_t last) {
-  sql::Statement s(db, std::string("SELECT tag, ") + kEvidenceColumns +
-                           " FROM evidence WHERE content = ? AND tag BETWEEN ? AND ? AND kind IN ('call', 'wrapper')"
-                           " ORDER BY tag, seq");
+  // A finding holds call or wrapper evidence exactly when its best is one of them (the two strongest).
+  sql::Statement s(db, "SELECT tag, evidence FROM findings WHERE content = ? AND tag BETWEEN ? AND ?"
+                       " AND confidence IN ('call', 'wrapper') ORDER BY tag");
   s.bind(1, content).bind(2, first).bind(3, last);
   std::vector<Evidence> evidence;
-  while (s.step()) evidence.push_back(evidence_from_row(s, 1, Tag{static_cast<uint32_t>(s.i64(0))}));
+  while (s.step())
+    for (Evidence& e : decode_evidence(s.blob(1), Tag{static_cast<uint32_t>(s.i64(0))}))
+      if (e.kind == Confidence::call || e.kind == Confidence::wrapper) evidence.push_back(std::move(e));
   return evidence;
+}
+
+void upgrade_evidence_to_blobs(sqlite3* db) {
+  // Schema 2 kept one row per item in `evidence` (seq: strongest first; chain joined with " -> ").
+  sql::exec(db, "ALTER TABLE findings ADD COLUMN evidence BLOB NOT NULL DEFAULT x''");
+  sql::Statement rows(db,
+      "SELECT tag, content, kind, api, rva, file_offset, section, form, negative_displacement, tag_rva, pool_type,"
+      " pool_flags, size, protected, detail, chain FROM evidence ORDER BY tag, content, seq");
+  sql::Statement store(db, "UPDATE findings SET evidence = ? WHERE tag = ? AND content = ?");
+  std::vector<Evidence> items;
+  int64_t tag = -1, content = -1;
+  const auto flush = [&] {
+    if (!items.empty()) store.bind_blob(1, encode_evidence(items)).bind(2, tag).bind(3, content).run();
+    items.clear();
+  };
+  while (rows.step()) {
+    if (rows.i64(0) != tag || rows.i64(1) != content) {
+      flush();
+      tag = rows.i64(0);
+      content = rows.i64(1);
+    }
+    Evidence e;
+    e.tag = Tag{static_cast<uint32_t>(tag)};
+    e.kind = confidence_from_name(rows.text(2));
+    e.api = rows.text(3);
+    e.rva = static_cast<uint32_t>(rows.i64(4));
+    if (auto v = rows.opt_i64(5)) e.file_offset = static_cast<uint64_t>(*v);
+    e.section = rows.text(6);
+    e.form = form_from_name(rows.text(7));
+    e.negative_displacement = rows.i64(8) != 0;
+    e.tag_rva = static_cast<uint32_t>(rows.opt_i64(9).value_or(0));
+    if (auto v = rows.opt_i64(10)) e.pool_type = static_cast<uint64_t>(*v);
+    e.pool_flags = rows.i64(11) != 0;
+    if (auto v = rows.opt_i64(12)) e.size = static_cast<uint64_t>(*v);
+    e.protected_pool = rows.i64(13) != 0;
+    e.detail = rows.text(14);
+    e.chain = split(rows.text(15), " -> ");
+    items.push_back(std::move(e));
+  }
+  flush();
+  sql::exec(db, "DROP TABLE evidence; PRAGMA user_version = 3;");
 }
 
 DriverReport read_content(sqlite3* db, int64_t content) {
@@ -291,7 +426,6 @@ void collect_garbage(sqlite3* db) {
             "DELETE FROM temp.orphan;"
             "INSERT INTO temp.orphan SELECT id FROM contents c WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.content = c.id);"
             "DELETE FROM findings WHERE content IN (SELECT id FROM temp.orphan);"
-            "DELETE FROM evidence WHERE content IN (SELECT id FROM temp.orphan);"
             "DELETE FROM contents WHERE id IN (SELECT id FROM temp.orphan);"
             "DELETE FROM tagset_tags WHERE tagset NOT IN (SELECT tagset FROM contents WHERE tagset IS NOT NULL)"
             "  AND tagset NOT IN (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'literal_tagset');"

@@ -64,6 +64,12 @@ int64_t insert_content(sqlite3* db, const std::string& hash, const DriverReport&
 // Replaces the content's findings for the tags in `tags` (sorted; rows of tags without a finding are removed).
 void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings,
                       const std::vector<uint32_t>& tags);
+// A finding's evidence as the index stores it (one blob per finding: store.cpp), and back; decoding throws
+// sql::Failure on a damaged blob.
+std::string encode_evidence(const std::vector<Evidence>& items);
+std::vector<Evidence> decode_evidence(const std::string& blob, Tag tag);
+// Schema 2 -> 3: the rows of the `evidence` table become one blob per finding (in the caller's transaction).
+void upgrade_evidence_to_blobs(sqlite3* db);
 // The stored finding of a tag in a content (nullopt when none).
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);
 // Every call/wrapper evidence item stored for the content (all tags, or those in [first, last]).

@@ -623,13 +623,19 @@ index_images)
   "$tagwho" --no-index --no-tagdb Leak "$work/b.img" | cmp -s - "$work/out" || fail "stale image answer differs from a scan"
   run 0 index update --index "$idx"
   grep -q "(0 analysed, 36 reused, .*12 added, 0 changed, 6 removed" "$work/out" || fail "update after the swap: $(cat "$work/out")"
-  # Schema 1 (no services) is upgraded in place when opened for writing, and answers again.
+  # Schema 1 (no services, one row per evidence item) is upgraded in place when opened for writing, and
+  # answers again, as before.
+  "$tagwho" --index "$idx" --no-tagdb Leak >"$work/before" || fail "answer before the downgrade"
+  "${TAGWHO_INDEX_DOWNGRADE:?}" "$idx" || fail "downgrade to schema 2"
+  [ "$(sqlite3 "$idx" "SELECT count(*) FROM evidence")" -gt 0 ] || fail "no evidence rows in schema 2"
   sqlite3 "$idx" "DROP TABLE missing_services; ALTER TABLE files DROP COLUMN service_name; ALTER TABLE files DROP COLUMN service_display_name;
     ALTER TABLE files DROP COLUMN service_image_path; ALTER TABLE files DROP COLUMN service_start; ALTER TABLE files DROP COLUMN service_type;
     ALTER TABLE files DROP COLUMN service_group; ALTER TABLE files DROP COLUMN service_control_set; PRAGMA user_version = 1;" || fail "downgrade"
   run 0 --index "$idx" --no-tagdb Leak
-  [ "$(sqlite3 "$idx" "PRAGMA user_version")" = 2 ] || fail "schema not upgraded"
+  [ "$(sqlite3 "$idx" "PRAGMA user_version")" = 3 ] || fail "schema not upgraded"
+  [ "$(sqlite3 "$idx" "SELECT count(*) FROM sqlite_master WHERE name = 'evidence'")" = 0 ] || fail "evidence rows left"
   grep -q "service" "$work/out" && fail "services shown before an update stored them"
+  grep -v "service\|^missing" "$work/before" | cmp -s - "$work/out" || fail "answer changed by the upgrade: $(diff "$work/before" "$work/out" | head -5)"
   run 0 index update --index "$idx"
   [ "$(sqlite3 "$idx" "SELECT count(*) FROM files WHERE service_name = 'LeakSvc'")" = 6 ] || fail "services not stored after the upgrade"
   check_images

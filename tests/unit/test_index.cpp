@@ -8,7 +8,10 @@
 #include <iterator>
 #include <set>
 #include <sstream>
+#include <tuple>
 
+#include "index/sqlite.hpp"
+#include "index_downgrade.hpp"
 #include "tagwho/index.hpp"
 #include "tagwho/report.hpp"
 #include "tagwho/scan.hpp"
@@ -231,4 +234,85 @@ TEST_CASE("merge keeps each file's host") {
   REQUIRE(answer->reports.size() == 2);
   CHECK(answer->reports[0].path.rfind("one:", 0) == 0);
   CHECK(answer->reports[1].path.rfind("two:", 0) == 0);
+}
+
+namespace {
+
+// Every driver of an index as `tagwho index export --format jsonl` lists it.
+std::string export_jsonl(Index& index) {
+  std::ostringstream out;
+  auto visited = index.for_each_driver([&](const std::string&, const DriverReport& report) { write_driver_json(out, report); });
+  REQUIRE(visited.ok());
+  return out.str();
+}
+
+// (tag, content, evidence blob) of every finding, in key order.
+std::vector<std::tuple<int64_t, int64_t, std::string>> stored_findings(const fs::path& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::vector<std::tuple<int64_t, int64_t, std::string>> rows;
+  {
+    sql::Statement s(db, "SELECT tag, content, evidence FROM findings ORDER BY tag, content");
+    while (s.step()) rows.emplace_back(s.i64(0), s.i64(1), s.blob(2));
+  }
+  sqlite3_close_v2(db);
+  return rows;
+}
+
+int64_t scalar_of(const fs::path& path, const char* query) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  const int64_t value = sql::scalar(db, query);
+  sqlite3_close_v2(db);
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("an index of schema 2 (an evidence row per item) is upgraded in place to the same answers") {
+  TempDir dir;
+  const fs::path built = dir.path / "i.db", old = dir.path / "old.db";
+  std::string listing;
+  {
+    auto index = Index::open(built.string(), true);
+    REQUIRE(index.ok());
+    REQUIRE(index->build({samples().string()}, IndexBuildOptions{2, "unit", {}}).ok());
+    listing = export_jsonl(*index);
+  }
+  const auto blobs = stored_findings(built);
+  REQUIRE(blobs.size() > 20);
+  fs::copy_file(built, old);
+  test::downgrade_index_to_schema2(old.string());
+  REQUIRE(scalar_of(old, "PRAGMA user_version") == 2);
+  CHECK(scalar_of(old, "SELECT count(*) FROM evidence") > static_cast<int64_t>(blobs.size()));
+
+  // Read-only, an old index is refused; with write access it is upgraded once, in place.
+  fs::permissions(old, fs::perms::owner_write, fs::perm_options::remove);
+  if (access(old.c_str(), W_OK) != 0) {  // (root writes anyway)
+    auto refused = Index::open(old.string(), false);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().find("older than this tagwho's") != std::string::npos);
+  }
+  fs::permissions(old, fs::perms::owner_write, fs::perm_options::add);
+  {
+    auto upgraded = Index::open(old.string(), false);
+    REQUIRE(upgraded.ok());
+    CHECK(export_jsonl(*upgraded) == listing);
+  }
+  CHECK(scalar_of(old, "PRAGMA user_version") == 3);
+  CHECK(scalar_of(old, "SELECT count(*) FROM sqlite_master WHERE name = 'evidence'") == 0);
+  CHECK(stored_findings(old) == blobs);  // the same blobs a build stores
+
+  // A damaged blob is an error of the answer that reads it, never a crash.
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(old.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    sql::exec(db, "UPDATE findings SET evidence = x'04ff' WHERE tag_text = 'Leak'");
+    sqlite3_close_v2(db);
+  }
+  auto damaged = Index::open(old.string(), false);
+  REQUIRE(damaged.ok());
+  auto answer = damaged->search({*Tag::parse("Leak")}, {}, nullptr, 2);
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().find("damaged tagwho index") != std::string::npos);
 }
