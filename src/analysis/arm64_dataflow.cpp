@@ -62,13 +62,6 @@ uint64_t apply_ops(uint64_t value, const Loc& loc) {
 
 // --- Model ----------------------------------------------------------------------------------------------
 
-std::optional<uint32_t> CodeSection::word(uint32_t at) const {
-  if (at < rva) return std::nullopt;
-  const uint64_t off = at - rva;
-  if (off + 4 > file_size()) return std::nullopt;
-  return bytes.u32(off);
-}
-
 const CodeSection* CodeModel::section_at(uint32_t rva) const {
   for (const CodeSection& s : sections)
     if (rva >= s.rva && rva - s.rva < s.size) return &s;

@@ -23,8 +23,13 @@ struct CodeSection {
   bool writable = false;  // IMAGE_SCN_MEM_WRITE: globals there are constants only when no code writes them
 
   size_t file_size() const { return bytes.size() < size ? bytes.size() : size; }
-  // The instruction word at rva (little-endian), when it is file-backed.
-  std::optional<uint32_t> word(uint32_t at) const;
+  // The instruction word at rva (little-endian), when it is file-backed. (Inline: the sweep reads every word.)
+  std::optional<uint32_t> word(uint32_t at) const {
+    if (at < rva) return std::nullopt;
+    const uint64_t off = at - rva;
+    if (off + 4 > file_size()) return std::nullopt;
+    return bytes.u32(off);
+  }
 };
 
 struct ImportRef {

@@ -1,7 +1,6 @@
 #include "analysis/x86_insn.hpp"
 
 #include <algorithm>
-#include <initializer_list>
 
 namespace tagwho::x86 {
 namespace {

@@ -79,12 +79,12 @@ class Decoder {
   // Decodes one instruction at rva from bytes [data, data+available). False when undecodable. The common
   // encodings are decoded from a table (x86_table.cpp), the others by Zydis.
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
-  // The same for the whole-image sweep, which looks only at branches, memory operands with a displacement
-  // of 16 bits or more, immediates of 32 bits or more and padding (reg-to-reg moves, lea): other
-  // instructions come back with their length, mnemonic and flow only (no operands, no register writes).
-  // Skipping their operands halves the sweep's cost. The most common of these ("plain" instructions:
-  // x86_insn.cpp) are decoded from a table without Zydis; they come back with their length, flow, direct
-  // target and raw immediate and displacement sizes, without a mnemonic (but nop) or operands.
+  // The same for the whole-image sweep, which looks only at branches, memory operands at an address it can
+  // look up, immediates that can be one, and padding (reg-to-reg moves, lea). Zydis decodes other
+  // instructions without their operands (their length, mnemonic and flow only), which halves its cost; the
+  // table (x86_table.cpp) decodes the common encodings into just what the sweep reads: length, flow, direct
+  // target, the memory operand and its address, raw immediate and displacement sizes, and no mnemonic but
+  // mov, lea and nop.
   bool decode_for_sweep(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // The halves of decode() and decode_for_sweep(), for the tests that hold them to each other: the table
   // (false for an instruction it does not take), and Zydis.
