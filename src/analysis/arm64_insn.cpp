@@ -69,6 +69,20 @@ std::string_view Decoder::mnemonic(uint32_t word, uint32_t rva) {
 }
 
 bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
+  if (address_dependent(word)) return decode_with_capstone(word, rva, out);
+  if (kept_.empty()) kept_.resize(kKept);
+  Kept& kept = kept_[(word * 2654435761u) >> 20];  // (Fibonacci hashing: the top 12 bits)
+  if (!kept.used || kept.word != word) {
+    kept.used = true;
+    kept.word = word;
+    kept.ok = decode_with_capstone(word, rva, kept.insn);
+  }
+  out = kept.insn;
+  out.rva = rva;
+  return kept.ok;
+}
+
+bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {
   out = Insn{};
   out.rva = rva;
   out.word = word;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace tagwho::arm64 {
 
@@ -76,14 +77,33 @@ class Decoder {
 
   bool ok() const { return insn_ != nullptr; }
   // Decodes the word at rva. Returns false (and a Flow::stop insn) when it is not a valid instruction.
+  // The decodings of words whose meaning does not depend on their address (all but branches, adr/adrp and
+  // literal loads) are kept, 4096 direct-mapped by word: the walks decode the same few words again and again,
+  // and Capstone is most of their cost.
   bool decode(uint32_t word, uint32_t rva, Insn& out);
+  // decode() without the kept decodings, for the tests that hold the two to each other.
+  bool decode_with_capstone(uint32_t word, uint32_t rva, Insn& out);
+  // Whether a word's decoding can depend on its address: the branch, exception and system group, adr/adrp
+  // and literal loads (whose operands Capstone gives as absolute addresses).
+  static bool address_dependent(uint32_t word) {
+    return (word & 0x1c000000u) == 0x14000000u || (word & 0x1f000000u) == 0x10000000u ||
+           (word & 0x3b000000u) == 0x18000000u;
+  }
   // Lower-case mnemonic of the word ("movz"...); empty when it does not decode.
   std::string_view mnemonic(uint32_t word, uint32_t rva);
 
  private:
+  struct Kept {
+    uint32_t word = 0;
+    bool used = false;
+    bool ok = false;
+    Insn insn;
+  };
+  static constexpr size_t kKept = 4096;
   uint64_t image_base_;
   size_t handle_ = 0;
   void* insn_ = nullptr;  // cs_insn*
+  std::vector<Kept> kept_;  // (sized on first use)
 };
 
 // Loads and stores with a base register and an immediate offset (ldr/ldur/str/stur/ldp/stp, pre/post index).

@@ -881,3 +881,62 @@ TEST_CASE("arm64 corpus: every call row recovered as call with its API at every 
                   << missed);
   }
 }
+
+namespace {
+
+bool same_arm64_insn(const arm64::Insn& a, const arm64::Insn& b) {
+  if (a.rva != b.rva || a.word != b.word || a.id != b.id || a.flow != b.flow || a.has_target != b.has_target ||
+      a.target != b.target || a.writeback != b.writeback || a.cc != b.cc || a.nops != b.nops || a.writes != b.writes)
+    return false;
+  for (int i = 0; i < 5; ++i) {
+    const arm64::Operand& x = a.op[i];
+    const arm64::Operand& y = b.op[i];
+    if (x.kind != y.kind || x.reg != y.reg || x.size != y.size || x.shift != y.shift ||
+        x.other_shift != y.other_shift || x.imm != y.imm || x.base != y.base || x.index != y.index || x.disp != y.disp)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
+  // What makes keeping them exact: a word outside the address-dependent groups decodes the same at any
+  // address. Checked on every code word of the ARM64 samples and corpus, and on random words.
+  std::vector<uint32_t> words;
+  for (const fs::path& file : arm64_sample_and_corpus_drivers()) {
+    const std::string bytes = test::read_all(file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE(image.ok());
+    const arm64::CodeModel model = arm64::model_from_image(*image);
+    for (const arm64::CodeSection& sec : model.sections)
+      if (sec.executable)
+        for (uint32_t at = sec.rva; uint64_t{at} + 4 <= uint64_t{sec.rva} + sec.file_size(); at += 4)
+          words.push_back(*sec.word(at));
+  }
+  std::mt19937 random(7);
+  for (int i = 0; i < 1000000; ++i) words.push_back(static_cast<uint32_t>(random()));
+  arm64::Decoder kept(0x140000000ull), fresh(0x140000000ull);
+  REQUIRE(kept.ok());
+  size_t checked = 0, mismatches = 0, dependent = 0;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const uint32_t word = words[i];
+    const uint32_t rva = 0x1000 + static_cast<uint32_t>(i % 4096) * 4;
+    arm64::Insn a, b, c;
+    const bool ok_a = kept.decode(word, rva, a);
+    const bool ok_b = fresh.decode_with_capstone(word, rva, b);
+    if (ok_a != ok_b || !same_arm64_insn(a, b)) ++mismatches;
+    if (arm64::Decoder::address_dependent(word)) {
+      ++dependent;
+      continue;
+    }
+    // The same word elsewhere: the same decoding but for its address.
+    const bool ok_c = fresh.decode_with_capstone(word, rva + 0x123450, c);
+    c.rva = rva;
+    if (ok_c != ok_b || !same_arm64_insn(b, c)) ++mismatches;
+    ++checked;
+  }
+  MESSAGE(words.size() << " words, " << checked << " address-independent, " << dependent << " not");
+  CHECK(checked > 100000);
+  CHECK(mismatches == 0);
+}
