@@ -155,6 +155,17 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
     }
   }
   if (jobs.empty()) return;
+  // This pass writes each content's findings for thousands of tags, all over the findings table (keyed by
+  // tag): a page cache of 32 MB instead of SQLite's 2 MB keeps its pages from being spilled to the WAL and
+  // read back (bench: 19.0 -> 16.5 s for the whole build). The analysis before it, not this pass, sets the
+  // build's peak memory (240 MB on the bench corpus either way).
+  const int64_t cache_size = sql::scalar(db, "PRAGMA cache_size");
+  sql::exec(db, "PRAGMA cache_size = -32768");
+  struct RestoreCache {
+    sqlite3* db;
+    int64_t size;
+    ~RestoreCache() { sqlite3_exec(db, ("PRAGMA cache_size = " + std::to_string(size)).c_str(), nullptr, nullptr, nullptr); }
+  } restore_cache{db, cache_size};
   // One matcher per distinct missing set (normally one: every content was at the same set before).
   std::map<int64_t, std::vector<uint32_t>> missing;  // sorted tag values
   for (const Job& job : jobs) {
