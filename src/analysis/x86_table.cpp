@@ -325,7 +325,7 @@ const Table& table_for(bool x64) {
   return x64 ? x64_table : x86_table;
 }
 
-bool parse(bool x64, const uint8_t* p, size_t available, Parsed& out) {
+[[gnu::always_inline]] inline bool parse(bool x64, const uint8_t* p, size_t available, Parsed& out) {
   size_t i = 0;
   while (i < available && i < 14 && (p[i] == 0x66 || p[i] == 0x2e)) {
     out.operand16 = out.operand16 || p[i] == 0x66;
@@ -454,7 +454,7 @@ Flow flow_of(const Parsed& in) {
 }
 
 // The fields both table decodings share: length, flow, direct target, memory address, raw sizes.
-void fill_common(const Parsed& in, bool x64, uint64_t image_base, uint32_t rva, Insn& out) {
+[[gnu::always_inline]] inline void fill_common(const Parsed& in, bool x64, uint64_t image_base, uint32_t rva, Insn& out) {
   out = kEmptyInsn;
   out.rva = rva;
   out.length = static_cast<uint8_t>(in.length);
