@@ -89,6 +89,7 @@ std::vector<Site> Analysis::find_sites() {
   }
   std::sort(known_starts_.begin(), known_starts_.end());
   known_starts_.erase(std::unique(known_starts_.begin(), known_starts_.end()), known_starts_.end());
+  joins_built_ = false;  // (thunks are function starts too)
   std::sort(entry_like_.begin(), entry_like_.end());
   entry_like_.erase(std::unique(entry_like_.begin(), entry_like_.end()), entry_like_.end());
 

@@ -177,6 +177,7 @@ class Analysis {
   struct SweepSection {
     const CodeSection* section = nullptr;
     std::vector<uint64_t> boundaries;  // bit per byte: the sweep decoded (or stepped over) an instruction there
+    std::vector<uint64_t> joins;       // bit per byte: a branch lands there or a function starts there
   };
   struct SlotRef {
     uint32_t rva = 0;
@@ -199,6 +200,11 @@ class Analysis {
   // The instruction at rva in sec's bytes (as the sweep decodes it when sweep_only); false outside them.
   bool decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool sweep_only = false) const;
   bool has_edge_to(uint32_t rva) const;
+  // Whether other paths can join the code at rva: a branch the sweep saw lands there, or a known function
+  // starts there (is_known_start(), which covers is_function_entry(), or has_edge_to()). One bit test in
+  // the sweep's sections (the joins bits, built on first use and again after find_sites() adds thunks).
+  bool joins_at(uint32_t rva);
+  bool joins_built_ = false;
   // Where a proof about a site may look: the region's decoding starts at region_start and is the sweep's
   // from `from` on; the proof looks no lower than `lowest` (and branches from at or past hi are foreign).
   struct ProofContext {

@@ -89,6 +89,26 @@ bool Analysis::decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool s
   return cached.ok;
 }
 
+bool Analysis::joins_at(uint32_t rva) {
+  if (!joins_built_) {
+    joins_built_ = true;
+    for (SweepSection& ss : sweep_sections_) {
+      ss.joins.assign(ss.boundaries.size(), 0);
+      const uint32_t base = ss.section->rva;
+      const size_t n = std::min<size_t>(ss.section->bytes.size(), ss.section->size);
+      const auto mark = [&](uint32_t at) {
+        if (at >= base && at - base < n) ss.joins[(at - base) / 64] |= uint64_t{1} << ((at - base) % 64);
+      };
+      for (const Edge& e : edges_) mark(e.target);
+      for (uint32_t start : known_starts_) mark(start);
+    }
+  }
+  const SweepSection* ss = sweep_section_at(rva);
+  if (!ss) return is_known_start(rva) || is_function_entry(rva) || has_edge_to(rva);
+  const size_t off = rva - ss->section->rva;
+  return (ss->joins[off / 64] >> (off % 64)) & 1;
+}
+
 bool Analysis::has_edge_to(uint32_t rva) const {
   auto it = std::lower_bound(edges_.begin(), edges_.end(), rva, [](const Edge& e, uint32_t x) { return e.target < x; });
   return it != edges_.end() && it->target == rva;
@@ -230,7 +250,7 @@ std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPositi
   Loc loc = *arg_loc;
   std::vector<Outcome> outcomes;
   for (uint32_t at = site.rva;;) {
-    if (is_known_start(at) || is_function_entry(at) || has_edge_to(at) || ctx->branched_to_before_join(at))
+    if (joins_at(at) || ctx->branched_to_before_join(at))
       return std::nullopt;
     Insn prev;
     switch (instruction_before(at, *ctx, prev)) {
