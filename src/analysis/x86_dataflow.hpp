@@ -204,7 +204,6 @@ class Analysis {
   // starts there (is_known_start(), which covers is_function_entry(), or has_edge_to()). One bit test in
   // the sweep's sections (the joins bits, built on first use and again after find_sites() adds thunks).
   bool joins_at(uint32_t rva);
-  bool joins_built_ = false;
   // Where a proof about a site may look: the region's decoding starts at region_start and is the sweep's
   // from `from` on; the proof looks no lower than `lowest` (and branches from at or past hi are foreign).
   struct ProofContext {
@@ -275,6 +274,7 @@ class Analysis {
   std::unordered_map<uint32_t, std::optional<uint32_t>> pops_cache_;
   std::unordered_map<uint32_t, std::optional<uint32_t>> call_reg_pops_;  // by call RVA
   std::unordered_map<uint32_t, Join> joins_;  // by region start
+  bool joins_built_ = false;                  // SweepSection::joins
   // The proofs' full decodings (decode_at()), direct-mapped by RVA: the proofs of a site's arguments step
   // back over the same few instructions, and their decoding is most of a proof's cost.
   struct DecodedInsn {

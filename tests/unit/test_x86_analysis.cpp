@@ -611,6 +611,18 @@ x86::CodeModel make_model(bool x64, const std::vector<uint8_t>& text, uint32_t t
   return m;
 }
 
+// The sample drivers and, when generated, the corpus drivers (every architecture), in name order.
+std::vector<fs::path> sample_and_corpus_drivers() {
+  std::vector<fs::path> files;
+  const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
+  for (const fs::path& dir : {bin, test::corpus_dir_for_test()})
+    if (!dir.empty() && fs::is_directory(dir))
+      for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.path().extension() == ".sys") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 // .pdata of every function of kX64Text except the thunks and f11 (a leaf tail call, as compilers emit it).
 std::vector<RuntimeFunction> x64_functions() {
   return {{0x1000, 0x1020}, {0x1020, 0x1060}, {0x1060, 0x1090}, {0x1090, 0x10c0}, {0x10c0, 0x10f0},
@@ -1111,13 +1123,7 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
     CHECK(tally.proved > 0);
   }
   SUBCASE("every call site of every x86/x64 sample and corpus driver") {
-    std::vector<fs::path> files;
-    const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
-    for (const fs::path& dir : {bin, test::corpus_dir_for_test()})
-      if (!dir.empty() && fs::is_directory(dir))
-        for (const auto& entry : fs::directory_iterator(dir))
-          if (entry.path().extension() == ".sys") files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
+    const std::vector<fs::path> files = sample_and_corpus_drivers();
     ProofTally tally;
     size_t images = 0;
     for (const fs::path& file : files) {
@@ -1216,6 +1222,18 @@ SweepView sweep_view(const x86::Insn& insn, const LookedUp& looked_up) {
   return v;
 }
 
+// The first bytes at p, in hex (for messages).
+std::string hex_bytes(const uint8_t* p, size_t available) {
+  std::string hex;
+  for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
+    static const char digits[] = "0123456789abcdef";
+    hex += digits[p[i] >> 4];
+    hex += digits[p[i] & 15];
+    hex += ' ';
+  }
+  return hex;
+}
+
 // Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, the
 // sweep must read the same from both. Returns whether the table took it.
 bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available,
@@ -1225,13 +1243,6 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked
   const bool decoded = decoder.decode_for_sweep_with_zydis(p, available, 0x1000, zydis);
   const SweepView a = sweep_view(plain, looked_up), b = sweep_view(zydis, looked_up);
   if ((!decoded || !(a == b)) && ++mismatches <= 20) {
-    std::string hex;
-    for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
-      static const char digits[] = "0123456789abcdef";
-      hex += digits[p[i] >> 4];
-      hex += digits[p[i] & 15];
-      hex += ' ';
-    }
     const auto show = [](const SweepView& v) {
       std::ostringstream o;
       o << "length " << int(v.length) << " flow " << int(v.flow) << " target " << v.target << " nop/pad/mov/lea "
@@ -1242,21 +1253,10 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked
       return o.str();
     };
     MESSAGE((decoder.x64() ? "x64: " : "x86: ")
-            << hex << "\n  table: " << show(a) << "\n  Zydis: "
+            << hex_bytes(p, available) << "\n  table: " << show(a) << "\n  Zydis: "
             << (decoded ? show(b) + " " + std::string(ZydisMnemonicGetString(zydis.mnemonic)) : std::string("undecodable")));
   }
   return true;
-}
-
-std::string hex_bytes(const uint8_t* p, size_t available) {
-  std::string hex;
-  for (size_t i = 0; i < std::min<size_t>(available, 10); ++i) {
-    static const char digits[] = "0123456789abcdef";
-    hex += digits[p[i] >> 4];
-    hex += digits[p[i] & 15];
-    hex += ' ';
-  }
-  return hex;
 }
 
 // Every field of an instruction, for the table's full decoding against Zydis's.
@@ -1369,12 +1369,7 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
     }
   }
   SUBCASE("every offset of the code of every x86/x64 sample and corpus driver") {
-    std::vector<fs::path> files;
-    const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
-    for (const fs::path& dir : {bin, test::corpus_dir_for_test()})
-      if (!dir.empty() && fs::is_directory(dir))
-        for (const auto& entry : fs::directory_iterator(dir))
-          if (entry.path().extension() == ".sys") files.push_back(entry.path());
+    const std::vector<fs::path> files = sample_and_corpus_drivers();
     size_t offsets = 0, sweep_insns = 0, sweep_taken = 0, full_taken = 0;
     for (const fs::path& file : files) {
       auto mapped = MappedFile::open(file.string());
