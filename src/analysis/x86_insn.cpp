@@ -54,9 +54,6 @@ Flow classify(const ZydisDecodedInstruction& insn, const ZydisDecodedOperand* op
   }
 }
 
-// Copied over an instruction to clear it (see x86_table.cpp).
-const Insn kEmptyInsn{};
-
 }  // namespace
 
 bool is_padding(const Insn& insn) {

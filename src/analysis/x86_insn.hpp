@@ -71,6 +71,10 @@ struct Insn {
   }
 };
 
+// Copied over an instruction to clear it: a temporary Insn{} is built on the stack with narrow stores and
+// copied with wide loads, which stalls on store forwarding (a third of the table decoder's time).
+inline const Insn kEmptyInsn{};
+
 class Decoder {
  public:
   // address_span: the addresses above image_base that the analysis can ask about (see may_be_image_address).

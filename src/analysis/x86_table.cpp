@@ -291,10 +291,6 @@ Table make_table(bool x64) {
   return t;
 }
 
-// Copied over an instruction to clear it: a temporary Insn{} is built on the stack with narrow stores and
-// copied with wide loads, which stalls on store forwarding (a third of the table decoder's time).
-const Insn kEmptyInsn{};
-
 uint32_t read_u32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
          static_cast<uint32_t>(p[3]) << 24;
