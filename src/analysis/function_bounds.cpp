@@ -87,7 +87,7 @@ void Analysis::sweep() {
     if (!sec.executable) continue;
     SweepSection ss;
     ss.section = &sec;
-    const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+    const size_t n = sec.file_size();
     code_bytes_ += n;
     ss.boundaries.assign(n / 64 + 1, 0);
     const uint8_t* data = sec.bytes.data();
@@ -181,7 +181,7 @@ void Analysis::sweep() {
 const Analysis::SweepSection* Analysis::sweep_section_at(uint32_t rva) const {
   for (const SweepSection& ss : sweep_sections_) {
     const CodeSection& s = *ss.section;
-    const size_t n = std::min<size_t>(s.bytes.size(), s.size);
+    const size_t n = s.file_size();
     if (rva >= s.rva && rva - s.rva < n) return &ss;
   }
   return nullptr;
@@ -194,13 +194,13 @@ std::optional<uint32_t> Analysis::checkpoint_at(uint32_t rva) const {
   const std::vector<uint64_t>& bits = ss->boundaries;
   for (size_t word = (rva - ss->section->rva) / 64; word < bits.size(); ++word)
     if (bits[word]) return static_cast<uint32_t>(ss->section->rva + word * 64 + static_cast<size_t>(__builtin_ctzll(bits[word])));
-  return static_cast<uint32_t>(ss->section->rva + std::min<size_t>(ss->section->bytes.size(), ss->section->size));
+  return static_cast<uint32_t>(ss->section->rva + ss->section->file_size());
 }
 
 // The run starting at rva (decoded now, or shared with the regions that reached rva before).
 std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t rva) {
   if (auto known = runs_.find(rva)) return known;
-  const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+  const size_t n = sec.file_size();
   const uint8_t* data = sec.bytes.data();
   auto run = std::make_shared<InsnRun>();
   run->start = rva;
@@ -239,7 +239,7 @@ const Region* Analysis::build_region(uint32_t start, uint32_t end) {
   if (sec) {
     // Linear decoding from start, run after run: call sites close together (windows on a grid, x86 without
     // .pdata) share the runs instead of decoding the same bytes many times.
-    const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+    const size_t n = sec->file_size();
     runs_.trim(SIZE_MAX, limits_.max_cached_insns);
     uint32_t rva = start;
     while (rva < end && rva - sec->rva < n && region->insns.size() < limits_.max_region_insns) {
@@ -276,7 +276,7 @@ std::optional<Analysis::RegionPlan> Analysis::plan_region(uint32_t rva) const {
   if (!ss) return std::nullopt;
   const CodeSection& sec = *ss->section;
   const uint32_t sec_lo = sec.rva;
-  const uint32_t sec_hi = static_cast<uint32_t>(sec.rva + std::min<size_t>(sec.bytes.size(), sec.size));
+  const uint32_t sec_hi = static_cast<uint32_t>(sec.rva + sec.file_size());
 
   RegionPlan plan;
   const RuntimeFunction* f = model_.x64 ? model_.function_at(rva) : nullptr;

@@ -264,7 +264,7 @@ std::optional<ImmediateUse> use_of(const Insn& insn, uint32_t rva) {
 class Walk {
  public:
   Walk(const Decoder& decoder, const CodeSection& sec)
-      : decoder_(decoder), sec_(sec), size_(std::min<size_t>(sec.bytes.size(), sec.size)) {}
+      : decoder_(decoder), sec_(sec), size_(sec.file_size()) {}
 
   // Continues from `at` (which this walk visits next, or a fresh start) until an instruction covers rva;
   // records every address visited. The covering instruction, or nullopt when none (end of section).
@@ -309,7 +309,7 @@ std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& mode
     const uint32_t rva = rvas[k];
     const CodeSection* sec = model.section_at(rva);
     if (!sec || !sec->executable) continue;
-    if (rva - sec->rva >= std::min<size_t>(sec->bytes.size(), sec->size)) continue;
+    if (rva - sec->rva >= sec->file_size()) continue;
     if (walk && &walk->section() != sec) walk.reset();
     // Decode from this rva's own start until it meets an address the previous walk visited: from there on
     // both visit the same addresses, so the previous walk's last address at or before rva is where the
@@ -318,7 +318,7 @@ std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& mode
     uint32_t at = decode_start(model, *sec, rva);
     std::optional<uint32_t> resume;
     std::optional<Insn> covering;
-    while (at <= rva && at - sec->rva < std::min<size_t>(sec->bytes.size(), sec->size)) {
+    while (at <= rva && at - sec->rva < sec->file_size()) {
       if (walk) {
         const std::vector<uint32_t>& seen = walk->visited();
         if (std::binary_search(seen.begin(), seen.end(), at)) {

@@ -80,7 +80,7 @@ std::optional<uint32_t> Analysis::callee_pops(uint32_t target, int depth) {
   std::optional<uint32_t> result;
   const CodeSection* sec = model_.section_at(target);
   if (sec && sec->executable) {
-    const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+    const size_t n = sec->file_size();
     uint32_t rva = target;
     for (int count = 0; count < 4000 && rva - sec->rva < n; ++count) {
       Insn insn;

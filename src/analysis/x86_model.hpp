@@ -21,6 +21,9 @@ struct CodeSection {
   ByteView bytes;       // file-backed bytes from rva (may be shorter than size)
   bool executable = false;
   bool writable = false;  // IMAGE_SCN_MEM_WRITE: loads from other sections are constants
+
+  // The bytes the file backs (what can be decoded), as arm64::CodeSection::file_size().
+  size_t file_size() const { return bytes.size() < size ? bytes.size() : size; }
 };
 
 struct ImportRef {

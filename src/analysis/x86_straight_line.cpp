@@ -74,7 +74,7 @@ bool Analysis::may_copy_sp_before(uint32_t rva, uint8_t reg, const ProofContext&
 }
 
 bool Analysis::decode_at(const CodeSection& sec, uint32_t rva, Insn& out, bool sweep_only) const {
-  const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+  const size_t n = sec.file_size();
   if (rva < sec.rva || rva - sec.rva >= n) return false;
   const size_t off = rva - sec.rva;
   if (sweep_only) return decoder_.decode_for_sweep(sec.bytes.data() + off, n - off, rva, out);
@@ -95,7 +95,7 @@ bool Analysis::joins_at(uint32_t rva) {
     for (SweepSection& ss : sweep_sections_) {
       ss.joins.assign(ss.boundaries.size(), 0);
       const uint32_t base = ss.section->rva;
-      const size_t n = std::min<size_t>(ss.section->bytes.size(), ss.section->size);
+      const size_t n = ss.section->file_size();
       const auto mark = [&](uint32_t at) {
         if (at >= base && at - base < n) ss.joins[(at - base) / 64] |= uint64_t{1} << ((at - base) % 64);
       };
@@ -128,7 +128,7 @@ const Analysis::Join& Analysis::joins_sweep_stream(uint32_t start) {
   // branches of the instructions before that point are the region's own (not among the sweep's edges).
   Join join;
   const CodeSection* sec = model_.section_at(start);
-  const size_t n = sec ? std::min<size_t>(sec->bytes.size(), sec->size) : 0;
+  const size_t n = sec ? sec->file_size() : 0;
   uint32_t at = start;
   for (int steps = 0; sec && steps < 64 && at - sec->rva < n; ++steps) {
     if (on_sweep_stream(at)) {
@@ -219,7 +219,7 @@ bool Analysis::proof_step(const Insn& insn, const Loc& loc, const ProofContext& 
     // next instructions (add esp, n / sub esp, n): the region's, which are the sweep's up to its end.
     if (!insn.has_target && !insn.mem_rva) return false;  // call reg: the register is resolved in the region
     if (ctx.hi - ctx.region_start >= limits_.max_region_insns) return false;  // (a clipped region ends sooner)
-    const size_t n = std::min<size_t>(ctx.sec->bytes.size(), ctx.sec->size);
+    const size_t n = ctx.sec->file_size();
     for (uint32_t at = insn.end(); proof_run_->insns.size() <= 8 && at < ctx.hi && at - ctx.sec->rva < n;) {
       Insn next;
       if (!decode_at(*ctx.sec, at, next)) {

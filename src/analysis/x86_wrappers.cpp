@@ -150,7 +150,7 @@ bool Analysis::address_taken_near(uint32_t rva) {
     const uint32_t width = model_.x64 ? 8 : 4;
     for (const CodeSection& sec : model_.sections) {
       if (sec.executable) continue;
-      const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+      const size_t n = sec.file_size();
       for (size_t at = 0; at + width <= n && pointers.size() < 1'000'000; at += width) {
         uint64_t va = width == 8 ? sec.bytes.u64(at).value_or(0) : sec.bytes.u32(at).value_or(0);
         if (va >= model_.image_base && va - model_.image_base <= 0xffffffffull)
@@ -179,7 +179,7 @@ std::optional<MemoryConstant> Analysis::memory_constant(uint32_t rva, uint8_t si
   if (slot(rva)) return std::nullopt;
   const CodeSection* sec = model_.section_at(rva);
   if (!sec) return std::nullopt;
-  const size_t n = std::min<size_t>(sec->bytes.size(), sec->size);
+  const size_t n = sec->file_size();
   const size_t off = rva - sec->rva;
   if (off + size > n) return std::nullopt;  // not file-backed (.bss): no initial value to read
   MemoryConstant c;

@@ -1383,7 +1383,7 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
       const x86::Decoder decoder(model.x64, model.image_base, looked_up.span);
       for (const x86::CodeSection& sec : model.sections) {
         if (!sec.executable) continue;
-        const size_t n = std::min<size_t>(sec.bytes.size(), sec.size);
+        const size_t n = sec.file_size();
         for (size_t off = 0; off < n; ++off, ++offsets)
           tally.check(decoder, looked_up, sec.bytes.data() + off, n - off);
         // How much of a linear decoding the table takes (the sweep's share).
