@@ -100,7 +100,7 @@ void Analysis::sweep() {
       budget::tick();
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
-      ss.boundaries[off / 64] |= uint64_t{1} << (off % 64);
+      set_bit(ss.boundaries, off);
       if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
         ++undecodable_;
         ++off;

@@ -174,6 +174,9 @@ class Analysis {
   bool is_entry_like(uint32_t rva) const;
 
  private:
+  // The sweep's bitmaps: a bit per byte of a section, by offset.
+  static void set_bit(std::vector<uint64_t>& bits, size_t off) { bits[off / 64] |= uint64_t{1} << (off % 64); }
+  static bool bit_at(const std::vector<uint64_t>& bits, size_t off) { return (bits[off / 64] >> (off % 64)) & 1; }
   struct SweepSection {
     const CodeSection* section = nullptr;
     std::vector<uint64_t> boundaries;  // bit per byte: the sweep decoded (or stepped over) an instruction there

@@ -97,7 +97,7 @@ bool Analysis::joins_at(uint32_t rva) {
       const uint32_t base = ss.section->rva;
       const size_t n = ss.section->file_size();
       const auto mark = [&](uint32_t at) {
-        if (at >= base && at - base < n) ss.joins[(at - base) / 64] |= uint64_t{1} << ((at - base) % 64);
+        if (at >= base && at - base < n) set_bit(ss.joins, at - base);
       };
       for (const Edge& e : edges_) mark(e.target);
       for (uint32_t start : known_starts_) mark(start);
@@ -106,7 +106,7 @@ bool Analysis::joins_at(uint32_t rva) {
   const SweepSection* ss = sweep_section_at(rva);
   if (!ss) return is_known_start(rva) || is_function_entry(rva) || has_edge_to(rva);
   const size_t off = rva - ss->section->rva;
-  return (ss->joins[off / 64] >> (off % 64)) & 1;
+  return bit_at(ss->joins, off);
 }
 
 bool Analysis::has_edge_to(uint32_t rva) const {
@@ -118,7 +118,7 @@ bool Analysis::on_sweep_stream(uint32_t rva) const {
   const SweepSection* ss = sweep_section_at(rva);
   if (!ss) return false;
   const size_t off = rva - ss->section->rva;
-  return (ss->boundaries[off / 64] >> (off % 64)) & 1;
+  return bit_at(ss->boundaries, off);
 }
 
 const Analysis::Join& Analysis::joins_sweep_stream(uint32_t start) {
