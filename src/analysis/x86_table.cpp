@@ -442,6 +442,21 @@ const Table& table_for(bool x64) {
   return true;
 }
 
+// An operand's width in bytes. The operand size: 32 bits, 16 with 66, 64 with REX.W (which overrides 66).
+uint8_t width_of(Width width, const Parsed& in, bool x64) {
+  const bool rex_w = (in.rex & 0x08) != 0;
+  const bool operand16 = in.operand16 && !rex_w;
+  switch (width) {
+    case Width::byte: return 1;
+    case Width::word: return 2;
+    case Width::dword: return operand16 ? 2 : 4;
+    case Width::stack: return operand16 ? 2 : x64 ? 8 : 4;
+    case Width::address: return x64 ? 8 : 4;
+    case Width::full: break;
+  }
+  return rex_w ? 8 : operand16 ? 2 : 4;
+}
+
 // The flow of a parsed instruction: the table's, or FF's indirect call (/2) and jump (/4).
 Flow flow_of(const Parsed& in) {
   if (in.op->check == Check::group5 && (in.reg == 2 || in.reg == 4))
@@ -517,14 +532,7 @@ bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Ins
   if (in.mem.kind == OpKind::mem) {
     out.op[0] = in.mem;
     out.op[0].write = (op->write_regs >> in.reg) & 1;
-    const uint8_t full_width = in.rex & 0x08 ? 8 : in.operand16 ? 2 : 4;
-    switch (op->width) {
-      case Width::byte: out.op[0].size = 1; break;
-      case Width::word: out.op[0].size = 2; break;
-      case Width::dword: out.op[0].size = in.operand16 ? 2 : 4; break;
-      case Width::address: out.op[0].size = 0; break;  // (lea: the sweep reads no access)
-      default: out.op[0].size = full_width; break;
-    }
+    out.op[0].size = width_of(op->width, in, x64_);  // (read only when written: note_memory_use())
     out.operand_count = 1;
   } else if (flow == Flow::call_indirect || flow == Flow::jmp_indirect) {
     out.op[0].kind = OpKind::reg;
@@ -542,9 +550,8 @@ bool Decoder::decode_table(const uint8_t* p, size_t available, uint32_t rva, Ins
   if ((flow == Flow::call_indirect || flow == Flow::jmp_indirect) && in.legacy_prefixes) return false;
   if (op->check == Check::lea && in.mem.kind != OpKind::mem) return false;  // (lea reg, reg: undefined)
   fill_common(in, x64_, image_base_, rva, out);
-  const bool rex_w = (in.rex & 0x08) != 0;
-  const uint8_t operand = rex_w ? 8 : in.operand16 ? 2 : 4;
-  const uint8_t stack = in.operand16 && !rex_w ? 2 : x64_ ? 8 : 4;
+  const uint8_t operand = width_of(Width::full, in, x64_);
+  const uint8_t stack = width_of(Width::stack, in, x64_);
   ZydisMnemonic mnemonic = op->mnemonic;
   if (op->by_reg) mnemonic = op->by_reg[in.reg];
   if (op->by_cc) mnemonic = op->by_cc[in.opcode & 15];
@@ -555,20 +562,10 @@ bool Decoder::decode_table(const uint8_t* p, size_t available, uint32_t rva, Ins
     mnemonic = operand == 8 ? ZYDIS_MNEMONIC_CQO : operand == 4 ? ZYDIS_MNEMONIC_CDQ : ZYDIS_MNEMONIC_CWD;
   if (mnemonic == ZYDIS_MNEMONIC_INVALID) return false;
   out.mnemonic = mnemonic;
-  const auto width = [&](Width w) -> uint8_t {
-    switch (w) {
-      case Width::byte: return 1;
-      case Width::word: return 2;
-      case Width::dword: return 4;
-      case Width::stack: return stack;
-      case Width::address: return x64_ ? 8 : 4;
-      default: return operand;
-    }
-  };
   // FF's call, jmp and push take the stack's width; its inc and dec the operand size.
   const bool stack_operand = op->by_reg == kGroup5 && in.opcode == 0xff && (in.reg == 2 || in.reg == 4 || in.reg == 6);
-  const uint8_t rm_width = stack_operand ? stack : width(op->width);
-  const uint8_t reg_width = width(op->reg_width);
+  const uint8_t rm_width = stack_operand ? stack : width_of(op->width, in, x64_);
+  const uint8_t reg_width = width_of(op->reg_width, in, x64_);
   // Register ids: byte registers without REX name ah..bh for 4..7, which stand for rax..rbx.
   const auto reg_operand = [&](uint8_t id, uint8_t size, bool read, bool write) {
     Operand o;
