@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -102,6 +103,20 @@ inline uint32_t tag_value(const std::string& four) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(four[static_cast<size_t>(i)]);
   return v;
+}
+
+// The sample drivers and, when generated, the corpus drivers whose names hold `name_part` (all of them for
+// ""), in name order.
+inline std::vector<std::filesystem::path> sample_and_corpus_drivers(const std::string& name_part = "") {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> files;
+  for (const fs::path& dir : {fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin", corpus_dir_for_test()})
+    if (!dir.empty() && fs::is_directory(dir))
+      for (const auto& entry : fs::directory_iterator(dir))
+        if (entry.path().extension() == ".sys" && entry.path().filename().string().find(name_part) != std::string::npos)
+          files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 // A straight-line proof's definition against the full data flow's answer (either architecture's Def):

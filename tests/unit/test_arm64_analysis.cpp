@@ -488,26 +488,8 @@ TEST_CASE("arm64 targeted decoding: branches no IAT address can reach are not de
   CHECK(swept_all.call_sites == aimed_all.call_sites);
 }
 
-namespace {
-
-// The ARM64 sample drivers and, when generated, the ARM64 corpus drivers, in name order.
-std::vector<fs::path> arm64_sample_and_corpus_drivers() {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin"))
-    if (entry.path().filename().string().find("-arm64") != std::string::npos) files.push_back(entry.path());
-  if (const fs::path dir = test::corpus_dir_for_test(); !dir.empty())
-    for (const auto& entry : fs::directory_iterator(dir))
-      if (entry.path().filename().string().find("-arm64-") != std::string::npos &&
-          entry.path().extension() == ".sys")
-        files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-}  // namespace
-
 TEST_CASE("arm64 targeted decoding and proofs find what full sweeps and walks find in every ARM64 sample and corpus driver") {
-  const std::vector<fs::path> files = arm64_sample_and_corpus_drivers();
+  const std::vector<fs::path> files = test::sample_and_corpus_drivers("-arm64");
   REQUIRE(files.size() >= 4);
   size_t evidence = 0;
   for (const fs::path& file : files) {
@@ -533,7 +515,7 @@ TEST_CASE("arm64 targeted decoding and proofs find what full sweeps and walks fi
 }
 
 TEST_CASE("arm64 straight-line proofs of an argument agree with the full data flow at every call site") {
-  const std::vector<fs::path> files = arm64_sample_and_corpus_drivers();
+  const std::vector<fs::path> files = test::sample_and_corpus_drivers("-arm64");
   REQUIRE(files.size() >= 4);
   size_t arguments = 0;
   size_t proved = 0;
@@ -904,7 +886,7 @@ TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
   // What makes keeping them exact: a word outside the address-dependent groups decodes the same at any
   // address. Checked on every code word of the ARM64 samples and corpus, and on random words.
   std::vector<uint32_t> words;
-  for (const fs::path& file : arm64_sample_and_corpus_drivers()) {
+  for (const fs::path& file : test::sample_and_corpus_drivers("-arm64")) {
     const std::string bytes = test::read_all(file);
     auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
     REQUIRE(image.ok());

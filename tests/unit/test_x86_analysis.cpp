@@ -611,18 +611,6 @@ x86::CodeModel make_model(bool x64, const std::vector<uint8_t>& text, uint32_t t
   return m;
 }
 
-// The sample drivers and, when generated, the corpus drivers (every architecture), in name order.
-std::vector<fs::path> sample_and_corpus_drivers() {
-  std::vector<fs::path> files;
-  const fs::path bin = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin";
-  for (const fs::path& dir : {bin, test::corpus_dir_for_test()})
-    if (!dir.empty() && fs::is_directory(dir))
-      for (const auto& entry : fs::directory_iterator(dir))
-        if (entry.path().extension() == ".sys") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 // .pdata of every function of kX64Text except the thunks and f11 (a leaf tail call, as compilers emit it).
 std::vector<RuntimeFunction> x64_functions() {
   return {{0x1000, 0x1020}, {0x1020, 0x1060}, {0x1060, 0x1090}, {0x1090, 0x10c0}, {0x10c0, 0x10f0},
@@ -1123,7 +1111,7 @@ TEST_CASE("straight-line proofs of an argument agree with the full data flow") {
     CHECK(tally.proved > 0);
   }
   SUBCASE("every call site of every x86/x64 sample and corpus driver") {
-    const std::vector<fs::path> files = sample_and_corpus_drivers();
+    const std::vector<fs::path> files = test::sample_and_corpus_drivers();
     ProofTally tally;
     size_t images = 0;
     for (const fs::path& file : files) {
@@ -1369,7 +1357,7 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
     }
   }
   SUBCASE("every offset of the code of every x86/x64 sample and corpus driver") {
-    const std::vector<fs::path> files = sample_and_corpus_drivers();
+    const std::vector<fs::path> files = test::sample_and_corpus_drivers();
     size_t offsets = 0, sweep_insns = 0, sweep_taken = 0, full_taken = 0;
     for (const fs::path& file : files) {
       auto mapped = MappedFile::open(file.string());
