@@ -1,6 +1,8 @@
 #include "core/budget.hpp"
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -59,5 +61,13 @@ Scope::Scope(const FileLimits& limits) : saved_(detail::state) {
 }
 
 void return_free_memory() { malloc_trim(0); }
+
+void discard_pages(const void* begin, const void* end) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (reinterpret_cast<uintptr_t>(begin) + page - 1) & ~(page - 1);
+  const uintptr_t last = reinterpret_cast<uintptr_t>(end) & ~(page - 1);
+  // Advice only: when it fails the pages simply stay resident.
+  if (first < last) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
 
 }  // namespace tagwho::budget

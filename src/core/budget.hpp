@@ -95,4 +95,9 @@ constexpr uint64_t kLargeFile = 16ull << 20;
 // arena of the thread that used it, so without this each thread would keep the peak of its largest file.
 void return_free_memory();
 
+// Hands back to the system the pages wholly inside [begin, end): memory the caller owns and will not read
+// again (a vector's emptied tail), which stays resident otherwise until the whole block is freed. They read
+// as zeros if touched again.
+void discard_pages(const void* begin, const void* end);
+
 }  // namespace tagwho::budget

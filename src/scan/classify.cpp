@@ -119,15 +119,21 @@ ImmediateUses::ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage*
   std::sort(rvas.begin(), rvas.end());
   rvas.erase(std::unique(rvas.begin(), rvas.end()), rvas.end());
   if (rvas.empty()) return;
-  std::vector<std::optional<ImmediateUse>> found = analyser->immediates_at(*image, rvas);
-  for (size_t i = 0; i < rvas.size(); ++i) uses_.emplace_back(rvas[i], std::move(found[i]));
+  const std::vector<std::optional<ImmediateUse>> found = analyser->immediates_at(*image, rvas);
+  uses_.reserve(static_cast<size_t>(std::count_if(found.begin(), found.end(), [](const auto& use) { return use.has_value(); })));
+  for (size_t i = 0; i < rvas.size(); ++i) {
+    if (!found[i]) continue;
+    // A handful of distinct mnemonics (mov, cmp, push...): a linear search finds them.
+    auto known = std::find(mnemonics_.begin(), mnemonics_.end(), found[i]->mnemonic);
+    if (known == mnemonics_.end()) known = mnemonics_.insert(known, found[i]->mnemonic);
+    uses_.push_back({rvas[i], found[i]->instruction_rva, static_cast<uint32_t>(known - mnemonics_.begin())});
+  }
 }
 
 std::optional<ImmediateUse> ImmediateUses::at(uint32_t rva) const {
-  auto it = std::lower_bound(uses_.begin(), uses_.end(), rva,
-                             [](const auto& entry, uint32_t x) { return entry.first < x; });
-  if (it == uses_.end() || it->first != rva) return std::nullopt;
-  return it->second;
+  auto it = std::lower_bound(uses_.begin(), uses_.end(), rva, [](const Use& use, uint32_t x) { return use.rva < x; });
+  if (it == uses_.end() || it->rva != rva) return std::nullopt;
+  return ImmediateUse{it->instruction_rva, mnemonics_[it->mnemonic]};
 }
 
 std::vector<uint32_t> call_tag_instructions(const std::vector<Evidence>& calls) {

@@ -79,14 +79,23 @@ std::vector<Finding> group_by_tag(std::vector<Evidence> evidence) {
   std::map<uint32_t, size_t> counts;
   for (const Evidence& item : evidence) ++counts[__builtin_bswap32(item.tag.without_protected_bit().value)];
   for (const auto& [key, count] : counts) by_tag[key].evidence.reserve(count);
-  for (Evidence& item : evidence) {
+  // Taken from the back, so that the input's emptied tail goes back to the system as the findings fill:
+  // otherwise a large driver's evidence is held twice at the end (a 34 MB x86 driver's 320,000 call sites:
+  // 70 MB more). The order taken in does not matter, as each finding is sorted by a total order.
+  constexpr size_t kDiscardEvery = size_t{1} << 12;  // items: about 1 MB
+  for (size_t taken = 1; !evidence.empty(); ++taken) {
+    Evidence& item = evidence.back();
     Tag tag = item.tag.without_protected_bit();
     Finding& finding = by_tag[__builtin_bswap32(tag.value)];
     finding.tag = tag;
     finding.best = std::max(finding.best, item.kind);
     finding.evidence.push_back(std::move(item));
+    evidence.pop_back();
+    if (taken % kDiscardEvery == 0)
+      budget::discard_pages(evidence.data() + evidence.size(), evidence.data() + evidence.capacity());
   }
   std::vector<Finding> findings;
+  findings.reserve(by_tag.size());
   for (auto& [value, finding] : by_tag) {
     std::sort(finding.evidence.begin(), finding.evidence.end(), stronger_first);
     findings.push_back(std::move(finding));
