@@ -6,7 +6,6 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
-#include <unordered_set>
 
 namespace tagwho::arm64 {
 namespace {
@@ -660,24 +659,18 @@ void Analysis::step(const Region& region, int index, const Loc& loc, std::vector
 
 // --- The walk ----------------------------------------------------------------------------------------------
 
+size_t Analysis::ResolveKeyHash::operator()(const ResolveKey& k) const {
+  uint64_t h = static_cast<uint64_t>(k.index) * 0x9e3779b97f4a7c15ull;
+  h = h * 31 + (static_cast<uint64_t>(k.loc.kind) << 8 | k.loc.reg);
+  h = h * 31 + static_cast<uint32_t>(k.loc.off);
+  for (uint8_t i = 0; i < k.loc.nops; ++i) h = h * 31 + (k.loc.ops[i].imm ^ (uint64_t{k.loc.ops[i].kind} << 56));
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   struct Item {
     int index;
     Loc loc;
-  };
-  struct Key {
-    int index;
-    Loc loc;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      uint64_t h = static_cast<uint64_t>(k.index) * 0x9e3779b97f4a7c15ull;
-      h = h * 31 + (static_cast<uint64_t>(k.loc.kind) << 8 | k.loc.reg);
-      h = h * 31 + static_cast<uint32_t>(k.loc.off);
-      for (uint8_t i = 0; i < k.loc.nops; ++i) h = h * 31 + (k.loc.ops[i].imm ^ (uint64_t{k.loc.ops[i].kind} << 56));
-      return static_cast<size_t>(h ^ (h >> 29));
-    }
   };
   std::vector<Def> defs;
   const auto add_def = [&](const Def& d) {
@@ -704,7 +697,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   if (!region || index < 0 || static_cast<size_t>(index) >= region->insns.size()) return {Def{}};
   const Region& r = *region;
   std::vector<Item> work{Item{index, loc}};
-  std::unordered_set<Key, KeyHash> visited;
+  const ResolveVisits::Lease visited(resolve_visits_);
   std::vector<Outcome> outcomes;
   std::vector<int> preds;
   uint32_t steps = 0;
@@ -734,7 +727,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     else if (preds.empty()) add_def(Def{Def::unknown, 0, at.rva});
     if (preds.empty()) continue;
     for (int p : preds) {
-      if (!visited.insert(Key{p, item.loc}).second) continue;
+      if (!visited->insert(ResolveKey{p, item.loc})) continue;
       outcomes.clear();
       step(r, p, item.loc, outcomes);
       for (const Outcome& o : outcomes) {

@@ -16,6 +16,7 @@
 #include "analysis/arm64_model.hpp"
 #include "analysis/insn_runs.hpp"
 #include "analysis/region_cache.hpp"
+#include "analysis/visited_set.hpp"
 #include "analysis/wrappers.hpp"
 
 namespace tagwho::arm64 {
@@ -204,6 +205,17 @@ class Analysis {
   analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
   std::shared_ptr<const InsnRun> block_at(const CodeSection& sec, uint32_t block);
   int nested_ = 0;
+  // resolve()'s visited states: (instruction index in the region, location).
+  struct ResolveKey {
+    int index;
+    Loc loc;
+    bool operator==(const ResolveKey&) const = default;
+  };
+  struct ResolveKeyHash {
+    size_t operator()(const ResolveKey& k) const;
+  };
+  using ResolveVisits = analysis::VisitedSets<ResolveKey, ResolveKeyHash>;
+  ResolveVisits resolve_visits_;
   // straight_line_walk() is stepping: resolve() walks on along the same line from the step's instruction
   // (within the region starting at proof_region_start_), or declines and sets needed_region_.
   bool proving_ = false;

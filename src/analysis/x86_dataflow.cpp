@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <string_view>
-#include <unordered_set>
 
 namespace tagwho::x86 {
 namespace {
@@ -611,6 +610,15 @@ bool Analysis::cleared_before(const Region& region, int index, uint8_t reg) cons
   return false;
 }
 
+size_t Analysis::ResolveKeyHash::operator()(const ResolveKey& k) const {
+  uint64_t h = k.region_start * 0x9e3779b97f4a7c15ull ^ k.region_end;
+  h = h * 31 + static_cast<uint64_t>(k.index);
+  h = h * 31 + (static_cast<uint64_t>(k.loc.kind) << 8 | k.loc.reg);
+  h = h * 31 + static_cast<uint32_t>(k.loc.off);
+  for (uint8_t i = 0; i < k.loc.nops; ++i) h = h * 31 + (k.loc.ops[i].imm ^ (uint64_t{k.loc.ops[i].kind} << 56));
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
 std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   struct Item {
     const Region* region;
@@ -618,23 +626,6 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     Loc loc;
     uint32_t hops;
   };
-  struct Key {
-    uint32_t region_start, region_end;
-    int index;
-    Loc loc;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      uint64_t h = k.region_start * 0x9e3779b97f4a7c15ull ^ k.region_end;
-      h = h * 31 + static_cast<uint64_t>(k.index);
-      h = h * 31 + (static_cast<uint64_t>(k.loc.kind) << 8 | k.loc.reg);
-      h = h * 31 + static_cast<uint32_t>(k.loc.off);
-      for (uint8_t i = 0; i < k.loc.nops; ++i) h = h * 31 + (k.loc.ops[i].imm ^ (uint64_t{k.loc.ops[i].kind} << 56));
-      return static_cast<size_t>(h ^ (h >> 29));
-    }
-  };
-
   std::vector<Def> defs;
   const auto add_def = [&](const Def& d) {
     for (const Def& e : defs)
@@ -650,7 +641,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
   if (!region || index < 0) return {Def{}};
 
   std::vector<Item> work{Item{region, index, loc, 0}};
-  std::unordered_set<Key, KeyHash> visited;
+  const ResolveVisits::Lease visited(resolve_visits_);
   std::vector<Outcome> outcomes;
   std::vector<std::pair<const Region*, int>> preds;
   uint32_t steps = 0;
@@ -704,8 +695,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     else if (preds.empty()) add_def(Def{Def::unknown, 0, at.rva});
     if (preds.empty()) continue;
     for (const auto& [pr, pi] : preds) {
-      Key key{pr->start, pr->end, pi, item.loc};
-      if (!visited.insert(key).second) continue;
+      if (!visited->insert(ResolveKey{pr->start, pr->end, pi, item.loc})) continue;
       outcomes.clear();
       step(*pr, pi, item.loc, outcomes);
       for (const Outcome& o : outcomes) {

@@ -14,6 +14,7 @@
 
 #include "analysis/insn_runs.hpp"
 #include "analysis/region_cache.hpp"
+#include "analysis/visited_set.hpp"
 #include "analysis/wrappers.hpp"
 #include "analysis/x86_insn.hpp"
 #include "analysis/x86_model.hpp"
@@ -291,6 +292,18 @@ class Analysis {
   std::shared_ptr<InsnRun> proof_run_;  // straight_line_def(): the one instruction a step looks at
   Region proof_region_;                 // ... as step() takes it
   int nested_resolves_ = 0;
+  // resolve()'s visited states: (region, instruction index, location).
+  struct ResolveKey {
+    uint32_t region_start, region_end;
+    int index;
+    Loc loc;
+    bool operator==(const ResolveKey&) const = default;
+  };
+  struct ResolveKeyHash {
+    size_t operator()(const ResolveKey& k) const;
+  };
+  using ResolveVisits = analysis::VisitedSets<ResolveKey, ResolveKeyHash>;
+  ResolveVisits resolve_visits_;
   uint64_t decoded_ = 0;
   analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
   std::shared_ptr<const InsnRun> run_at(const CodeSection& sec, uint32_t rva);
