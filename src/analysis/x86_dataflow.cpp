@@ -657,7 +657,10 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     }
     const Region& r = *item.region;
     const Insn& at = r.insns[static_cast<size_t>(item.index)];
-    const bool known = is_known_start(at.rva);
+    // Branch targets and function starts all have their join bit: most instructions have none, and skip
+    // the searches of the (large) sorted tables below.
+    const bool joins = joins_at(at.rva);
+    const bool known = joins && is_known_start(at.rva);
     preds.clear();
     if (item.index > 0 && !known) {
       const Insn& prev = r.insns[static_cast<size_t>(item.index - 1)];
@@ -671,13 +674,11 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
       preds.emplace_back(&r, static_cast<int>(it->second));
     }
     int foreign_taken = 0;
-    if (!is_entry_like(at.rva) && item.hops < limits_.max_hops) {
-      auto lo = std::lower_bound(edges_.begin(), edges_.end(), at.rva,
+    if (joins && !is_entry_like(at.rva) && item.hops < limits_.max_hops) {
+      auto it = std::lower_bound(edges_.begin(), edges_.end(), at.rva,
                                  [](const Edge& e, uint32_t x) { return e.target < x; });
-      auto hi = std::upper_bound(lo, edges_.end(), at.rva, [](uint32_t x, const Edge& e) { return x < e.target; });
-      const std::pair er{lo, hi};
       int taken = 0;
-      for (auto it = er.first; it != er.second && taken < 8; ++it) {
+      for (; it != edges_.end() && it->target == at.rva && taken < 8; ++it) {
         if (it->kind == Edge::call || (it->source >= r.start && it->source < r.end)) continue;
         if (++foreign > limits_.max_foreign_regions) break;
         const Region* other = region_for(it->source);
@@ -691,7 +692,7 @@ std::vector<Def> Analysis::resolve(const Region* region, int index, Loc loc) {
     }
     // At a function entry the value may come from the caller (a parameter), whatever jumps back to the
     // entry. (A .pdata start reached only by jumps from other functions is followed into them instead.)
-    if (is_function_entry(at.rva) && (is_entry_like(at.rva) || foreign_taken == 0)) add_def(entry_def(item.loc, at.rva));
+    if (joins && is_function_entry(at.rva) && (is_entry_like(at.rva) || foreign_taken == 0)) add_def(entry_def(item.loc, at.rva));
     else if (preds.empty()) add_def(Def{Def::unknown, 0, at.rva});
     if (preds.empty()) continue;
     for (const auto& [pr, pi] : preds) {
