@@ -101,15 +101,23 @@ void Analysis::sweep() {
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       set_bit(ss.boundaries, off);
-      if (!decoder_.decode_for_sweep(data + off, n - off, rva, insn)) {
+      // Most instructions only need stepping over (quiet): their length, without building an Insn.
+      const int quiet = decoder_.sweep_step(data + off, n - off, rva, insn);
+      if (quiet < 0) {
         ++undecodable_;
         ++off;
         prev_falls = false;
         continue;
       }
-      if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < insn.end()) {
+      const uint32_t end = quiet > 0 ? rva + static_cast<uint32_t>(quiet) : insn.end();
+      if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < end) {
         off = fit->begin_rva - sec.rva;  // resynchronise on the function start
         prev_falls = false;
+        continue;
+      }
+      if (quiet > 0) {
+        prev_falls = true;
+        off += static_cast<size_t>(quiet);
         continue;
       }
       if (insn.has_target && (insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc) &&

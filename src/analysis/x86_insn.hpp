@@ -95,6 +95,11 @@ class Decoder {
   bool decode_table(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_plain(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // The sweep's decoding, in one step: the length of an instruction the sweep only steps over (> 0), without
+  // building its Insn; else 0 with `out` as decode_for_sweep() gives it; -1 when undecodable. Stepped over
+  // (quiet): one the table takes (decode_plain()) that falls through, is no padding, and has no memory
+  // operand with an absolute or RIP-relative address or a displacement of 16 bits or more. Most are.
+  int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).

@@ -501,9 +501,12 @@ bool Decoder::may_be_image_address(int64_t value) const {
   return va >= image_base_ && va - image_base_ < address_span_;
 }
 
-bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
-  Parsed in;
-  if (!parse(x64_, p, available, in)) return false;
+namespace {
+
+// decode_plain()'s parse: false for what it leaves to Zydis.
+[[gnu::always_inline]] inline bool parse_plain(const Decoder& decoder, bool x64, const uint8_t* p, size_t available,
+                                               Parsed& in) {
+  if (!parse(x64, p, available, in)) return false;
   const Op* op = in.op;
   const Flow flow = flow_of(in);
   if (in.has_modrm && in.mod == 3) {
@@ -522,9 +525,23 @@ bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Ins
   }
   // A 32-bit immediate is plain only where it cannot be an address the sweep looks up.
   if (in.imm_bytes == 4 && op->form != Form::rel32 &&
-      (may_be_image_address(in.imm) || may_be_image_address(in.imm & 0xffffffffll)))
+      (decoder.may_be_image_address(in.imm) || decoder.may_be_image_address(in.imm & 0xffffffffll)))
     return false;
-  fill_common(in, x64_, image_base_, rva, out);
+  return true;
+}
+
+// Quiet: it falls through, is no padding (nop), and has no memory operand with an address or a
+// displacement wide enough to be one (what Analysis::note_memory_use() reads).
+bool quiet(const Parsed& in) {
+  if (flow_of(in) != Flow::normal || in.op->mnemonic == ZYDIS_MNEMONIC_NOP) return false;
+  return in.mem.kind != OpKind::mem || !(in.absolute || in.rip_relative || in.disp_bits >= 16);
+}
+
+// decode_plain()'s Insn, from its parse.
+[[gnu::always_inline]] inline void fill_plain(const Parsed& in, bool x64, uint64_t image_base, uint32_t rva, Insn& out) {
+  const Op* op = in.op;
+  const Flow flow = flow_of(in);
+  fill_common(in, x64, image_base, rva, out);
   out.mnemonic = op->mnemonic == ZYDIS_MNEMONIC_MOV || op->mnemonic == ZYDIS_MNEMONIC_LEA ||
                          op->mnemonic == ZYDIS_MNEMONIC_NOP
                      ? op->mnemonic
@@ -532,13 +549,31 @@ bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Ins
   if (in.mem.kind == OpKind::mem) {
     out.op[0] = in.mem;
     out.op[0].write = (op->write_regs >> in.reg) & 1;
-    out.op[0].size = width_of(op->width, in, x64_);  // (read only when written: note_memory_use())
+    out.op[0].size = width_of(op->width, in, x64);  // (read only when written: note_memory_use())
     out.operand_count = 1;
   } else if (flow == Flow::call_indirect || flow == Flow::jmp_indirect) {
     out.op[0].kind = OpKind::reg;
     out.op[0].reg = in.rm_id;
     out.operand_count = 1;
   }
+}
+
+}  // namespace
+
+int Decoder::sweep_step(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
+  Parsed in;
+  if (parse_plain(*this, x64_, p, available, in)) {
+    if (quiet(in)) return in.length;
+    fill_plain(in, x64_, image_base_, rva, out);
+    return 0;
+  }
+  return decode(p, available, rva, out, true) ? 0 : -1;
+}
+
+bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
+  Parsed in;
+  if (!parse_plain(*this, x64_, p, available, in)) return false;
+  fill_plain(in, x64_, image_base_, rva, out);
   return true;
 }
 
