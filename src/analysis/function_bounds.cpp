@@ -26,6 +26,33 @@ uint64_t looked_up_span(const CodeModel& model) {
 
 bool contains_sorted(const std::vector<uint32_t>& v, uint32_t x) { return std::binary_search(v.begin(), v.end(), x); }
 
+// Sorts the sweep's edges by (target, source). The sweep finds them in increasing source order (unless
+// sections overlap or come out of order): then a stable radix sort on the target alone gives that order, in
+// three linear passes instead of a comparison sort (on large drivers, a few million edges: a tenth of
+// the sweep's time).
+void sort_by_target(std::vector<Edge>& edges) {
+  const bool by_source = std::adjacent_find(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
+                           return a.source >= b.source;
+                         }) == edges.end();
+  if (!by_source) {
+    std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
+      return a.target != b.target ? a.target < b.target : a.source < b.source;
+    });
+    return;
+  }
+  constexpr unsigned kDigitBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kDigitBits;
+  std::vector<Edge> scattered(edges.size());
+  for (unsigned shift = 0; shift < 32; shift += kDigitBits) {
+    std::vector<size_t> starts(kBuckets + 1, 0);
+    for (const Edge& e : edges) ++starts[((e.target >> shift) & (kBuckets - 1)) + 1];
+    if (std::count(starts.begin(), starts.end(), edges.size()) == 1) continue;  // one digit for all: in order
+    for (size_t b = 1; b <= kBuckets; ++b) starts[b] += starts[b - 1];
+    for (const Edge& e : edges) scattered[starts[(e.target >> shift) & (kBuckets - 1)]++] = e;
+    edges.swap(scattered);
+  }
+}
+
 }  // namespace
 
 const CodeSection* CodeModel::section_at(uint32_t rva) const {
@@ -171,9 +198,7 @@ void Analysis::sweep() {
   std::sort(stores_.begin(), stores_.end());
   sort_unique(taken_);
 
-  std::sort(edges_.begin(), edges_.end(), [](const Edge& a, const Edge& b) {
-    return a.target != b.target ? a.target < b.target : a.source < b.source;
-  });
+  sort_by_target(edges_);
   sort_unique(call_targets_);
   entry_like_ = call_targets_;
   entry_like_.insert(entry_like_.end(), code_pointers.begin(), code_pointers.end());
