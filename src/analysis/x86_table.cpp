@@ -315,11 +315,11 @@ struct Parsed {
   int64_t imm = 0;  // sign-extended
 };
 
-const Table& table_for(bool x64) {
-  static const Table x86_table = make_table(false);
-  static const Table x64_table = make_table(true);
-  return x64 ? x64_table : x86_table;
-}
+// Built when the program starts (make_table() reads only constants of this file, defined above): a
+// function-local static would cost a guard check on every instruction decoded.
+const Table kTables[2] = {make_table(false), make_table(true)};
+
+inline const Table& table_for(bool x64) { return kTables[x64]; }
 
 [[gnu::always_inline]] inline bool parse(bool x64, const uint8_t* p, size_t available, Parsed& out) {
   size_t i = 0;
