@@ -266,19 +266,34 @@ class Walk {
   Walk(const Decoder& decoder, const CodeSection& sec)
       : decoder_(decoder), sec_(sec), size_(sec.file_size()) {}
 
+  // The instruction at `at`, recorded as visited: where it ends, or nullopt when undecodable. Only its length
+  // is decoded (as the sweep decodes): a walk steps over hundreds of instructions for each one it looks into.
+  std::optional<uint32_t> step(uint32_t at) {
+    visited_.push_back(at);
+    const size_t off = at - sec_.rva;
+    const int quiet = decoder_.sweep_step(sec_.bytes.data() + off, size_ - off, at, scratch_);
+    if (quiet < 0) return std::nullopt;
+    return at + (quiet > 0 ? static_cast<uint32_t>(quiet) : scratch_.length);
+  }
+  // The instruction at `at`, decoded whole (the same length and validity as step(): both decodings are held
+  // to Zydis's).
+  std::optional<Insn> decode_whole(uint32_t at) const {
+    const size_t off = at - sec_.rva;
+    Insn insn;
+    if (!decoder_.decode(sec_.bytes.data() + off, size_ - off, at, insn)) return std::nullopt;
+    return insn;
+  }
   // Continues from `at` (which this walk visits next, or a fresh start) until an instruction covers rva;
   // records every address visited. The covering instruction, or nullopt when none (end of section).
   std::optional<Insn> run_to(uint32_t at, uint32_t rva) {
     while (at <= rva && at - sec_.rva < size_) {
-      visited_.push_back(at);
-      Insn insn;
-      const size_t off = at - sec_.rva;
-      if (!decoder_.decode(sec_.bytes.data() + off, size_ - off, at, insn)) {
+      const std::optional<uint32_t> end = step(at);
+      if (!end) {
         ++at;
         continue;
       }
-      if (insn.end() > rva) return insn;
-      at = insn.end();
+      if (*end > rva) return decode_whole(at);
+      at = *end;
     }
     return std::nullopt;
   }
@@ -297,6 +312,7 @@ class Walk {
   const CodeSection& sec_;
   size_t size_;
   std::vector<uint32_t> visited_;  // increasing
+  Insn scratch_;                   // step()'s decoding, when it builds one
 };
 
 }  // namespace
@@ -334,10 +350,12 @@ std::vector<std::optional<ImmediateUse>> immediate_uses_at(const CodeModel& mode
           break;
         }
       }
-      covering = fresh.run_to(at, at);  // one step: the instruction at `at`, recorded as visited
-      if (covering && covering->end() > rva) break;
-      at = covering ? covering->end() : at + 1;
-      covering.reset();
+      const std::optional<uint32_t> end = fresh.step(at);
+      if (end && *end > rva) {
+        covering = fresh.decode_whole(at);
+        break;
+      }
+      at = end ? *end : at + 1;
     }
     if (resume) {
       // Continue the previous walk: drop what it visited after `resume` (re-visited below) and go on.
