@@ -13,30 +13,32 @@
 namespace tagwho {
 
 // The evidence ladder, weakest first, so that a larger value is stronger evidence.
-enum class Confidence { raw = 0, data = 1, code = 2, wrapper = 3, call = 4 };
+enum class Confidence : uint8_t { raw = 0, data = 1, code = 2, wrapper = 3, call = 4 };
 const char* confidence_name(Confidence confidence);  // "raw", "data", "code", "wrapper", "call"
 
 // How a call site reaches the import.
 // direct / direct_tail: a call or tail jump to a wrapper function (wrapper evidence).
-enum class CallForm { none, iat, reg, thunk, tail, direct, direct_tail };
+enum class CallForm : uint8_t { none, iat, reg, thunk, tail, direct, direct_tail };
 const char* call_form_name(CallForm form);  // "", "call [iat]", "call reg", "thunk", "tail jmp [iat]", "call", "tail jmp"
 
+// The fields are ordered by size, the small ones together (192 bytes, not 216): a large driver's analysis
+// holds hundreds of thousands of these.
 struct Evidence {
   Confidence kind = Confidence::raw;
-  Tag tag;
-  std::string api;                   // tag-taking API for call/wrapper evidence
-  uint32_t rva = 0;                  // call/wrapper: the call instruction; literal: the tag bytes
-  std::optional<uint64_t> file_offset;  // literal hits: where the 4 bytes are
-  std::string section;               // section holding rva ("" when outside every section)
   CallForm form = CallForm::none;    // call evidence: how the import was reached
+  TagKind tag_kind = TagKind::pool;  // call/wrapper evidence of an Ob*WithTag API: objref (never a pool tag)
   bool negative_displacement = false;  // call evidence (x64): IAT reached with a negative RIP displacement
-  uint32_t tag_rva = 0;              // call evidence: instruction that supplied the tag value
-  std::optional<uint64_t> pool_type; // POOL_TYPE, or POOL_FLAGS when pool_flags
-  bool pool_flags = false;
-  std::optional<uint64_t> size;
+  bool pool_flags = false;           // pool_type holds POOL_FLAGS
   bool protected_pool = false;       // literal matched with, or call/wrapper tag passed with, the PROTECTED_POOL
                                      // bit set (tag holds the value without it)
-  TagKind tag_kind = TagKind::pool;  // call/wrapper evidence of an Ob*WithTag API: objref (never a pool tag)
+  Tag tag;
+  uint32_t rva = 0;                  // call/wrapper: the call instruction; literal: the tag bytes
+  uint32_t tag_rva = 0;              // call evidence: instruction that supplied the tag value
+  std::optional<uint64_t> file_offset;  // literal hits: where the 4 bytes are
+  std::optional<uint64_t> pool_type; // POOL_TYPE, or POOL_FLAGS when pool_flags
+  std::optional<uint64_t> size;
+  std::string api;                   // tag-taking API for call/wrapper evidence
+  std::string section;               // section holding rva ("" when outside every section)
   std::string detail;                // free text: "immediate of cmp", "in headers"...
   std::vector<std::string> chain;    // wrapper evidence: the wrappers outermost first, then the API
                                      // ("sub@0x1200", "ExAllocatePoolWithTag")
