@@ -29,9 +29,44 @@ bool inside_function_body(const CodeModel& model, uint32_t rva) {
 
 }  // namespace
 
+void SiteSet::add(const Site& site) {
+  if (!settled_)
+    sorted_.push_back(site);
+  else if (!has(site.rva))
+    later_.emplace(site.rva, site);
+}
+
+void SiteSet::settle() {
+  // Stable: of the sites at one address, the first found stays.
+  std::stable_sort(sorted_.begin(), sorted_.end(), [](const Site& a, const Site& b) { return a.rva < b.rva; });
+  sorted_.erase(std::unique(sorted_.begin(), sorted_.end(), [](const Site& a, const Site& b) { return a.rva == b.rva; }),
+                sorted_.end());
+  settled_ = true;
+}
+
+bool SiteSet::has(uint32_t rva) const {
+  const auto it = std::lower_bound(sorted_.begin(), sorted_.end(), rva, [](const Site& s, uint32_t x) { return s.rva < x; });
+  return (it != sorted_.end() && it->rva == rva) || later_.count(rva);
+}
+
+std::vector<Site> SiteSet::take() {
+  if (!settled_) settle();
+  std::vector<Site> all;
+  all.reserve(sorted_.size() + later_.size());
+  auto later = later_.begin();
+  for (const Site& site : sorted_) {
+    for (; later != later_.end() && later->first < site.rva; ++later) all.push_back(later->second);
+    all.push_back(site);
+  }
+  for (; later != later_.end(); ++later) all.push_back(later->second);
+  sorted_.clear();
+  later_.clear();
+  return all;
+}
+
 std::vector<Site> Analysis::find_sites() {
-  std::map<uint32_t, Site> sites;
-  const auto add = [&](const Site& s) { sites.emplace(s.rva, s); };
+  SiteSet sites;
+  const auto add = [&](const Site& s) { sites.add(s); };
 
   struct Thunk {
     const ImportRef* import;
@@ -94,6 +129,7 @@ std::vector<Site> Analysis::find_sites() {
   entry_like_.erase(std::unique(entry_like_.begin(), entry_like_.end()), entry_like_.end());
 
   // mov reg, [slot] ... call reg: look at the indirect calls of the region holding each load.
+  sites.settle();
   std::set<std::pair<uint32_t, uint32_t>> scanned;
   for (const SlotRef& ref : slot_refs_) {
     if (ref.flow != Flow::normal) continue;
@@ -103,7 +139,7 @@ std::vector<Site> Analysis::find_sites() {
     for (size_t i = 0; i < region->insns.size(); ++i) {
       const Insn& insn = region->insns[i];
       if ((insn.flow != Flow::call_indirect && insn.flow != Flow::jmp_indirect) || insn.operand_count < 1 ||
-          sites.count(insn.rva))
+          sites.has(insn.rva))
         continue;
       // call reg, or call [local] (-O0 keeps the function pointer in a stack slot).
       const Operand& target = insn.op[0];
@@ -131,13 +167,10 @@ std::vector<Site> Analysis::find_sites() {
   if (kmdf_) add_kmdf_sites(sites);
   // Finding the sites and resolving their arguments each get the whole decode budget (as on ARM64).
   decoded_ = 0;
-  std::vector<Site> result;
-  result.reserve(sites.size());
-  for (const auto& [rva, s] : sites) result.push_back(s);
-  return result;
+  return sites.take();
 }
 
-void Analysis::add_kmdf_sites(std::map<uint32_t, Site>& sites) {
+void Analysis::add_kmdf_sites(SiteSet& sites) {
   // One synthetic import per table function: immutable, shared by every analysis.
   static const std::vector<ImportRef> refs = [] {
     std::vector<ImportRef> r;
@@ -155,7 +188,7 @@ void Analysis::add_kmdf_sites(std::map<uint32_t, Site>& sites) {
     return sum;
   };
   for (uint32_t rva : table_calls_) {
-    if (sites.count(rva)) continue;
+    if (sites.has(rva)) continue;
     trim_cache();
     const Region* region = region_for(rva);
     if (!region) continue;
@@ -191,7 +224,7 @@ void Analysis::add_kmdf_sites(std::map<uint32_t, Site>& sites) {
         for (size_t k = 0; k < kmdf_table_apis().size(); ++k) {
           if (kmdf_table_apis()[k].index != static_cast<uint64_t>(slot_off) / ptr) continue;
           const bool tail = call.flow == Flow::jmp_indirect;
-          sites.emplace(rva, Site{rva, &refs[k], tail ? CallForm::tail : CallForm::reg, false, tail});
+          sites.add(Site{rva, &refs[k], tail ? CallForm::tail : CallForm::reg, false, tail});
           found = true;
         }
         if (found) break;

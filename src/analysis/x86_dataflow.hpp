@@ -111,6 +111,22 @@ struct Site {
   bool tail = false;  // reached by a jump: the return address is already on the stack
 };
 
+// The call sites found so far, one per address (the first found there). Most are found before any is looked
+// up, from the sweep: they go in a vector, sorted once by settle() (a large driver has hundreds of thousands,
+// a node each in a map); the few found after that go to a map.
+class SiteSet {
+ public:
+  void add(const Site& site);
+  void settle();
+  bool has(uint32_t rva) const;
+  std::vector<Site> take();  // every site, by address
+
+ private:
+  std::vector<Site> sorted_;  // sorted by rva once settled_
+  bool settled_ = false;
+  std::map<uint32_t, Site> later_;
+};
+
 class Analysis {
  public:
   explicit Analysis(const CodeModel& model, Limits limits = {});
@@ -125,7 +141,7 @@ class Analysis {
   // tag-taking Wdf function (kmdf_table_apis()). The table pointer is a global in writable data, loaded
   // then indexed: call [reg+index*ptr], or mov reg2, [reg+index*ptr] ... call reg2 (index may also be added
   // to reg first). The site's import is a synthetic ImportRef naming the Wdf function.
-  void add_kmdf_sites(std::map<uint32_t, Site>& sites);
+  void add_kmdf_sites(SiteSet& sites);
   // Constant values reaching argument position `arg` at the site.
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
   // The one definition resolve_argument() would find, when the code just before the site proves it cheaply:
