@@ -1411,3 +1411,27 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
   MESSAGE(tally.quiet_steps << " of the " << tally.plain << " encodings the sweep's table took were stepped over");
   CHECK(tally.quiet_steps * 4 > tally.plain);
 }
+
+TEST_CASE("the call sites found keep the first site found at each address, and come out by address") {
+  x86::SiteSet sites;
+  const auto site = [](uint32_t rva, CallForm form) { return x86::Site{rva, nullptr, form, false, false}; };
+  // Found out of order, with repeats: the sweep's own sites, then thunk callers.
+  for (uint32_t rva : {0x500u, 0x100u, 0x300u, 0x100u}) sites.add(site(rva, rva == 0x100 ? CallForm::iat : CallForm::tail));
+  sites.add(site(0x300, CallForm::thunk));
+  sites.settle();
+  CHECK(sites.has(0x100));
+  CHECK(sites.has(0x500));
+  CHECK_FALSE(sites.has(0x200));
+  // Found after settling (call reg, KMDF): new addresses are added, known ones keep their first site.
+  sites.add(site(0x200, CallForm::reg));
+  sites.add(site(0x200, CallForm::tail));
+  sites.add(site(0x300, CallForm::reg));
+  sites.add(site(0x600, CallForm::reg));
+  CHECK(sites.has(0x200));
+  const std::vector<x86::Site> all = sites.take();
+  std::vector<std::pair<uint32_t, CallForm>> got;
+  for (const x86::Site& s : all) got.emplace_back(s.rva, s.form);
+  const std::vector<std::pair<uint32_t, CallForm>> expected = {
+      {0x100, CallForm::iat}, {0x200, CallForm::reg}, {0x300, CallForm::tail}, {0x500, CallForm::tail}, {0x600, CallForm::reg}};
+  CHECK(got == expected);
+}
