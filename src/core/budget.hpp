@@ -88,7 +88,7 @@ inline void release(uint64_t bytes) {
 }
 
 // Files at least this large are analysed one at a time (scans and index builds): their analysis needs
-// several times their size (a 34 MB x86 driver listed with every tag: about 240 MB).
+// several times their size (a 34 MB x86 driver listed with every tag: about 180 MB).
 constexpr uint64_t kLargeFile = 16ull << 20;
 
 // Hands the memory a large file's analysis left free back to the system. glibc keeps freed memory in the
