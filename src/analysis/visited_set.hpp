@@ -16,12 +16,13 @@ template <typename Key, typename Hash>
 class VisitedSet {
  public:
   // Empties the set (without touching its slots, but once every 2^32 walks). A table grown large for one
-  // long walk is dropped: the short walks after it would each touch a few cache lines spread over all of it.
+  // long walk is dropped, with its keys: the short walks after it would each touch a few cache lines spread
+  // over all of it, and the keys (a walk stopped at its step limit: some 20,000, 2 MB) would stay held.
   void clear() {
     keys_.clear();
     if (slots_.size() > kKeptSlots) {
-      slots_.clear();
-      slots_.shrink_to_fit();
+      slots_ = {};
+      keys_ = {};
     }
     if (++generation_ != 0) return;
     for (Slot& slot : slots_) slot.generation = 0;
