@@ -300,9 +300,11 @@ uint32_t read_u32(const uint8_t* p) {
 struct Parsed {
   const Op* op = nullptr;
   uint8_t opcode = 0;
-  size_t length = 0;
-  size_t legacy_prefixes = 0;
-  size_t segment_prefixes = 0;
+  // (Narrow fields: this is built for every instruction decoded, and a small one is cleared with a few
+  // vector stores instead of a string store.)
+  uint8_t length = 0;
+  uint8_t legacy_prefixes = 0;
+  uint8_t segment_prefixes = 0;
   bool operand16 = false;
   uint8_t rex = 0;
   bool has_modrm = false;
@@ -311,7 +313,7 @@ struct Parsed {
   Operand mem;                    // the memory operand (kind mem) when mod != 3 or moffs
   bool rip_relative = false, absolute = false;
   uint8_t disp_bits = 0;
-  size_t imm_bytes = 0, imm_at = 0;
+  uint8_t imm_bytes = 0, imm_at = 0;
   int64_t imm = 0;  // sign-extended
 };
 
@@ -328,7 +330,7 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
     out.segment_prefixes += p[i] == 0x2e;
     ++i;
   }
-  out.legacy_prefixes = i;
+  out.legacy_prefixes = static_cast<uint8_t>(i);
   if (x64 && i < available && (p[i] & 0xf0) == 0x40) out.rex = p[i++];  // REX, right before the opcode
   if (i >= available) return false;
   const Table& table = table_for(x64);
@@ -348,7 +350,7 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
   if (op->check == Check::nop_1 && out.rex) return false;
   if (op->check == Check::imm64 && (out.rex & 0x08)) return false;
   const uint8_t rex = out.rex;
-  const size_t immz = out.operand16 && !(rex & 0x08) ? 2 : 4;  // (REX.W overrides 66)
+  const uint8_t immz = out.operand16 && !(rex & 0x08) ? 2 : 4;  // (REX.W overrides 66)
   switch (op->form) {
     case Form::none:
       return false;
@@ -428,10 +430,10 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
       break;
     }
   }
-  out.imm_at = i;
+  out.imm_at = static_cast<uint8_t>(i);
   i += out.imm_bytes;
   if (i > available || i > 15) return false;
-  out.length = i;
+  out.length = static_cast<uint8_t>(i);
   if (out.imm_bytes == 4) {
     out.imm = static_cast<int32_t>(read_u32(p + out.imm_at));
   } else if (out.imm_bytes == 2) {
@@ -688,8 +690,11 @@ bool Decoder::decode_table(const uint8_t* p, size_t available, uint32_t rva, Ins
       ops[count++] = reg_operand(kRax, reg_width, true, false);
       break;
   }
+  // Both slots copied whole, the unused one as empty as out's: a copy of a variable count of operands
+  // compiles to a string move, whose start-up cost was a tenth of this function's time.
+  out.op[0] = ops[0];
+  out.op[1] = ops[1];
   for (int i = 0; i < count; ++i) {
-    out.op[i] = ops[i];
     if (ops[i].kind == OpKind::reg && ops[i].write) {
       out.gpr_writes |= static_cast<uint16_t>(1u << ops[i].reg);
       if (ops[i].size < 4) out.gpr_partial |= static_cast<uint16_t>(1u << ops[i].reg);
