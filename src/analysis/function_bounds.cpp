@@ -239,21 +239,23 @@ std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t
   run->start = rva;
   const uint64_t boundary = (uint64_t{rva} & ~uint64_t{0xff}) + 0x100;
   uint32_t at = rva;
+  // Decoded into a scratch vector kept from run to run, then copied at its exact size (charged by its
+  // capacity): not grown by doubling for every run.
+  run_scratch_.clear();
   while (at < boundary && at - sec.rva < n) {
     budget::tick();
     const size_t off = at - sec.rva;
-    Insn insn;
+    Insn& insn = run_scratch_.emplace_back();
     if (!decoder_.decode(data + off, n - off, at, insn)) {
-      insn = Insn{};
+      insn = kEmptyInsn;
       insn.rva = at;
       insn.length = 1;
       insn.flow = Flow::stop;
     }
-    run->insns.push_back(insn);
     at += insn.length;
   }
   run->next = at;
-  run->insns.shrink_to_fit();  // (charged by its capacity)
+  run->insns.assign(run_scratch_.begin(), run_scratch_.end());
   return runs_.add(rva, std::move(run));
 }
 

@@ -322,6 +322,7 @@ class Analysis {
   ResolveVisits resolve_visits_;
   uint64_t decoded_ = 0;
   analysis::RunCache<Insn> runs_;  // at most max_cached_insns instructions
+  std::vector<Insn> run_scratch_;  // run_at()'s decoding
   std::shared_ptr<const InsnRun> run_at(const CodeSection& sec, uint32_t rva);
   bool budget_reported_ = false;
   uint64_t undecodable_ = 0;
