@@ -239,13 +239,14 @@ std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t
   run->start = rva;
   const uint64_t boundary = (uint64_t{rva} & ~uint64_t{0xff}) + 0x100;
   uint32_t at = rva;
-  // Decoded into a scratch vector kept from run to run, then copied at its exact size (charged by its
-  // capacity): not grown by doubling for every run.
-  run_scratch_.clear();
+  // Decoded into a scratch array kept from run to run (room for the most a run can hold: one instruction
+  // per byte), then copied at its exact size (charged by its capacity): not grown by doubling for every run.
+  run_scratch_.resize(0x100);
+  size_t count = 0;
   while (at < boundary && at - sec.rva < n) {
     budget::tick();
     const size_t off = at - sec.rva;
-    Insn& insn = run_scratch_.emplace_back();
+    Insn& insn = run_scratch_[count++];  // (each decoding overwrites it whole)
     if (!decoder_.decode(data + off, n - off, at, insn)) {
       insn = kEmptyInsn;
       insn.rva = at;
@@ -255,7 +256,7 @@ std::shared_ptr<const InsnRun> Analysis::run_at(const CodeSection& sec, uint32_t
     at += insn.length;
   }
   run->next = at;
-  run->insns.assign(run_scratch_.begin(), run_scratch_.end());
+  run->insns.assign(run_scratch_.begin(), run_scratch_.begin() + static_cast<std::ptrdiff_t>(count));
   return runs_.add(rva, std::move(run));
 }
 
