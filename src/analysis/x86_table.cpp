@@ -6,7 +6,8 @@
 // with at most a 66 prefix and a REX prefix. Those are decoded here from a table, in a few ns, and anything
 // else, or anything not sure to be valid, goes to Zydis:
 //   decode_plain() gives what the sweep reads (length, flow, direct target, memory operand and address,
-//     raw immediate and displacement sizes; no mnemonic but mov, lea and nop);
+//     raw immediate and displacement sizes; no mnemonic but mov, lea and nop), and sweep_step() only the
+//     length of the instructions among those the sweep has nothing to note about;
 //   decode_table() gives the whole Insn that Decoder::decode() builds from Zydis's decoding.
 // The unit tests hold both to Zydis, exhaustively over prefixes, opcodes and ModRM bytes and at every offset
 // of the sample and corpus drivers' code: decode_plain() on everything the sweep reads, decode_table() on
