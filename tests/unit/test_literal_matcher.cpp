@@ -1,5 +1,11 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <string>
 
 #include "tagwho/literal_matcher.hpp"
@@ -11,7 +17,79 @@ namespace {
 ByteView view_of(const std::string& bytes) {
   return ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
 }
+
+std::string hit_text(const LiteralHit& hit) {
+  return std::to_string(hit.offset) + " " + std::to_string(hit.tag_index) + " " + std::to_string(hit.protected_bit) +
+         " " + literal_encoding_name(hit.encoding) + " " + std::to_string(hit.reg) + " " + std::to_string(hit.wide);
+}
+
+// Every hit of the tags in bytes, one line each, from the engine given.
+std::vector<std::string> hits_of(const std::vector<Tag>& tags, ByteView bytes, LiteralMatcher::Engine engine) {
+  auto matcher = LiteralMatcher::build(tags, false, engine);
+  REQUIRE(matcher.ok());
+  auto scratch = matcher->make_scratch();
+  REQUIRE(scratch);
+  auto hits = matcher->scan(bytes, *scratch);
+  REQUIRE(hits.ok());
+  std::vector<std::string> lines;
+  for (const LiteralHit& hit : *hits) lines.push_back(hit_text(hit));
+  return lines;
+}
+
+// Tags read from the bytes at random offsets (so that they are found, some of them often), plus random ones.
+std::vector<Tag> tags_from(ByteView bytes, size_t count, std::mt19937& random) {
+  std::vector<Tag> tags;
+  for (size_t i = 0; i < count && bytes.size() >= 4; ++i) {
+    const uint64_t offset = random() % (bytes.size() - 3);
+    tags.push_back(Tag{*bytes.u32(offset)});
+  }
+  for (size_t i = 0; i < count; ++i) tags.push_back(Tag{static_cast<uint32_t>(random())});
+  return tags;
+}
+
 }  // namespace
+
+TEST_CASE("the hash table engine finds exactly the hits Hyperscan finds") {
+  std::mt19937 random(7);
+  SUBCASE("made-up bytes: hits at both ends, overlapping, a tag given twice, NULs, protected variants") {
+    std::string bytes = "Leak";
+    bytes += std::string("\x00\x01\x02\x03", 4);
+    bytes += "aaaaaLea";
+    bytes += '\xeb';
+    for (int i = 0; i < 3000; ++i) bytes += static_cast<char>(random());
+    bytes += "Tail";
+    std::vector<Tag> tags = {*Tag::parse("Leak"), *Tag::parse("\\x00\\x01\\x02\\x03"), *Tag::parse("aaaa"),
+                             *Tag::parse("Leak"), *Tag::parse("Tail")};
+    const std::vector<std::string> table = hits_of(tags, view_of(bytes), LiteralMatcher::Engine::fitting);
+    CHECK(table == hits_of(tags, view_of(bytes), LiteralMatcher::Engine::hyperscan));
+    CHECK(table.front() == "0 0 0 bytes 0 0");
+    CHECK(table.back() == std::to_string(bytes.size() - 4) + " 4 0 bytes 0 0");
+    CHECK(std::count(table.begin(), table.end(), "0 3 0 bytes 0 0") == 1);  // the second "Leak"
+    CHECK(std::count(table.begin(), table.end(), "13 0 1 bytes 0 0") == 1);  // 'Lea' | 0x80
+    CHECK(std::count_if(table.begin(), table.end(), [](const std::string& l) { return l.find(" 2 0 bytes") != std::string::npos; }) == 2);
+  }
+  SUBCASE("the sample drivers and the generated corpus, with thousands of tags") {
+    std::vector<std::string> dirs{std::string(TAGWHO_SOURCE_DIR) + "/samples/bin"};
+    if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && std::filesystem::is_directory(corpus))
+      dirs.push_back(corpus);
+    size_t files = 0, hits = 0;
+    for (const std::string& dir : dirs)
+      for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (!entry.is_regular_file() || entry.file_size() > (size_t{4} << 20)) continue;
+        std::ifstream in(entry.path(), std::ios::binary);
+        const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+        const ByteView view(bytes.data(), bytes.size());
+        const std::vector<Tag> tags = tags_from(view, files % 2 ? 3000 : 20, random);
+        if (tags.empty()) continue;
+        const std::vector<std::string> table = hits_of(tags, view, LiteralMatcher::Engine::fitting);
+        CHECK_MESSAGE(table == hits_of(tags, view, LiteralMatcher::Engine::hyperscan), entry.path().string());
+        ++files;
+        hits += table.size();
+      }
+    CHECK(files >= 15);
+    CHECK(hits >= 20 * files);
+  }
+}
 
 TEST_CASE("literal matcher finds every tag and its protected variant at their start offsets") {
   std::vector<Tag> tags = {*Tag::parse("Leak"), *Tag::parse("\\x00\\x01\\x02\\x03")};
