@@ -323,17 +323,32 @@ void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& 
                       const std::vector<uint32_t>& tags) {
   if (tags.empty()) return;
   const auto listed = [&](uint32_t tag) { return std::binary_search(tags.begin(), tags.end(), tag); };
-  // Only the tags the content has rows for are deleted: `tags` can be every tag proven in the index.
-  std::vector<uint32_t> stored;
+  // Only the tags the content has rows for are looked at: `tags` can be every tag proven in the index.
+  std::vector<uint32_t> stored;  // sorted
   {
-    sql::Statement s(db, "SELECT tag FROM findings WHERE content = ? AND tag BETWEEN ? AND ?");
+    sql::Statement s(db, "SELECT tag FROM findings WHERE content = ? AND tag BETWEEN ? AND ? ORDER BY tag");
     s.bind(1, content).bind(2, tags.front()).bind(3, tags.back());
     while (s.step())
       if (listed(static_cast<uint32_t>(s.i64(0)))) stored.push_back(static_cast<uint32_t>(s.i64(0)));
   }
+  // A row that stays is updated in place: its key does not change, so the content index is not touched
+  // (a delete and an insert each wrote both; index build, bench: 185,000 rows rewritten by the literal pass).
+  sql::Statement update(db,
+      "UPDATE findings SET tag_text = ?, confidence = ?, evidence_count = ?, evidence = ? WHERE tag = ? AND content = ?");
+  std::vector<uint32_t> kept;
+  for (const Finding& finding : findings) {
+    if (!listed(finding.tag.value) || !std::binary_search(stored.begin(), stored.end(), finding.tag.value)) continue;
+    update.bind(1, finding.tag.display()).bind(2, confidence_name(finding.best)).bind(3, finding.evidence.size())
+        .bind_blob(4, encode_evidence(finding.evidence)).bind(5, finding.tag.value).bind(6, content).run();
+    kept.push_back(finding.tag.value);
+  }
+  std::sort(kept.begin(), kept.end());
   sql::Statement drop_findings(db, "DELETE FROM findings WHERE tag = ? AND content = ?");
-  for (uint32_t tag : stored) drop_findings.bind(1, tag).bind(2, content).run();
-  insert_findings_if(db, content, findings, [&](const Finding& f) { return listed(f.tag.value); });
+  for (uint32_t tag : stored)
+    if (!std::binary_search(kept.begin(), kept.end(), tag)) drop_findings.bind(1, tag).bind(2, content).run();
+  insert_findings_if(db, content, findings, [&](const Finding& f) {
+    return listed(f.tag.value) && !std::binary_search(stored.begin(), stored.end(), f.tag.value);
+  });
 }
 
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag) {
