@@ -363,15 +363,19 @@ std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag) {
   return finding;
 }
 
-std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first, uint32_t last) {
+std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first, uint32_t last,
+                                         const std::vector<uint32_t>* only) {
   // A finding holds call or wrapper evidence exactly when its best is one of them (the two strongest).
   sql::Statement s(db, "SELECT tag, evidence FROM findings WHERE content = ? AND tag BETWEEN ? AND ?"
                        " AND confidence IN ('call', 'wrapper') ORDER BY tag");
   s.bind(1, content).bind(2, first).bind(3, last);
   std::vector<Evidence> evidence;
-  while (s.step())
-    for (Evidence& e : decode_evidence(s.blob(1), Tag{static_cast<uint32_t>(s.i64(0))}))
+  while (s.step()) {
+    const auto tag = static_cast<uint32_t>(s.i64(0));
+    if (only && !std::binary_search(only->begin(), only->end(), tag)) continue;
+    for (Evidence& e : decode_evidence(s.blob(1), Tag{tag}))
       if (e.kind == Confidence::call || e.kind == Confidence::wrapper) evidence.push_back(std::move(e));
+  }
   return evidence;
 }
 

@@ -72,9 +72,10 @@ std::vector<Evidence> decode_evidence(const std::string& blob, Tag tag);
 void upgrade_evidence_to_blobs(sqlite3* db);
 // The stored finding of a tag in a content (nullopt when none).
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);
-// Every call/wrapper evidence item stored for the content (all tags, or those in [first, last]).
+// Every call/wrapper evidence item stored for the content (all tags, or those in [first, last]; only: and
+// in this sorted list, whose other findings are not decoded).
 std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first = 0,
-                                         uint32_t last = UINT32_MAX);
+                                         uint32_t last = UINT32_MAX, const std::vector<uint32_t>* only = nullptr);
 // The report shell of a content: machine, parsed, size, version, errors (no path, no findings).
 DriverReport read_content(sqlite3* db, int64_t content);
 // Contents no file refers to, and tagsets no content uses, are deleted.
