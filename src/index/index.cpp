@@ -35,10 +35,6 @@ CREATE TABLE files(id INTEGER PRIMARY KEY, host INTEGER NOT NULL REFERENCES host
 CREATE INDEX files_content ON files(content);
 CREATE INDEX files_stem ON files(stem);
 CREATE INDEX files_errors ON files(kind) WHERE kind = 'error';
-CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id), tag_text TEXT NOT NULL,
-                      confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL, evidence BLOB NOT NULL,
-                      PRIMARY KEY(tag, content)) WITHOUT ROWID;
-CREATE INDEX findings_content ON findings(content);
 CREATE TABLE missing_services(host INTEGER NOT NULL REFERENCES hosts(id), root TEXT NOT NULL,
                               expected_path TEXT NOT NULL, service_name TEXT NOT NULL, service_display_name TEXT,
                               service_image_path TEXT, service_start INTEGER, service_type INTEGER,
@@ -133,6 +129,7 @@ Result<Index> Index::open(const std::string& path, bool create, int busy_timeout
       write_transaction(db, [&] {
         if (sql::scalar(db, "SELECT count(*) FROM sqlite_master") != 0) return;  // another process won the race
         sql::exec(db, kSchema);
+        sql::exec(db, kFindingsSchema);
         sql::exec(db, ("PRAGMA application_id = " + std::to_string(kIndexApplicationId)).c_str());
         sql::exec(db, ("PRAGMA user_version = " + std::to_string(kIndexSchemaVersion)).c_str());
         set_meta(db, "analysis_version", std::to_string(kIndexAnalysisVersion));
@@ -149,12 +146,13 @@ Result<Index> Index::open(const std::string& path, bool create, int busy_timeout
     if (user_version > kIndexSchemaVersion)
       return Error{path + ": index schema " + std::to_string(user_version) + " is newer than this tagwho reads (" +
                    std::to_string(kIndexSchemaVersion) + "); left untouched"};
-    if ((user_version == 1 || user_version == 2) && application_id == kIndexApplicationId &&
+    if (user_version >= 1 && user_version < kIndexSchemaVersion && application_id == kIndexApplicationId &&
         !sqlite3_db_readonly(db, "main")) {
       // Our own older layout: upgraded in place, in one transaction (a kill leaves it as it was).
       write_transaction(db, [&] {
         if (sql::scalar(db, "PRAGMA user_version") == 1) sql::exec(db, kSchema1To2);
         if (sql::scalar(db, "PRAGMA user_version") == 2) upgrade_evidence_to_blobs(db);
+        if (sql::scalar(db, "PRAGMA user_version") == 3) upgrade_findings_to_content_key(db);
       });
       user_version = sql::scalar(db, "PRAGMA user_version");
     }

@@ -420,6 +420,21 @@ void upgrade_evidence_to_blobs(sqlite3* db) {
   sql::exec(db, "DROP TABLE evidence; PRAGMA user_version = 3;");
 }
 
+const char* const kFindingsSchema = R"sql(
+CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id), tag_text TEXT NOT NULL,
+                      confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL, evidence BLOB NOT NULL,
+                      PRIMARY KEY(content, tag)) WITHOUT ROWID;
+CREATE INDEX findings_tag ON findings(tag, confidence);
+)sql";
+
+void upgrade_findings_to_content_key(sqlite3* db) {
+  sql::exec(db, "DROP INDEX findings_content; ALTER TABLE findings RENAME TO findings_v3;");
+  sql::exec(db, kFindingsSchema);
+  sql::exec(db, "INSERT INTO findings SELECT tag, content, tag_text, confidence, evidence_count, evidence FROM findings_v3"
+                " ORDER BY content, tag;"
+                "DROP TABLE findings_v3; PRAGMA user_version = 4;");
+}
+
 DriverReport read_content(sqlite3* db, int64_t content) {
   sql::Statement s(db,
       "SELECT size, machine, parsed, company, description, file_version, product_name, original_filename, errors"

@@ -1,6 +1,7 @@
-// Test support: rewrites a tagwho index of schema 3 in the layout of schema 2 (one `evidence` row per item,
-// as tagwho stored evidence before schema 3), so that the upgrade can be tested on what it really reads.
-// Used by the unit tests and, through index_downgrade.cpp, by the CLI tests. Not part of tagwho.
+// Test support: rewrites a tagwho index of schema 4 in the layout of schema 3 (findings keyed by tag), or
+// of schema 2 (also one `evidence` row per item, as tagwho stored evidence before schema 3), so that the
+// upgrades can be tested on what they really read. Used by the unit tests and, through
+// index_downgrade.cpp, by the CLI tests. Not part of tagwho.
 #pragma once
 #include <sqlite3.h>
 
@@ -13,7 +14,33 @@
 
 namespace tagwho::test {
 
+// Schema 4 -> 3: findings keyed by (tag, content), with an index on content.
+inline void downgrade_index_to_schema3(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close_v2(db);
+    throw std::runtime_error(path + ": cannot open");
+  }
+  try {
+    if (sql::scalar(db, "PRAGMA user_version") != 4) throw std::runtime_error(path + ": not schema 4");
+    sql::exec(db, "BEGIN IMMEDIATE; DROP INDEX findings_tag; ALTER TABLE findings RENAME TO findings_v4;"
+                  "CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id),"
+                  " tag_text TEXT NOT NULL, confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL,"
+                  " evidence BLOB NOT NULL, PRIMARY KEY(tag, content)) WITHOUT ROWID;"
+                  "CREATE INDEX findings_content ON findings(content);"
+                  "INSERT INTO findings SELECT * FROM findings_v4; DROP TABLE findings_v4;"
+                  "PRAGMA user_version = 3; COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db);
+    throw;
+  }
+  sqlite3_close_v2(db);
+}
+
+// Schema 4 -> 2.
 inline void downgrade_index_to_schema2(const std::string& path) {
+  downgrade_index_to_schema3(path);
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
     sqlite3_close_v2(db);

@@ -259,6 +259,20 @@ std::vector<std::tuple<int64_t, int64_t, std::string>> stored_findings(const fs:
   return rows;
 }
 
+// The SQL that made the findings table and its indexes, as sqlite_master holds it.
+std::vector<std::string> findings_layout(const fs::path& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  std::vector<std::string> layout;
+  {
+    sql::Statement s(db, "SELECT type || ' ' || name || ': ' || sql FROM sqlite_master WHERE tbl_name = 'findings'"
+                         " AND sql IS NOT NULL ORDER BY type, name");
+    while (s.step()) layout.push_back(s.text(0));
+  }
+  sqlite3_close_v2(db);
+  return layout;
+}
+
 int64_t scalar_of(const fs::path& path, const char* query) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
@@ -268,6 +282,41 @@ int64_t scalar_of(const fs::path& path, const char* query) {
 }
 
 }  // namespace
+
+TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to the same answers") {
+  TempDir dir;
+  const fs::path built = dir.path / "i.db", old = dir.path / "old.db";
+  std::string listing;
+  {
+    auto index = Index::open(built.string(), true);
+    REQUIRE(index.ok());
+    REQUIRE(index->build({samples().string()}, IndexBuildOptions{2, "unit", {}}).ok());
+    listing = export_jsonl(*index);
+  }
+  const auto blobs = stored_findings(built);
+  REQUIRE(blobs.size() > 20);
+  const std::vector<std::string> layout = findings_layout(built);
+  REQUIRE(layout.size() == 2);  // the table and findings_tag (a WITHOUT ROWID key is the table itself)
+  CHECK(layout[0].find("findings_tag") != std::string::npos);
+  CHECK(layout[1].find("PRIMARY KEY(content, tag)") != std::string::npos);
+  fs::copy_file(built, old);
+  test::downgrade_index_to_schema3(old.string());
+  REQUIRE(scalar_of(old, "PRAGMA user_version") == 3);
+  REQUIRE(findings_layout(old) != layout);
+  {
+    auto upgraded = Index::open(old.string(), false);
+    REQUIRE(upgraded.ok());
+    CHECK(export_jsonl(*upgraded) == listing);
+    auto answer = upgraded->search({*Tag::parse("Leak")}, {}, nullptr, 2);
+    REQUIRE(answer.ok());
+    CHECK(answer->used);
+    CHECK_FALSE(answer->reports.empty());
+  }
+  CHECK(scalar_of(old, "PRAGMA user_version") == 4);
+  CHECK(findings_layout(old) == layout);
+  CHECK(scalar_of(old, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'findings_v%'") == 0);
+  CHECK(stored_findings(old) == blobs);
+}
 
 TEST_CASE("an index of schema 2 (an evidence row per item) is upgraded in place to the same answers") {
   TempDir dir;
@@ -299,8 +348,9 @@ TEST_CASE("an index of schema 2 (an evidence row per item) is upgraded in place 
     REQUIRE(upgraded.ok());
     CHECK(export_jsonl(*upgraded) == listing);
   }
-  CHECK(scalar_of(old, "PRAGMA user_version") == 3);
+  CHECK(scalar_of(old, "PRAGMA user_version") == kIndexSchemaVersion);
   CHECK(scalar_of(old, "SELECT count(*) FROM sqlite_master WHERE name = 'evidence'") == 0);
+  CHECK(findings_layout(old) == findings_layout(built));
   CHECK(stored_findings(old) == blobs);  // the same blobs a build stores
 
   // A damaged blob is an error of the answer that reads it, never a crash.
