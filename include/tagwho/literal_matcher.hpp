@@ -47,10 +47,11 @@ class LiteralMatcher {
   // words (classification decides later whether an instruction hit means anything for the file at hand),
   // and the prefilter's patterns (see scan).
   // with_prefilter: also the prefilter's patterns (see scan); a search needs them, the index does not.
-  // engine: which engine matches the tags' bytes. fitting: Hyperscan with the prefilter, else a hash table
-  // of the 4-byte values (no compile step: Hyperscan's compile of an index build's tens of thousands of
-  // tags took seconds). hyperscan: Hyperscan always (the tests hold the two to the same hits).
-  enum class Engine { fitting, hyperscan };
+  // engine: which engine matches the tags' bytes. fitting: Hyperscan with the prefilter or for up to 256
+  // tags, else a hash table of the 4-byte values (no compile step: Hyperscan's compile of an index build's
+  // tens of thousands of tags took seconds). hyperscan: Hyperscan always; table: the table always (the
+  // tests hold the two to the same hits).
+  enum class Engine { fitting, hyperscan, table };
   static Result<LiteralMatcher> build(const std::vector<Tag>& tags, bool with_prefilter = false,
                                       Engine engine = Engine::fitting);
   LiteralMatcher(LiteralMatcher&&) noexcept;

@@ -114,21 +114,6 @@ bool reads_as_text(uint32_t tag) {
   return nuls <= 2;
 }
 
-// The call and wrapper evidence stored for the content's tags in `tags` (sorted).
-std::vector<Evidence> calls_of(sqlite3* db, int64_t content, const std::vector<uint32_t>& tags) {
-  if (tags.empty()) return {};
-  return read_call_evidence(db, content, tags.front(), tags.back(), &tags);
-}
-
-// The tags evidence is for (the protected bit stripped), sorted, each once.
-std::vector<uint32_t> tags_of(const std::vector<Evidence>& evidence) {
-  std::vector<uint32_t> tags;
-  for (const Evidence& e : evidence) tags.push_back(e.tag.without_protected_bit().value);
-  std::sort(tags.begin(), tags.end());
-  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
-  return tags;
-}
-
 // Brings each local content's literal evidence up to `wanted`: searches its bytes for the tags its tagset
 // lacks, and classifies the hits with its stored call evidence. Contents with no readable file keep their
 // tagset (their answers for the missing tags come from a search at query time, or say they are partial).
@@ -243,17 +228,12 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
           std::vector<Evidence> calls;
           {
             std::lock_guard<std::mutex> guard(db_lock);
-            calls = calls_of(db, job.content, hit_tags);
+            calls = read_call_evidence_of(db, job.content, hit_tags);
           }
           std::vector<Evidence> literals = classify_per_tag(group_hits, matcher.tags(), pe, calls, &uses);
           if (literals.empty()) continue;
           const std::vector<uint32_t> changed = tags_of(literals);
-          std::vector<Evidence> evidence;
-          for (Evidence& call : calls)
-            if (std::binary_search(changed.begin(), changed.end(), call.tag.without_protected_bit().value))
-              evidence.push_back(std::move(call));
-          std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
-          const std::vector<Finding> findings = group_by_tag(std::move(evidence));
+          const std::vector<Finding> findings = findings_with_literals(std::move(calls), std::move(literals));
           std::lock_guard<std::mutex> guard(db_lock);
           replace_findings(db, job.content, findings, changed);
           stored.push_back(changed);
@@ -261,7 +241,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       } catch (const budget::Exceeded&) {
         std::lock_guard<std::mutex> guard(db_lock);
         for (const std::vector<uint32_t>& group : stored)
-          replace_findings(db, job.content, group_by_tag(calls_of(db, job.content, group)), group);
+          replace_findings(db, job.content, group_by_tag(read_call_evidence_of(db, job.content, group)), group);
         return;
       }
       std::lock_guard<std::mutex> guard(db_lock);

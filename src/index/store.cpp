@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+
+#include "scan/analyse.hpp"
 
 namespace tagwho {
 namespace index_detail {
@@ -377,6 +380,29 @@ std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t 
       if (e.kind == Confidence::call || e.kind == Confidence::wrapper) evidence.push_back(std::move(e));
   }
   return evidence;
+}
+
+std::vector<Evidence> read_call_evidence_of(sqlite3* db, int64_t content, const std::vector<uint32_t>& tags) {
+  if (tags.empty()) return {};
+  return read_call_evidence(db, content, tags.front(), tags.back(), &tags);
+}
+
+std::vector<uint32_t> tags_of(const std::vector<Evidence>& evidence) {
+  std::vector<uint32_t> tags;
+  for (const Evidence& e : evidence) tags.push_back(e.tag.without_protected_bit().value);
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  return tags;
+}
+
+std::vector<Finding> findings_with_literals(std::vector<Evidence> calls, std::vector<Evidence> literals) {
+  const std::vector<uint32_t> found = tags_of(literals);
+  std::vector<Evidence> evidence;
+  for (Evidence& call : calls)
+    if (std::binary_search(found.begin(), found.end(), call.tag.without_protected_bit().value))
+      evidence.push_back(std::move(call));
+  std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+  return group_by_tag(std::move(evidence));
 }
 
 void upgrade_evidence_to_blobs(sqlite3* db) {

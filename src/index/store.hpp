@@ -84,6 +84,14 @@ std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);
 // in this sorted list, whose other findings are not decoded).
 std::vector<Evidence> read_call_evidence(sqlite3* db, int64_t content, uint32_t first = 0,
                                          uint32_t last = UINT32_MAX, const std::vector<uint32_t>* only = nullptr);
+// The call and wrapper evidence stored for the content's tags in `tags` (sorted values).
+std::vector<Evidence> read_call_evidence_of(sqlite3* db, int64_t content, const std::vector<uint32_t>& tags);
+// The tags evidence is for (the protected bit stripped), sorted, each once.
+std::vector<uint32_t> tags_of(const std::vector<Evidence>& evidence);
+// The findings of the tags that literal evidence was found for: their stored call and wrapper evidence
+// (calls, of any tags) with the literal evidence. Literal evidence is classified against the call evidence
+// of the same content, as a scan classifies it (classify_per_tag).
+std::vector<Finding> findings_with_literals(std::vector<Evidence> calls, std::vector<Evidence> literals);
 // The report shell of a content: machine, parsed, size, version, errors (no path, no findings).
 DriverReport read_content(sqlite3* db, int64_t content);
 // Contents no file refers to, and tagsets no content uses, are deleted.

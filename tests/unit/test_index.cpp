@@ -151,7 +151,7 @@ TEST_CASE("a proven tag that does not read as text is searched at query time, wi
 
   auto index = Index::open((dir.path / "i.db").string(), true);
   REQUIRE(index.ok());
-  auto counts = index->build({tree}, IndexBuildOptions{1, "unit", {}});
+  auto counts = index->build({tree}, IndexBuildOptions{1, "", {}});  // this host's: its files are searched
   REQUIRE(counts.ok());
   std::set<uint32_t> proven;
   {
@@ -164,12 +164,19 @@ TEST_CASE("a proven tag that does not read as text is searched at query time, wi
   REQUIRE(proven.count(odd.value) == 1);
   REQUIRE(proven.count(Tag::parse("Leak")->value) == 1);
   CHECK(counts->literal_tags == proven.size() - 1);  // every proven tag but the odd one
-  for (Tag tag : {odd, *Tag::parse("Leak")}) {
+  // "This" (the DOS stub's text) is proven nowhere: outside every literal set, its bytes are searched at
+  // query time and classified against the stored call evidence, in the whole index and under a PATH.
+  for (Tag tag : {odd, *Tag::parse("Leak"), *Tag::parse("This")}) {
     std::vector<Tag> tags{tag};
     auto answer = index->search(tags, {}, nullptr, 1);
     REQUIRE(answer.ok());
     std::vector<const DriverReport*> from_index;
     for (const DriverReport& report : answer->reports) from_index.push_back(&report);
+    auto under_tree = index->search(tags, {tree}, nullptr, 2);
+    REQUIRE(under_tree.ok());
+    CHECK(under_tree->searched == (tag == *Tag::parse("Leak") ? 0u : 2u));  // both files, each once
+    std::vector<const DriverReport*> from_tree;
+    for (const DriverReport& report : under_tree->reports) from_tree.push_back(&report);
     auto scanner = Scanner::create(ScanRequest{tags, false});
     REQUIRE(scanner.ok());
     std::vector<WalkProblem> problems;
@@ -179,6 +186,7 @@ TEST_CASE("a proven tag that does not read as text is searched at query time, wi
       if (!result.not_pe) scanned.push_back(&result.report);
     CHECK(!search_json(scanned, tags).empty());
     CHECK_MESSAGE(search_json(from_index, tags) == search_json(scanned, tags), tag.display());
+    CHECK_MESSAGE(search_json(from_tree, tags) == search_json(scanned, tags), tag.display());
   }
 }
 

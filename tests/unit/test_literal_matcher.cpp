@@ -60,7 +60,7 @@ TEST_CASE("the hash table engine finds exactly the hits Hyperscan finds") {
     bytes += "Tail";
     std::vector<Tag> tags = {*Tag::parse("Leak"), *Tag::parse("\\x00\\x01\\x02\\x03"), *Tag::parse("aaaa"),
                              *Tag::parse("Leak"), *Tag::parse("Tail")};
-    const std::vector<std::string> table = hits_of(tags, view_of(bytes), LiteralMatcher::Engine::fitting);
+    const std::vector<std::string> table = hits_of(tags, view_of(bytes), LiteralMatcher::Engine::table);
     CHECK(table == hits_of(tags, view_of(bytes), LiteralMatcher::Engine::hyperscan));
     CHECK(table.front() == "0 0 0 bytes 0 0");
     CHECK(table.back() == std::to_string(bytes.size() - 4) + " 4 0 bytes 0 0");
@@ -81,7 +81,7 @@ TEST_CASE("the hash table engine finds exactly the hits Hyperscan finds") {
         const ByteView view(bytes.data(), bytes.size());
         const std::vector<Tag> tags = tags_from(view, files % 2 ? 3000 : 20, random);
         if (tags.empty()) continue;
-        const std::vector<std::string> table = hits_of(tags, view, LiteralMatcher::Engine::fitting);
+        const std::vector<std::string> table = hits_of(tags, view, LiteralMatcher::Engine::table);
         CHECK_MESSAGE(table == hits_of(tags, view, LiteralMatcher::Engine::hyperscan), entry.path().string());
         ++files;
         hits += table.size();
