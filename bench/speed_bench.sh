@@ -185,6 +185,7 @@ t_rare_rg=$(median rg -a -l -F $rare "$work/A")
 t_drv=$(median "$tagwho" driver --no-tagdb "$work/A")
 t_build=$(seconds "$tagwho" index build --index "$work/a.db" "$work/A")
 t_q=$(median "$tagwho" --index "$work/a.db" --no-tagdb $tag)
+t_q_rare=$(median "$tagwho" --index "$work/a.db" --no-tagdb $rare)  # proven nowhere: every file is searched
 t_start=$(median "$tagwho" --version)
 rows=$("$tagwho" --no-index --no-tagdb --json $tag "$work/A" 2>/dev/null | wc -l)
 irows=$("$tagwho" --index "$work/a.db" --no-tagdb --json $tag 2>/dev/null | wc -l)
@@ -198,6 +199,8 @@ row "tagwho driver DIR (every tag)" "$t_drv"
 row "tagwho index build DIR (cold)" "$t_build"
 printf '  %-34s %8.1f ms  (%s results; tagwho --version: %.1f ms)\n' "tagwho --index DB $tag" \
   "$(echo "$t_q * 1000" | bc -l)" "$irows" "$(echo "$t_start * 1000" | bc -l)"
+printf '  %-34s %8.1f ms  (outside every literal set: the files are searched for its bytes)\n' \
+  "tagwho --index DB $rare" "$(echo "$t_q_rare * 1000" | bc -l)"
 echo
 r_rg=$(echo "$t_tw / $t_rg" | bc -l); r_grep=$(echo "$t_tw / $t_grep" | bc -l)
 build_mbs=$(echo "$a_mb / $t_build" | bc -l)
