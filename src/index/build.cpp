@@ -200,10 +200,12 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
       try {
         budget::Scope scope(limits);
         budget::charge(bytes.size());
-        auto hits = matcher.scan(bytes, *scratch);
-        if (!hits) return;
-        Result<PeImage> image = hits->empty() ? Result<PeImage>(Error{"no hits"}) : PeImage::load(bytes);
+        const Result<PeImage> image = PeImage::load(bytes);
         const PeImage* pe = image ? &*image : nullptr;
+        // MOVZ/MOVK words are evidence in ARM64 images only (classification drops them elsewhere), as in a
+        // scan: with the index's thousands of tags, an x86 image's code held millions of them.
+        auto hits = matcher.scan(bytes, *scratch, nullptr, pe && pe->machine() == Machine::arm64);
+        if (!hits) return;
         const ImmediateUses uses(*hits, pe);  // once for the content, not once per group
         // The matcher's tags are `need`, in order: a hit's tag index is its tag's place in `need`.
         std::vector<size_t> hits_of_tag(need.size(), 0);

@@ -39,7 +39,10 @@ Searched search_bytes(const Result<FileBytes>& read, const LiteralMatcher& match
   try {
     budget::Scope scope(FileLimits{});
     budget::charge(bytes.size());
-    auto hits = matcher.scan(bytes, *scratch);
+    const Result<PeImage> image = PeImage::load(bytes);
+    const PeImage* pe = image ? &*image : nullptr;
+    // (MOVZ/MOVK words: evidence in ARM64 images only, as in a scan)
+    auto hits = matcher.scan(bytes, *scratch, nullptr, pe && pe->machine() == Machine::arm64);
     if (!hits) return out;
     out.readable = true;
     std::vector<LiteralHit> wanted;
@@ -47,8 +50,7 @@ Searched search_bytes(const Result<FileBytes>& read, const LiteralMatcher& match
       if (std::find(missing.begin(), missing.end(), matcher.tags()[hit.tag_index]) != missing.end())
         wanted.push_back(hit);
     if (wanted.empty()) return out;
-    const Result<PeImage> image = PeImage::load(bytes);
-    std::vector<Evidence> literals = classify_per_tag(wanted, matcher.tags(), image ? &*image : nullptr, calls);
+    std::vector<Evidence> literals = classify_per_tag(wanted, matcher.tags(), pe, calls);
     out.findings = findings_with_literals(calls, std::move(literals));
   } catch (const budget::Exceeded&) {
     out = Searched{};
