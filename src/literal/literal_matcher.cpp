@@ -429,12 +429,20 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
     if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }
-  if (arm64_words) scan_arm64_halves(bytes, database_->halves, hits);
-  std::sort(hits.begin(), hits.end(), [](const LiteralHit& a, const LiteralHit& b) {
+  // Ordered by offset, then tag and encoding: no two hits are equal in that order (a word is one tag's
+  // plain or protected value, a MOVZ or a MOVK), so sorting the byte hits and the word hits apart and
+  // merging them gives the one order. The table and the word scan find theirs in that order already
+  // (a sort of an index build's millions of hits was 4% of its literal pass).
+  const auto before = [](const LiteralHit& a, const LiteralHit& b) {
     if (a.offset != b.offset) return a.offset < b.offset;
     if (a.tag_index != b.tag_index) return a.tag_index < b.tag_index;
     return a.encoding < b.encoding;
-  });
+  };
+  if (!std::is_sorted(hits.begin(), hits.end(), before)) std::sort(hits.begin(), hits.end(), before);
+  const auto byte_hits = static_cast<std::ptrdiff_t>(hits.size());
+  if (arm64_words) scan_arm64_halves(bytes, database_->halves, hits);
+  if (!std::is_sorted(hits.begin() + byte_hits, hits.end(), before)) std::sort(hits.begin() + byte_hits, hits.end(), before);
+  std::inplace_merge(hits.begin(), hits.begin() + byte_hits, hits.end(), before);
   return hits;
 }
 
