@@ -13,6 +13,7 @@
 // the enclosing function's parameter seeds the wrapper fixpoint (wrappers.hpp), whose evidence is kind wrapper.
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "analysis/arm64_dataflow.hpp"
 #include "analysis/call_sites.hpp"
@@ -256,7 +257,13 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Ta
   return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), only);
 }
 
-std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
+namespace {
+
+// immediate_use_at with the decoder that confirms the word, and the words it has confirmed (or refused)
+// so far: an index build looks up hundreds of thousands of MOVZ/MOVK words, many of them the same, and a
+// decoder made and a word disassembled for each were a seventh of its literal pass.
+std::optional<ImmediateUse> immediate_use_in(const CodeModel& model, uint32_t rva, Decoder& decoder,
+                                             std::unordered_map<uint32_t, bool>& confirmed) {
   if (rva % 4 != 0) return std::nullopt;
   const CodeSection* sec = model.section_at(rva);
   if (!sec || !sec->executable) return std::nullopt;
@@ -265,12 +272,23 @@ std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rv
   const bool movz = enc::is_movz(*word);
   if (!movz && !enc::is_movk(*word)) return std::nullopt;
   // Confirm with the disassembler (every such encoding is valid, but keep one decoder as the authority).
-  Decoder decoder(model.image_base);
-  if (!decoder.ok() || decoder.mnemonic(*word, rva).empty()) return std::nullopt;
+  // A MOVZ/MOVK's decoding does not depend on its address: once per word.
+  auto known = confirmed.find(*word);
+  if (known == confirmed.end())
+    known = confirmed.emplace(*word, decoder.ok() && !decoder.mnemonic(*word, rva).empty()).first;
+  if (!known->second) return std::nullopt;
   ImmediateUse use;
   use.instruction_rva = rva;
   use.mnemonic = movz ? "movz" : "movk";
   return use;
+}
+
+}  // namespace
+
+std::optional<ImmediateUse> immediate_use_at(const CodeModel& model, uint32_t rva) {
+  Decoder decoder(model.image_base);
+  std::unordered_map<uint32_t, bool> confirmed;
+  return immediate_use_in(model, rva, decoder, confirmed);
 }
 
 CodeModel model_from_image(const PeImage& image, bool with_imports) {
@@ -320,7 +338,9 @@ class CapstoneArm64Analyser final : public CodeAnalyser {
     std::vector<std::optional<ImmediateUse>> uses(rvas.size());
     if (image.machine() != Machine::arm64) return uses;
     const CodeModel model = model_from_image(image, false);  // once, not once per address
-    for (size_t i = 0; i < rvas.size(); ++i) uses[i] = immediate_use_at(model, rvas[i]);
+    Decoder decoder(model.image_base);
+    std::unordered_map<uint32_t, bool> confirmed;
+    for (size_t i = 0; i < rvas.size(); ++i) uses[i] = immediate_use_in(model, rvas[i], decoder, confirmed);
     return uses;
   }
 };
