@@ -14,22 +14,20 @@
 
 namespace tagwho::test {
 
-// Schema 4 -> 3: findings keyed by (tag, content), with an index on content.
-inline void downgrade_index_to_schema3(const std::string& path) {
+// Runs rewrite on the index at path, which must be of schema `version`, in one transaction.
+template <typename Rewrite>
+void rewrite_index(const std::string& path, int version, Rewrite rewrite) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
     sqlite3_close_v2(db);
     throw std::runtime_error(path + ": cannot open");
   }
   try {
-    if (sql::scalar(db, "PRAGMA user_version") != 4) throw std::runtime_error(path + ": not schema 4");
-    sql::exec(db, "BEGIN IMMEDIATE; DROP INDEX findings_tag; ALTER TABLE findings RENAME TO findings_v4;"
-                  "CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id),"
-                  " tag_text TEXT NOT NULL, confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL,"
-                  " evidence BLOB NOT NULL, PRIMARY KEY(tag, content)) WITHOUT ROWID;"
-                  "CREATE INDEX findings_content ON findings(content);"
-                  "INSERT INTO findings SELECT * FROM findings_v4; DROP TABLE findings_v4;"
-                  "PRAGMA user_version = 3; COMMIT");
+    if (sql::scalar(db, "PRAGMA user_version") != version)
+      throw std::runtime_error(path + ": not schema " + std::to_string(version));
+    sql::exec(db, "BEGIN IMMEDIATE");
+    rewrite(db);
+    sql::exec(db, "COMMIT");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_close_v2(db);
@@ -38,17 +36,23 @@ inline void downgrade_index_to_schema3(const std::string& path) {
   sqlite3_close_v2(db);
 }
 
+// Schema 4 -> 3: findings keyed by (tag, content), with an index on content.
+inline void downgrade_index_to_schema3(const std::string& path) {
+  rewrite_index(path, 4, [](sqlite3* db) {
+    sql::exec(db, "DROP INDEX findings_tag; ALTER TABLE findings RENAME TO findings_v4;"
+                  "CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id),"
+                  " tag_text TEXT NOT NULL, confidence TEXT NOT NULL, evidence_count INTEGER NOT NULL,"
+                  " evidence BLOB NOT NULL, PRIMARY KEY(tag, content)) WITHOUT ROWID;"
+                  "CREATE INDEX findings_content ON findings(content);"
+                  "INSERT INTO findings SELECT * FROM findings_v4; DROP TABLE findings_v4;"
+                  "PRAGMA user_version = 3;");
+  });
+}
+
 // Schema 4 -> 2.
 inline void downgrade_index_to_schema2(const std::string& path) {
   downgrade_index_to_schema3(path);
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    sqlite3_close_v2(db);
-    throw std::runtime_error(path + ": cannot open");
-  }
-  try {
-    if (sql::scalar(db, "PRAGMA user_version") != 3) throw std::runtime_error(path + ": not schema 3");
-    sql::exec(db, "BEGIN IMMEDIATE");
+  rewrite_index(path, 3, [](sqlite3* db) {
     sql::exec(db,
         "CREATE TABLE evidence(tag INTEGER NOT NULL, content INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,"
         " api TEXT, rva INTEGER NOT NULL, file_offset INTEGER, section TEXT NOT NULL, form TEXT,"
@@ -79,13 +83,8 @@ inline void downgrade_index_to_schema2(const std::string& path) {
         }
       }
     }
-    sql::exec(db, "ALTER TABLE findings DROP COLUMN evidence; PRAGMA user_version = 2; COMMIT");
-  } catch (...) {
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close_v2(db);
-    throw;
-  }
-  sqlite3_close_v2(db);
+    sql::exec(db, "ALTER TABLE findings DROP COLUMN evidence; PRAGMA user_version = 2;");
+  });
 }
 
 }  // namespace tagwho::test

@@ -289,20 +289,32 @@ int64_t scalar_of(const fs::path& path, const char* query) {
   return value;
 }
 
+// An index of the samples, as this tagwho builds it: its path, export and stored findings.
+struct SampleIndex {
+  fs::path path;
+  std::string listing;
+  std::vector<std::tuple<int64_t, int64_t, std::string>> blobs;
+};
+
+SampleIndex build_sample_index(const fs::path& path) {
+  SampleIndex built{path, {}, {}};
+  {
+    auto index = Index::open(path.string(), true);
+    REQUIRE(index.ok());
+    REQUIRE(index->build({samples().string()}, IndexBuildOptions{2, "unit", {}}).ok());
+    built.listing = export_jsonl(*index);
+  }
+  built.blobs = stored_findings(path);
+  REQUIRE(built.blobs.size() > 20);
+  return built;
+}
+
 }  // namespace
 
 TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to the same answers") {
   TempDir dir;
-  const fs::path built = dir.path / "i.db", old = dir.path / "old.db";
-  std::string listing;
-  {
-    auto index = Index::open(built.string(), true);
-    REQUIRE(index.ok());
-    REQUIRE(index->build({samples().string()}, IndexBuildOptions{2, "unit", {}}).ok());
-    listing = export_jsonl(*index);
-  }
-  const auto blobs = stored_findings(built);
-  REQUIRE(blobs.size() > 20);
+  const fs::path old = dir.path / "old.db";
+  const auto [built, listing, blobs] = build_sample_index(dir.path / "i.db");
   const std::vector<std::string> layout = findings_layout(built);
   REQUIRE(layout.size() == 2);  // the table and findings_tag (a WITHOUT ROWID key is the table itself)
   CHECK(layout[0].find("findings_tag") != std::string::npos);
@@ -328,16 +340,8 @@ TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to 
 
 TEST_CASE("an index of schema 2 (an evidence row per item) is upgraded in place to the same answers") {
   TempDir dir;
-  const fs::path built = dir.path / "i.db", old = dir.path / "old.db";
-  std::string listing;
-  {
-    auto index = Index::open(built.string(), true);
-    REQUIRE(index.ok());
-    REQUIRE(index->build({samples().string()}, IndexBuildOptions{2, "unit", {}}).ok());
-    listing = export_jsonl(*index);
-  }
-  const auto blobs = stored_findings(built);
-  REQUIRE(blobs.size() > 20);
+  const fs::path old = dir.path / "old.db";
+  const auto [built, listing, blobs] = build_sample_index(dir.path / "i.db");
   fs::copy_file(built, old);
   test::downgrade_index_to_schema2(old.string());
   REQUIRE(scalar_of(old, "PRAGMA user_version") == 2);
