@@ -202,8 +202,8 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         budget::charge(bytes.size());
         const Result<PeImage> image = PeImage::load(bytes);
         const PeImage* pe = image ? &*image : nullptr;
-        // MOVZ/MOVK words are evidence in ARM64 images only (classification drops them elsewhere), as in a
-        // scan: with the index's thousands of tags, an x86 image's code held millions of them.
+        // MOVZ/MOVK words are evidence in ARM64 images only: elsewhere classification drops them, so they
+        // are not looked for, as in a scan.
         auto hits = matcher.scan(bytes, *scratch, nullptr, pe && pe->machine() == Machine::arm64);
         if (!hits) return;
         const ImmediateUses uses(*hits, pe);  // once for the content, not once per group
@@ -213,8 +213,9 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         // Only the rows of tags that gain literal evidence are written. The row of a tag outside the
         // content's literal set holds its call and wrapper evidence only (literal evidence is stored for the
         // tags of the set alone), which is what classifying its hits gives back when they add nothing: hits
-        // on the instruction that supplies a call's tag, or inside other instructions. On the bench corpus,
-        // 634,000 tags had hits in a content and 121,000 gained evidence.
+        // on the instruction that supplies a call's tag, or MOVZ/MOVK words that pair with nothing. On the
+        // bench corpus, 121,000 of the 634,000 tags with hits in a content gained evidence (counted while
+        // MOVZ/MOVK words were still looked for in every image).
         for (const auto& [first, last] : tag_groups(hits_of_tag, std::max<size_t>(1, options.literal_group_hits))) {
           budget::tick_now();
           std::vector<LiteralHit> group_hits;

@@ -26,8 +26,8 @@ struct Searched {
 // Searches one file's bytes for the tags in `missing` (outside its content's literal set), and classifies
 // their hits against the content's stored call evidence for them (`calls`), as the index build's literal
 // pass does: a build analysed every call site, so the stored call evidence is the whole of it and no code
-// is analysed again (the file was analysed in full before, once per hit: an indexed search for a tag no
-// driver proves took 0.98 s on the bench corpus, twice a search without the index). Not readable: the
+// is analysed again. (Each file with a hit used to be analysed in full: an indexed search for a tag no
+// driver proves took 0.98 s on the bench corpus, twice a search without the index.) Not readable: the
 // bytes could not be read, or a file limit stopped the search (the stored findings stand).
 Searched search_bytes(const Result<FileBytes>& read, const LiteralMatcher& matcher, const std::vector<Tag>& missing,
                       const std::vector<Evidence>& calls) {

@@ -334,8 +334,8 @@ void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& 
     while (s.step())
       if (listed(static_cast<uint32_t>(s.i64(0)))) stored.push_back(static_cast<uint32_t>(s.i64(0)));
   }
-  // A row that stays is updated in place: its key does not change, so the content index is not touched
-  // (a delete and an insert each wrote both; index build, bench: 185,000 rows rewritten by the literal pass).
+  // A row that stays is updated in place, as its key does not change: a delete then an insert each wrote
+  // the table and its index (bench, with the findings keyed by tag: the literal pass 8.3-9.1 -> 7.1 s).
   sql::Statement update(db,
       "UPDATE findings SET tag_text = ?, confidence = ?, evidence_count = ?, evidence = ? WHERE tag = ? AND content = ?");
   std::vector<uint32_t> kept;

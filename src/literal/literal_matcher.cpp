@@ -79,7 +79,9 @@ class WordTable {
     if (bytes.size() < 4) return true;
     const uint8_t* data = bytes.data();
     const uint64_t last = bytes.size() - 4;
-    constexpr uint64_t kTickEvery = uint64_t{1} << 20;  // a long stretch without hits still reads the clock
+    // A tick per KB: the clock is read every 4096 ticks, so a file without hits still reads it every 4 MB
+    // (Hyperscan's scan ticks on matches only).
+    constexpr uint64_t kTickEvery = uint64_t{1} << 10;
     for (uint64_t offset = 0; offset <= last; ++offset) {
       if ((offset & (kTickEvery - 1)) == 0 && !budget::try_tick()) return false;
       const uint32_t word = le32(data + offset);
@@ -367,7 +369,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   matcher.database_ = std::make_unique<Database>();
   Database& database = *matcher.database_;
   HalfIndex& halves = database.halves;
-  std::vector<WordTable::Entry> words;
+  std::vector<WordTable::Entry> table_entries;
   for (size_t i = 0; i < tags.size(); ++i) {
     const uint32_t plain = tags[i].without_protected_bit().value;
     const uint32_t guarded = tags[i].without_protected_bit().with_protected_bit().value;
@@ -376,8 +378,8 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
     halves.add(halves.high, halves.high_seen, static_cast<uint16_t>(guarded >> 16), i, true);
     database.values.push_back(plain);
     database.values.push_back(guarded);
-    words.push_back(WordTable::Entry{plain, static_cast<uint32_t>(i), false});
-    words.push_back(WordTable::Entry{guarded, static_cast<uint32_t>(i), true});
+    table_entries.push_back(WordTable::Entry{plain, static_cast<uint32_t>(i), false});
+    table_entries.push_back(WordTable::Entry{guarded, static_cast<uint32_t>(i), true});
   }
   std::sort(halves.low.begin(), halves.low.end());
   std::sort(halves.high.begin(), halves.high.end());
@@ -389,7 +391,7 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
     if (!handle) return Error{handle.error()};
     database.handle = *handle;
   } else {
-    database.words.emplace(std::move(words));
+    database.words.emplace(std::move(table_entries));
   }
   matcher.tags_ = tags;
   matcher.with_prefilter_ = with_prefilter;
