@@ -66,13 +66,6 @@ std::vector<uint32_t> values_of(const std::vector<Tag>& tags) {
   return values;
 }
 
-// Puts a searched finding in place of the stored one of its tag.
-void replace_finding(std::vector<Finding>& findings, const Finding& finding) {
-  findings.erase(std::remove_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.tag == finding.tag; }),
-                 findings.end());
-  findings.push_back(finding);
-}
-
 // The image PATH a file inside a disk image came from ("" for files on this machine): its display path is
 // that PATH followed by ":".
 std::string image_prefix(const SourceFile& file, const std::vector<std::string>& paths) {
@@ -83,12 +76,14 @@ std::string image_prefix(const SourceFile& file, const std::vector<std::string>&
   return best;
 }
 
-void put_finding(DriverReport& report, Finding finding) {
+// Puts a finding in its place in findings (ordered as shown: by the tag's characters), replacing the one of
+// the same tag.
+void put_finding(std::vector<Finding>& findings, Finding finding) {
   auto key = [](const Finding& f) { return __builtin_bswap32(f.tag.value); };
-  auto at = std::lower_bound(report.findings.begin(), report.findings.end(), finding,
+  auto at = std::lower_bound(findings.begin(), findings.end(), finding,
                              [&](const Finding& a, const Finding& b) { return key(a) < key(b); });
-  if (at != report.findings.end() && at->tag == finding.tag) *at = std::move(finding);
-  else report.findings.insert(at, std::move(finding));
+  if (at != findings.end() && at->tag == finding.tag) *at = std::move(finding);
+  else findings.insert(at, std::move(finding));
 }
 
 std::vector<std::string> split_lines(const std::string& text) {
@@ -172,7 +167,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         sql::Statement s(db, "SELECT DISTINCT content FROM findings WHERE tag = ?");
         s.bind(1, tag.value);
         while (s.step())
-          if (auto finding = read_finding(db, s.i64(0), tag)) found[s.i64(0)].push_back(std::move(*finding));
+          if (auto finding = read_finding(db, s.i64(0), tag)) put_finding(found[s.i64(0)], std::move(*finding));
       }
       // Contents whose literal set lacks a tag: search their bytes (any readable file of this host).
       std::map<int64_t, std::vector<Tag>> uncovered;
@@ -222,7 +217,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
             continue;
           }
           ++out.searched;
-          for (const Finding& finding : job.result.findings) replace_finding(found[job.content], finding);
+          for (const Finding& finding : job.result.findings) put_finding(found[job.content], finding);
         }
       }
       // Every path of every content with a finding, and the files the tag database names.
@@ -248,7 +243,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         files_of.bind(1, content);
         while (files_of.step()) {
           DriverReport& report = add_report(files_of.text(0), files_of.text(1), content, column_service(files_of, 2));
-          for (const Finding& finding : findings) put_finding(report, finding);
+          for (const Finding& finding : findings) put_finding(report.findings, finding);
         }
         files_of.reset();
       }
@@ -421,11 +416,11 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         report.path = inputs[i].path;
         report.service = inputs[i].service;
         for (Tag tag : tags)
-          if (auto finding = read_finding(db, item.content, tag)) put_finding(report, std::move(*finding));
+          if (auto finding = read_finding(db, item.content, tag)) put_finding(report.findings, std::move(*finding));
         if (!item.missing.empty()) {
           if (!item.searched.readable) ++out.unsearchable;
           else ++out.searched;
-          for (Finding& finding : item.searched.findings) put_finding(report, std::move(finding));
+          for (Finding& finding : item.searched.findings) put_finding(report.findings, std::move(finding));
         }
       }
       for (const std::string& error : report.errors) out.problems.push_back({report.path, error});
