@@ -62,9 +62,13 @@ class ByteView {
 // anything else (enough to see it is not a PE). The largest Windows drivers are about 100 MB.
 constexpr uint64_t kMaxFileSize = 256ull << 20;
 
-// A whole file's bytes, read into memory (opened O_RDONLY; never written). Not an mmap: a file that shrinks
-// while it is read would then kill the process with SIGBUS. A file that shrinks while it is read is an
-// error; one that grows is read up to the size it had when opened. Above max_size, see kMaxFileSize.
+// A whole file's bytes, opened O_RDONLY and never written: a private read-only mapping of the file (no copy
+// of it), or, where the file system cannot map it, a copy read into memory. A mapped file that shrinks
+// reads as zeros past its new end: within the last page the kernel gives zeros, and a read of a page wholly
+// past the end, which would kill the process with SIGBUS, gets zero pages from MappedFile's SIGBUS handler.
+// shrank() says whether that happened; callers check it after they are done with the bytes and turn the
+// file into an error (anything learnt from zeros is not evidence). A file that grows is read up to the size
+// it had when opened. Above max_size, see kMaxFileSize.
 class MappedFile {
  public:
   static Result<MappedFile> open(const std::string& path, uint64_t max_size = kMaxFileSize);
@@ -75,11 +79,22 @@ class MappedFile {
   ~MappedFile();
 
   ByteView view() const { return ByteView(address_, size_); }
+  // Whether the file is now shorter than it was mapped (reads past its new end return zeros), or a read
+  // past its end was caught by the SIGBUS handler.
+  bool shrank() const;
+  // Whether the bytes are a mapping of the file (else a copy).
+  bool mapped() const { return guard_ >= 0; }
 
  private:
   MappedFile() = default;
+  void release();
   uint8_t* address_ = nullptr;
   size_t size_ = 0;
+  int guard_ = -1;  // the mapping's slot in the SIGBUS handler's table; -1 for a copy
+  int fd_ = -1;     // the file, kept open while mapped: its size now (shrank())
 };
+
+// The one line a scan reports for a file that shrank while it was read.
+constexpr const char* kShrankWhileRead = "file shrank while being read";
 
 }  // namespace tagwho

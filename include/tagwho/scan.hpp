@@ -75,4 +75,7 @@ class Scanner {
 // Runs analyse() over the inputs on `threads` threads; results come back in input order.
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads);
 
+// The result for a file that shrank while it was read (MappedFile::shrank): one error, nothing found.
+FileResult shrank_while_read(const std::string& path, uint64_t size);
+
 }  // namespace tagwho

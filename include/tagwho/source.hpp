@@ -29,6 +29,8 @@ class FileBytes {
   explicit FileBytes(MappedFile mapped) : storage_(std::move(mapped)) {}
   explicit FileBytes(std::vector<uint8_t> buffer) : storage_(std::move(buffer)) {}
   ByteView view() const;
+  // Whether the file shrank while it was mapped (MappedFile::shrank): what was read from it is not evidence.
+  bool shrank() const;
 
  private:
   std::variant<MappedFile, std::vector<uint8_t>> storage_;

@@ -187,6 +187,11 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
     }
     const LiteralMatcher& matcher = *found->second;
     const std::vector<uint32_t>& need = missing.at(job.tagset);
+    // The groups stored before a stop, put back as they were: their call evidence only (under db_lock).
+    const auto put_back = [&](const std::vector<std::vector<uint32_t>>& stored) {
+      for (const std::vector<uint32_t>& group : stored)
+        replace_findings(db, job.content, group_by_tag(read_call_evidence_of(db, job.content, group)), group);
+    };
     for (const std::string& path : job.paths) {
       auto read = files.read(path);
       if (!read || hex64(content_hash(read->view())) != job.hash) continue;  // changed under us: next path
@@ -243,9 +248,13 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         }
       } catch (const budget::Exceeded&) {
         std::lock_guard<std::mutex> guard(db_lock);
-        for (const std::vector<uint32_t>& group : stored)
-          replace_findings(db, job.content, group_by_tag(read_call_evidence_of(db, job.content, group)), group);
+        put_back(stored);
         return;
+      }
+      if (read->shrank()) {  // it was read as zeros from some point on: the next path, if any
+        std::lock_guard<std::mutex> guard(db_lock);
+        put_back(stored);
+        continue;
       }
       std::lock_guard<std::mutex> guard(db_lock);
       ++counts.literal_rescans;
@@ -397,6 +406,13 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
         item.kind = "pe";
         item.size = static_cast<int64_t>(bytes.size());
         item.hash = hex64(content_hash(bytes));
+        const auto shrank = [&] {  // (the hash, or the analysis, read zeros for the file's lost tail)
+          if (!read->shrank()) return false;
+          item.kind = "error";
+          item.error = kShrankWhileRead;
+          return true;
+        };
+        if (shrank()) return;
         std::string key = item.hash + ":" + std::to_string(bytes.size());
         int slot = -1;
         {
@@ -416,6 +432,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
           item.analysed = slot;
         }
         const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
+        if (shrank()) return;  // nothing stored: its duplicates are errors too (below)
         const DriverReport& report = result.report;
         std::lock_guard<std::mutex> guard(db_lock);
         // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
@@ -427,6 +444,12 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   std::stable_sort(analysis_problems.begin(), analysis_problems.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [item, problem] : analysis_problems) counts.problems.push_back(std::move(problem));
+  // Files whose content was claimed by a file that then shrank while it was analysed have no content.
+  for (Todo& item : todo)
+    if (item.kind == "pe" && item.analysed >= 0 && fresh_ids[static_cast<size_t>(item.analysed)] == 0) {
+      item.kind = "error";
+      item.error = kShrankWhileRead;
+    }
   counts.analysed = slots;
   sql::Statement upsert(db,
       std::string("INSERT INTO files(host, path, stem, size, mtime_ns, kind, content, error, ") + kServiceColumns +

@@ -2,11 +2,15 @@
 #include "tagwho/byte_view.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <new>
 #include <string>
 #include <utility>
@@ -39,6 +43,96 @@ struct FdGuard {
   }
 };
 
+// The SIGBUS guard of the mappings. Reading a mapped page past the end of a file that shrank after it was
+// mapped raises SIGBUS. The handler looks the address up in a table of the live mappings (one slot each,
+// claimed when a file is mapped, cleared before it is unmapped), maps zero pages over the rest of that
+// mapping, notes that it shrank, and returns: the read is retried and sees zeros. A SIGBUS elsewhere goes
+// to the handler that was installed before (a sanitizer's or a fuzzer's), else kills the process as it
+// would have. Everything the handler touches is lock-free atomics and system calls.
+struct GuardSlot {
+  std::atomic<bool> taken{false};
+  std::atomic<uintptr_t> begin{0};  // 0 while the slot is being filled or emptied
+  std::atomic<uintptr_t> end{0};    // page-rounded
+  std::atomic<bool> shrank{false};
+};
+// More mappings than this at once (threads that each hold a file, plus the index's readers) get copies.
+constexpr int kGuardSlots = 1024;
+GuardSlot guard_slots[kGuardSlots];
+struct sigaction previous_sigbus;
+
+size_t page_size() {
+  static const size_t size = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+void on_sigbus(int signal, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (GuardSlot& slot : guard_slots) {
+    const uintptr_t begin = slot.begin.load(std::memory_order_acquire);
+    const uintptr_t end = slot.end.load(std::memory_order_acquire);
+    if (begin == 0 || address < begin || address >= end) continue;
+    const uintptr_t page = address & ~(uintptr_t{page_size()} - 1);
+    void* zeros = ::mmap(reinterpret_cast<void*>(page), end - page, PROT_READ,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (zeros != MAP_FAILED) {
+      slot.shrank.store(true, std::memory_order_release);
+      errno = saved_errno;
+      return;
+    }
+    break;
+  }
+  // Not a guarded mapping (or no memory for the zeros): what would have happened without this handler.
+  if ((previous_sigbus.sa_flags & SA_SIGINFO) && previous_sigbus.sa_sigaction) {
+    previous_sigbus.sa_sigaction(signal, info, context);
+  } else if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+    previous_sigbus.sa_handler(signal);
+  } else {
+    // Back to the default action; returning retries the read, which faults again and ends the process.
+    struct sigaction fallback {};
+    fallback.sa_handler = SIG_DFL;
+    sigemptyset(&fallback.sa_mask);
+    ::sigaction(SIGBUS, &fallback, nullptr);
+  }
+  errno = saved_errno;
+}
+
+bool install_sigbus_guard() {
+  static const bool installed = [] {
+    struct sigaction action {};
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    return ::sigaction(SIGBUS, &action, &previous_sigbus) == 0;
+  }();
+  return installed;
+}
+
+// A free slot for the mapping [begin, begin + size), or -1 when all are in use.
+int claim_guard_slot(const uint8_t* begin, size_t size) {
+  if (!install_sigbus_guard()) return -1;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + size + page_size() - 1) & ~(uintptr_t{page_size()} - 1);
+  for (int i = 0; i < kGuardSlots; ++i) {
+    GuardSlot& slot = guard_slots[i];
+    bool expected = false;
+    if (slot.taken.load(std::memory_order_relaxed) ||
+        !slot.taken.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
+      continue;
+    slot.shrank.store(false, std::memory_order_relaxed);
+    slot.end.store(end, std::memory_order_release);
+    slot.begin.store(reinterpret_cast<uintptr_t>(begin), std::memory_order_release);
+    return i;
+  }
+  return -1;
+}
+
+void free_guard_slot(int index) {
+  GuardSlot& slot = guard_slots[index];
+  slot.begin.store(0, std::memory_order_release);
+  slot.end.store(0, std::memory_order_release);
+  slot.taken.store(false, std::memory_order_release);
+}
+
 }  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) {
@@ -60,6 +154,19 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
     size = std::min<uint64_t>(size, 4096);
   }
   if (size == 0) return mapped;
+  // Mapped, with the page tables filled at once (every byte is read by the literal scan anyway); a copy
+  // where the file system cannot map files or the guard table is full.
+  void* address = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, guard.fd, 0);
+  if (address != MAP_FAILED) {
+    mapped.guard_ = claim_guard_slot(static_cast<const uint8_t*>(address), static_cast<size_t>(size));
+    if (mapped.guard_ >= 0) {
+      mapped.address_ = static_cast<uint8_t*>(address);
+      mapped.size_ = static_cast<size_t>(size);
+      mapped.fd_ = std::exchange(guard.fd, -1);
+      return mapped;
+    }
+    ::munmap(address, static_cast<size_t>(size));
+  }
   auto* buffer = new (std::nothrow) uint8_t[static_cast<size_t>(size)];
   if (buffer == nullptr) return Error{"out of memory reading file"};
   mapped.address_ = buffer;
@@ -69,26 +176,51 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
     ssize_t n = ::pread(guard.fd, buffer + done, mapped.size_ - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("cannot read file");
-    if (n == 0)
-      return Error{"file shrank while being read (" + std::to_string(done) + " of " + std::to_string(mapped.size_) +
-                   " bytes)"};
+    if (n == 0) return Error{kShrankWhileRead};
     done += static_cast<size_t>(n);
   }
   return mapped;
 }
 
+bool MappedFile::shrank() const {
+  if (guard_ < 0) return false;
+  if (guard_slots[guard_].shrank.load(std::memory_order_acquire)) return true;
+  struct stat info {};
+  return ::fstat(fd_, &info) != 0 || static_cast<uint64_t>(info.st_size) < size_;
+}
+
+void MappedFile::release() {
+  if (!address_) return;
+  if (guard_ >= 0) {
+    free_guard_slot(guard_);  // (before the unmap: the address range may be mapped again at once)
+    ::munmap(address_, size_);
+    ::close(fd_);
+  } else {
+    delete[] address_;
+  }
+  address_ = nullptr;
+  size_ = 0;
+  guard_ = -1;
+  fd_ = -1;
+}
+
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : address_(std::exchange(other.address_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : address_(std::exchange(other.address_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      guard_(std::exchange(other.guard_, -1)),
+      fd_(std::exchange(other.fd_, -1)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {
-    delete[] address_;
+    release();
     address_ = std::exchange(other.address_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    guard_ = std::exchange(other.guard_, -1);
+    fd_ = std::exchange(other.fd_, -1);
   }
   return *this;
 }
 
-MappedFile::~MappedFile() { delete[] address_; }
+MappedFile::~MappedFile() { release(); }
 
 }  // namespace tagwho

@@ -243,7 +243,17 @@ FileResult Scanner::analyse(const std::string& path) const {
     result.report.errors.push_back(mapped.error());
     return result;
   }
-  return analyse_bytes(path, mapped->view());
+  FileResult result = analyse_bytes(path, mapped->view());
+  if (mapped->shrank()) return shrank_while_read(path, mapped->view().size());
+  return result;
+}
+
+FileResult shrank_while_read(const std::string& path, uint64_t size) {
+  FileResult result;
+  result.report.path = path;
+  result.report.size = size;
+  result.report.errors.push_back(kShrankWhileRead);
+  return result;
 }
 
 FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {

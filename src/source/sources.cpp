@@ -51,6 +51,11 @@ ByteView FileBytes::view() const {
   return ByteView(buffer.data(), buffer.size());
 }
 
+bool FileBytes::shrank() const {
+  const auto* mapped = std::get_if<MappedFile>(&storage_);
+  return mapped && mapped->shrank();
+}
+
 Result<FileBytes> SourceFile::read() const {
   if (!reader) return Error{"no reader for this file"};
   return reader->read(*this);
@@ -101,6 +106,7 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const 
     result.report.errors.push_back(bytes.error());
   } else {
     result = scanner.analyse_bytes(file.path, bytes->view());
+    if (bytes->shrank()) result = shrank_while_read(file.path, bytes->view().size());
   }
   result.report.service = file.service;
   return result;

@@ -360,6 +360,44 @@ TEST_CASE("MappedFile maps regular files and refuses the rest") {
   CHECK(missing.error().find("No such file or directory") != std::string::npos);
 }
 
+TEST_CASE("MappedFile: a file that shrinks while mapped reads as zeros past its new end, and says it shrank") {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto path = dir / ("tagwho_shrink_test_" + std::to_string(::getpid()) + ".bin");
+  const auto other_path = dir / ("tagwho_shrink_other_" + std::to_string(::getpid()) + ".bin");
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::string bytes(3 * page + 100, 'x');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('a' + i % 26);
+  { std::ofstream(path, std::ios::binary) << bytes; }
+  { std::ofstream(other_path, std::ios::binary) << bytes; }
+  auto mapped = MappedFile::open(path.string());
+  auto other = MappedFile::open(other_path.string());
+  REQUIRE(mapped.ok());
+  REQUIRE(other.ok());
+  REQUIRE(mapped->mapped());  // (a copy could not shrink: the test would prove nothing)
+  CHECK_FALSE(mapped->shrank());
+  std::filesystem::resize_file(path, page + 10);  // (after MAP_POPULATE: the pages were mapped already)
+  // Within the new size, the file's bytes; past it, zeros instead of SIGBUS (reads through volatile, so
+  // that each one touches the mapping).
+  const volatile uint8_t* data = mapped->view().data();
+  CHECK(data[5] == static_cast<uint8_t>(bytes[5]));
+  CHECK(data[page + 5] == static_cast<uint8_t>(bytes[page + 5]));
+  CHECK(data[2 * page + 1] == 0);
+  CHECK(data[3 * page + 99] == 0);
+  CHECK(mapped->shrank());
+  // Another mapping is not touched.
+  CHECK_FALSE(other->shrank());
+  CHECK(other->view().data()[2 * page + 1] == static_cast<uint8_t>(bytes[2 * page + 1]));
+  // The flag belongs to the mapping: a move keeps it, a fresh mapping of the shrunk file starts clean.
+  MappedFile moved = std::move(*mapped);
+  CHECK(moved.shrank());
+  auto again = MappedFile::open(path.string());
+  REQUIRE(again.ok());
+  CHECK(again->view().size() == page + 10);
+  CHECK_FALSE(again->shrank());
+  std::filesystem::remove(path);
+  std::filesystem::remove(other_path);
+}
+
 // --- Machine names and the cheap content check -------------------------------------------------------------
 
 TEST_CASE("machine_name") {

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/literal_matcher.hpp"
 #include "tagwho/report.hpp"
@@ -203,4 +205,31 @@ TEST_CASE("search prefilter: MOVZ/MOVK words of a tag make only an ARM64 image's
   CHECK(analysed_with("leak-clang-x64.sys", "Qzxw"));           // the tag's bytes
   CHECK_FALSE(analysed_with("leak-clang-arm64.sys", ""));
   CHECK(analysed_with("leak-clang-arm64.sys", movz_movk));
+}
+
+TEST_CASE("a file that shrinks after it was opened is one error with nothing found, and the scan goes on") {
+  const fs::path dir = fs::temp_directory_path() / ("tagwho_shrink_scan_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path sample = fs::path(TAGWHO_SOURCE_DIR) / "samples/bin/leak-clang-x64.sys";
+  fs::copy_file(sample, dir / "leaky.sys");
+  auto scanner = Scanner::create(ScanRequest{{*Tag::parse("Leak")}, false});
+  REQUIRE(scanner);
+  SourceList sources = open_sources({dir.string()});
+  REQUIRE(sources.files.size() == 1);
+  const SourceFile& file = sources.files[0];
+  // Whole, the file proves Leak.
+  const FileResult whole = analyse_source(*scanner, file);
+  REQUIRE(whole.report.errors.empty());
+  REQUIRE_FALSE(whole.report.findings.empty());
+  // Opened (mapped), then cut to its first KB before it is analysed.
+  Result<FileBytes> bytes = file.read();
+  REQUIRE(bytes);
+  fs::resize_file(dir / "leaky.sys", 1024);
+  const FileResult cut = analyse_source(*scanner, file, bytes);
+  CHECK(cut.report.findings.empty());
+  REQUIRE(cut.report.errors.size() == 1);
+  CHECK(cut.report.errors[0] == kShrankWhileRead);
+  CHECK(cut.report.path == file.path);
+  fs::remove_all(dir);
 }
