@@ -45,8 +45,8 @@ class LiteralMatcher {
  public:
   // Compiles one database for the tags and their PROTECTED_POOL variants, as bytes and as ARM64 MOVZ/MOVK
   // words (classification decides later whether an instruction hit means anything for the file at hand),
-  // and the prefilter's patterns (see scan).
-  // with_prefilter: also the prefilter's patterns (see scan); a search needs them, the index does not.
+  // and the prefilter's patterns (see count_prefilter).
+  // with_prefilter: also the prefilter's patterns (see count_prefilter); a search needs them, the index does not.
   // engine: which engine matches the tags' bytes. fitting: Hyperscan with the prefilter or for up to 256
   // tags, else a hash table of the 4-byte values (no compile step: Hyperscan's compile of an index build's
   // tens of thousands of tags took seconds). hyperscan: Hyperscan always; table: the table always (the
@@ -73,16 +73,18 @@ class LiteralMatcher {
   };
   // nullptr when Hyperscan cannot allocate it.
   std::unique_ptr<Scratch> make_scratch() const;
-  // Every hit in the bytes, ordered by offset. prefilter_hits (when given) counts the places a requested
-  // tag may be computed from without its bytes, which are never evidence: a nearby constant (the tag
-  // +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD or ARM64 CINC) and
-  // the x86 idiom of a branchless choice between two arbitrary constants (AND reg, imm32 then ADD/SUB reg,
-  // imm32). The search prefilter reads it (scanner.cpp, may_hold_call_evidence). places: when given, only
-  // matches where they can matter are counted (PrefilterPlaces), and counting stops at the first (0 or 1);
-  // else every match is counted.
+  // Every hit in the bytes, ordered by offset.
   // arm64_words false: the MOVZ/MOVK words are not looked for (they are evidence in ARM64 images only).
-  Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits = nullptr,
-                                       bool arm64_words = true, const PrefilterPlaces* places = nullptr) const;
+  Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, bool arm64_words = true) const;
+
+  // The places a requested tag may be computed from without its bytes, which are never evidence: a nearby
+  // constant (the tag +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD
+  // or ARM64 CINC) and the x86 idiom of a branchless choice between two arbitrary constants (AND reg, imm32
+  // then ADD/SUB reg, imm32). The search prefilter asks for them only for a file whose hits do not already
+  // decide that its code is analysed (scanner.cpp, may_hold_call_evidence). places: when given, only
+  // matches where they can matter are counted (PrefilterPlaces), and counting stops at the first (0 or 1);
+  // else every match is counted. 0 for a matcher built without the prefilter.
+  size_t count_prefilter(ByteView bytes, Scratch& scratch, const PrefilterPlaces* places = nullptr) const;
 
   const std::vector<Tag>& tags() const { return tags_; }
   bool has_prefilter() const { return with_prefilter_; }  // built with_prefilter

@@ -209,7 +209,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         const PeImage* pe = image ? &*image : nullptr;
         // MOVZ/MOVK words are evidence in ARM64 images only: elsewhere classification drops them, so they
         // are not looked for, as in a scan.
-        auto hits = matcher.scan(bytes, *scratch, nullptr, pe && pe->machine() == Machine::arm64);
+        auto hits = matcher.scan(bytes, *scratch, pe && pe->machine() == Machine::arm64);
         if (!hits) return;
         const ImmediateUses uses(*hits, pe);  // once for the content, not once per group
         // The matcher's tags are `need`, in order: a hit's tag index is its tag's place in `need`.

@@ -42,7 +42,7 @@ Searched search_bytes(const Result<FileBytes>& read, const LiteralMatcher& match
     const Result<PeImage> image = PeImage::load(bytes);
     const PeImage* pe = image ? &*image : nullptr;
     // (MOVZ/MOVK words: evidence in ARM64 images only, as in a scan)
-    auto hits = matcher.scan(bytes, *scratch, nullptr, pe && pe->machine() == Machine::arm64);
+    auto hits = matcher.scan(bytes, *scratch, pe && pe->machine() == Machine::arm64);
     if (!hits) return out;
     out.readable = true;
     std::vector<LiteralHit> wanted;

@@ -3,6 +3,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -124,11 +125,15 @@ class WordTable {
 };
 
 struct LiteralMatcher::Database {
-  hs_database_t* handle = nullptr;   // Hyperscan's (with the prefilter, or when asked for)
+  hs_database_t* handle = nullptr;   // Hyperscan's, of the tags' bytes (with the prefilter, or when asked for)
   std::optional<WordTable> words;    // else this
+  hs_database_t* nearby = nullptr;   // with the prefilter: the nearby constants (count_prefilter)
   HalfIndex halves;
   std::vector<uint32_t> values;  // every tag's value, plain and with the protected bit, sorted
-  ~Database() { hs_free_database(handle); }
+  ~Database() {
+    hs_free_database(handle);
+    hs_free_database(nearby);
+  }
 };
 
 LiteralMatcher::Scratch::~Scratch() { hs_free_scratch(static_cast<hs_scratch_t*>(handle_)); }
@@ -196,18 +201,16 @@ std::vector<uint32_t> nearby_deltas() {
   for (int shift = 0; shift < 32; ++shift) deltas.push_back(uint32_t{1} << shift);
   return deltas;
 }
-const size_t kNearbyPerTag = 2 * nearby_deltas().size();  // plus and minus each delta
 
 // GCC's branchless choice between two arbitrary constants (x86 and x64): SBB/NEG makes a mask, then
 // AND reg, (B - A) and ADD reg, A (or SUB). The tag B is never in the file, and nothing ties A to it, so
-// a file with this idiom anywhere is always analysed. Register numbers are not compared (a superset).
-const char* const kChoiceIdiom =
-    "(\\x25|[\\x40-\\x4f]?\\x81[\\xe0-\\xe7]).{4}(\\x05|\\x2d|[\\x40-\\x4f]?\\x81[\\xc0-\\xc7\\xe8-\\xef]).{4}";
+// a file with this idiom anywhere in its code is always analysed. Register numbers are not compared (a
+// superset). It starts with the AND: 25 imm32 (eax), or [REX] 81 /4 imm32; then the ADD or SUB: 05 / 2d
+// imm32 (eax), or [REX] 81 /0 or /5 imm32 (register operand).
 
-// The value the choice idiom matched at [p, end) computes when its mask is all ones: AND imm X then ADD imm Y
-// gives X + Y, SUB imm Y gives X - Y. nullopt when the bytes are not the idiom after all.
+// The value the choice idiom starting at p (and ending by end) computes when its mask is all ones: AND imm X
+// then ADD imm Y gives X + Y, SUB imm Y gives X - Y. nullopt when the bytes there are not the idiom.
 std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end) {
-  // AND: 25 imm32 (eax), or [REX] 81 /4 imm32.
   size_t i = 0;
   if (end - p >= 5 && p[0] == 0x25) {
     i = 1;
@@ -218,7 +221,6 @@ std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end)
   }
   const uint32_t mask = le32(p + i);
   const uint8_t* q = p + i + 4;
-  // ADD/SUB: 05 / 2d imm32 (eax), or [REX] 81 /0 or /5 imm32.
   bool add = false;
   size_t j = 0;
   if (end - q >= 5 && (q[0] == 0x05 || q[0] == 0x2d)) {
@@ -236,17 +238,37 @@ std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end)
   return add ? mask + other : mask - other;
 }
 
+// The choice idioms in [begin, end) of the bytes that compute one of `values` (sorted): every place that
+// starts with an AND's opcode (25, or 81 with a ModRM of /4 and a register; a REX before it changes nothing
+// the value depends on), found with memchr. At most one when stop_at_first. A hand-written scan: as one more
+// Hyperscan pattern (a regular expression of one-byte literals and gaps, with its start reported), the idiom
+// cost a fifth of a search's time over files without the tag.
+size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, const std::vector<uint32_t>& values,
+                           bool stop_at_first) {
+  const uint8_t* data = bytes.data();
+  const uint8_t* const stop = data + end;
+  size_t count = 0;
+  for (const uint8_t opcode : {uint8_t{0x25}, uint8_t{0x81}}) {
+    const uint8_t* p = data + begin;
+    while (p < stop) {
+      const auto* found = static_cast<const uint8_t*>(std::memchr(p, opcode, static_cast<size_t>(stop - p)));
+      if (!found) break;
+      budget::tick();
+      const std::optional<uint32_t> value = choice_idiom_value(found, stop);
+      if (value && std::binary_search(values.begin(), values.end(), *value)) {
+        ++count;
+        if (stop_at_first) return count;
+      }
+      p = found + 1;
+    }
+  }
+  return count;
+}
+
 struct ScanContext {
-  size_t nearby_base;  // pattern ids from here on are the prefilter's: nearby values, then the choice idiom
   std::vector<LiteralHit>* hits;
-  size_t prefilter_hits;
   uint64_t chunk_start;
   uint64_t accept_below;  // hits starting at or after this offset belong to the next chunk
-  const uint8_t* chunk_data = nullptr;
-  uint64_t chunk_size = 0;
-  const std::vector<uint32_t>* values = nullptr;  // the tags' values (plain and protected), sorted
-  size_t idiom_id = 0;                            // the choice idiom's pattern id
-  const PrefilterPlaces* places = nullptr;        // where prefilter matches count (all when null)
   bool over_budget = false;  // the file's memory or time limit was reached: the scan was stopped
 };
 
@@ -256,42 +278,12 @@ bool inside(const std::vector<std::pair<uint64_t, uint64_t>>& ranges, uint64_t b
   return false;
 }
 
-// Whether a prefilter match at file offsets [begin, end) can matter (PrefilterPlaces): code anywhere in an
-// executable section; a nearby constant also as an aligned 4-byte value in another section.
-bool counts(const PrefilterPlaces* places, uint64_t begin, uint64_t end, bool idiom) {
-  if (!places) return true;
-  if (inside(places->code, begin, end)) return true;
-  return !idiom && begin % 4 == 0 && inside(places->data, begin, end);
-}
-
-int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int /*flags*/,
+int on_match(unsigned int id, unsigned long long /*from*/, unsigned long long to, unsigned int /*flags*/,
              void* context_pointer) {
   auto* context = static_cast<ScanContext*>(context_pointer);
   // Hyperscan reports the end of the match; every tag pattern is exactly four bytes long.
   const uint64_t start = context->chunk_start + to - 4;
   if (start >= context->accept_below) return 0;
-  if (id >= context->nearby_base) {
-    // With places, one match that counts is all the prefilter needs: the rest are not looked at (a hostile
-    // file can hold millions).
-    if (context->places && context->prefilter_hits > 0) return 0;
-    if (!budget::try_tick()) {
-      context->over_budget = true;
-      return 1;  // stops hs_scan
-    }
-  }
-  if (id == context->idiom_id) {
-    // The choice idiom (its start is reported: SOM): counted only when it computes one of the tags.
-    if (from >= to || to > context->chunk_size) return 0;
-    if (!counts(context->places, context->chunk_start + from, context->chunk_start + to, true)) return 0;
-    auto value = choice_idiom_value(context->chunk_data + from, context->chunk_data + to);
-    if (value && std::binary_search(context->values->begin(), context->values->end(), *value))
-      ++context->prefilter_hits;
-    return 0;
-  }
-  if (id >= context->nearby_base) {  // a nearby constant
-    if (counts(context->places, start, start + 4, false)) ++context->prefilter_hits;
-    return 0;
-  }
   if (!budget::try_charge(sizeof(LiteralHit)) || !budget::try_tick()) {
     context->over_budget = true;
     return 1;  // stops hs_scan
@@ -303,6 +295,54 @@ int on_match(unsigned int id, unsigned long long from, unsigned long long to, un
   context->hits->push_back(hit);
   return 0;
 }
+
+struct NearbyContext {
+  uint64_t chunk_start;
+  uint64_t accept_below;
+  const PrefilterPlaces* places;  // where a nearby constant counts (everywhere when null)
+  size_t count = 0;
+  bool over_budget = false;
+};
+
+// A nearby constant counts in code anywhere, and as an aligned 4-byte value in another section.
+int on_nearby(unsigned int /*id*/, unsigned long long /*from*/, unsigned long long to, unsigned int /*flags*/,
+              void* context_pointer) {
+  auto* context = static_cast<NearbyContext*>(context_pointer);
+  const uint64_t start = context->chunk_start + to - 4;
+  if (start >= context->accept_below) return 0;
+  if (!budget::try_tick()) {
+    context->over_budget = true;
+    return 1;
+  }
+  const PrefilterPlaces* places = context->places;
+  if (places && !inside(places->code, start, start + 4) &&
+      !(start % 4 == 0 && inside(places->data, start, start + 4)))
+    return 0;
+  ++context->count;
+  return places ? 1 : 0;  // with places, the first is all the prefilter needs (a hostile file can hold millions)
+}
+
+// The ranges sorted, overlapping ones merged: each byte is looked at once even when a hostile PE's sections
+// overlap (then an idiom across two of them counts too: more files analysed, never fewer).
+std::vector<std::pair<uint64_t, uint64_t>> merged(std::vector<std::pair<uint64_t, uint64_t>> ranges, uint64_t size) {
+  for (auto& [lo, hi] : ranges) {
+    lo = std::min(lo, size);
+    hi = std::min(hi, size);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const auto& range : ranges) {
+    if (range.first >= range.second) continue;
+    if (!out.empty() && range.first < out.back().second) out.back().second = std::max(out.back().second, range.second);
+    else out.push_back(range);
+  }
+  return out;
+}
+
+// hs_scan takes a 32-bit length: files of 4 GB and more are scanned in chunks that overlap by three bytes,
+// so that a 4-byte pattern straddling a boundary is still seen exactly once (the callbacks drop matches
+// that start at or after accept_below).
+constexpr uint64_t kChunk = 1ull << 30;
 
 }  // namespace
 
@@ -317,35 +357,14 @@ const char* literal_encoding_name(LiteralEncoding encoding) {
 
 namespace {
 
-// The Hyperscan database of the tags' byte patterns, and the prefilter's when with_prefilter.
-Result<hs_database_t*> compile_patterns(const std::vector<Tag>& tags, bool with_prefilter) {
+// A Hyperscan database of 4-byte literals, with these ids.
+Result<hs_database_t*> compile_literals(const std::vector<uint32_t>& values, const std::vector<unsigned>& ids) {
   std::vector<std::string> patterns;
-  std::vector<unsigned> ids;
-  for (size_t i = 0; i < tags.size(); ++i) {
-    patterns.push_back(bytes_pattern(tags[i].without_protected_bit().value));
-    ids.push_back(pattern_id(i, v_bytes));
-    patterns.push_back(bytes_pattern(tags[i].without_protected_bit().with_protected_bit().value));
-    ids.push_back(pattern_id(i, v_bytes_protected));
-  }
-  const size_t nearby_base = tags.size() * kVariants;
-  const std::vector<uint32_t> deltas = with_prefilter ? nearby_deltas() : std::vector<uint32_t>{};
-  for (size_t i = 0; with_prefilter && i < tags.size(); ++i) {
-    const uint32_t plain = tags[i].without_protected_bit().value;
-    for (size_t j = 0; j < deltas.size(); ++j)
-      for (size_t sign = 0; sign < 2; ++sign) {
-        patterns.push_back(bytes_pattern(sign ? plain - deltas[j] : plain + deltas[j]));
-        ids.push_back(static_cast<unsigned>(nearby_base + i * kNearbyPerTag + 2 * j + sign));
-      }
-  }
-  if (with_prefilter) {
-    patterns.push_back(kChoiceIdiom);
-    ids.push_back(static_cast<unsigned>(nearby_base + tags.size() * kNearbyPerTag));
-  }
+  for (uint32_t value : values) patterns.push_back(bytes_pattern(value));
   std::vector<const char*> expressions;
   for (const std::string& pattern : patterns) expressions.push_back(pattern.c_str());
   // DOTALL for good measure (no pattern has a dot); no UTF-8 mode, so \xNN is one byte.
   std::vector<unsigned> flags(patterns.size(), HS_FLAG_DOTALL);
-  if (with_prefilter) flags.back() |= HS_FLAG_SOM_LEFTMOST;  // the choice idiom: its start, to read it
   hs_database_t* handle = nullptr;
   hs_compile_error_t* compile_error = nullptr;
   if (hs_compile_multi(expressions.data(), flags.data(), ids.data(), static_cast<unsigned>(patterns.size()),
@@ -355,6 +374,32 @@ Result<hs_database_t*> compile_patterns(const std::vector<Tag>& tags, bool with_
     return Error{"cannot compile the tag patterns: " + message};
   }
   return handle;
+}
+
+// The tags' byte patterns: each tag plain and with the protected bit (ids: pattern_id).
+Result<hs_database_t*> compile_patterns(const std::vector<Tag>& tags) {
+  std::vector<uint32_t> values;
+  std::vector<unsigned> ids;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    values.push_back(tags[i].without_protected_bit().value);
+    ids.push_back(pattern_id(i, v_bytes));
+    values.push_back(tags[i].without_protected_bit().with_protected_bit().value);
+    ids.push_back(pattern_id(i, v_bytes_protected));
+  }
+  return compile_literals(values, ids);
+}
+
+// The prefilter's nearby constants of every tag (one id: which tag does not matter).
+Result<hs_database_t*> compile_nearby(const std::vector<Tag>& tags) {
+  std::vector<uint32_t> values;
+  for (const Tag& tag : tags) {
+    const uint32_t plain = tag.without_protected_bit().value;
+    for (uint32_t delta : nearby_deltas()) {
+      values.push_back(plain + delta);
+      values.push_back(plain - delta);
+    }
+  }
+  return compile_literals(values, std::vector<unsigned>(values.size(), 0));
 }
 
 }  // namespace
@@ -387,11 +432,16 @@ Result<LiteralMatcher> LiteralMatcher::build(const std::vector<Tag>& tags, bool 
   const bool hyperscan = with_prefilter || engine == Engine::hyperscan ||
                          (engine == Engine::fitting && tags.size() <= kHyperscanAtMost);
   if (hyperscan) {
-    auto handle = compile_patterns(tags, with_prefilter);
+    auto handle = compile_patterns(tags);
     if (!handle) return Error{handle.error()};
     database.handle = *handle;
   } else {
     database.words.emplace(std::move(table_entries));
+  }
+  if (with_prefilter) {
+    auto nearby = compile_nearby(tags);
+    if (!nearby) return Error{nearby.error()};
+    database.nearby = *nearby;
   }
   matcher.tags_ = tags;
   matcher.with_prefilter_ = with_prefilter;
@@ -403,25 +453,25 @@ LiteralMatcher& LiteralMatcher::operator=(LiteralMatcher&&) noexcept = default;
 LiteralMatcher::~LiteralMatcher() = default;
 
 std::unique_ptr<LiteralMatcher::Scratch> LiteralMatcher::make_scratch() const {
+  // One scratch serves both databases (hs_alloc_scratch grows it to fit the second).
   hs_scratch_t* scratch = nullptr;
-  if (database_->handle && hs_alloc_scratch(database_->handle, &scratch) != HS_SUCCESS) return nullptr;
+  for (hs_database_t* database : {database_->handle, database_->nearby})
+    if (database && hs_alloc_scratch(database, &scratch) != HS_SUCCESS) {
+      hs_free_scratch(scratch);
+      return nullptr;
+    }
   return std::unique_ptr<Scratch>(new Scratch(scratch));
 }
 
-Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, size_t* prefilter_hits,
-                                                     bool arm64_words, const PrefilterPlaces* places) const {
+Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, bool arm64_words) const {
   std::vector<LiteralHit> hits;
   if (database_->words && !database_->words->scan(bytes, hits)) {
     budget::tick_now();  // over time: throws; else it was memory
     budget::stop_for_memory();
   }
-  // hs_scan takes a 32-bit length: scan files of 4 GB and more in chunks that overlap by three bytes, so
-  // a tag straddling a boundary is still seen exactly once.
-  constexpr uint64_t kChunk = 1ull << 30;
   for (uint64_t start = 0; database_->handle && start < bytes.size(); start += kChunk) {
     ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{tags_.size() * kVariants, &hits, 0, start, start + kChunk, chunk.data(), chunk.size(),
-                        &database_->values, tags_.size() * kVariants + tags_.size() * kNearbyPerTag, places};
+    ScanContext context{&hits, start, start + kChunk};
     hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
                                 static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
     if (context.over_budget) {
@@ -429,7 +479,6 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
       budget::stop_for_memory();
     }
     if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
-    if (prefilter_hits) *prefilter_hits += context.prefilter_hits;
   }
   // Ordered by offset, then tag and encoding: no two hits are equal in that order (a word is one tag's
   // plain or protected value, a MOVZ or a MOVK), so sorting the byte hits and the word hits apart and
@@ -446,6 +495,30 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
   if (!std::is_sorted(hits.begin() + byte_hits, hits.end(), before)) std::sort(hits.begin() + byte_hits, hits.end(), before);
   std::inplace_merge(hits.begin(), hits.begin() + byte_hits, hits.end(), before);
   return hits;
+}
+
+size_t LiteralMatcher::count_prefilter(ByteView bytes, Scratch& scratch, const PrefilterPlaces* places) const {
+  if (!database_->nearby) return 0;
+  size_t count = 0;
+  for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
+    ByteView chunk = bytes.clipped(start, kChunk + 3);
+    NearbyContext context{start, start + kChunk, places};
+    const hs_error_t status = hs_scan(database_->nearby, reinterpret_cast<const char*>(chunk.data()),
+                                      static_cast<unsigned>(chunk.size()), 0,
+                                      static_cast<hs_scratch_t*>(scratch.handle_), on_nearby, &context);
+    if (context.over_budget) budget::tick_now();  // over time: throws
+    count += context.count;
+    // (HS_SCAN_TERMINATED: stopped at the first that counts. Another error: the file is analysed.)
+    if (places && (context.count > 0 || status != HS_SUCCESS)) return 1;
+  }
+  // The choice idiom: in executable sections only (call-site analysis decodes nothing else).
+  const std::vector<std::pair<uint64_t, uint64_t>> code =
+      places ? merged(places->code, bytes.size()) : std::vector<std::pair<uint64_t, uint64_t>>{{0, bytes.size()}};
+  for (const auto& [begin, end] : code) {
+    count += count_choice_idioms(bytes, begin, end, database_->values, places != nullptr);
+    if (places && count > 0) return 1;
+  }
+  return count;
 }
 
 }  // namespace tagwho

@@ -38,15 +38,14 @@ bool imports_tag_api(const PeImage& image) {
 // The search prefilter. Call-site analysis recovers a tag from constants in the file: an immediate (its
 // bytes), a constant in data (its bytes), an ARM64 MOVZ/MOVK pair (or one half of it, when a compiler
 // derives the constant from another that shares a half), or a branchless choice whose other constant is
-// nearby or arbitrary (the matcher's prefilter hits, LiteralMatcher::scan). A file with none of these for
-// any requested tag cannot yield call evidence for it, so its code is not decoded. 'None' is the
-// exception: ExAllocatePool implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only
-// (elsewhere they are bytes that happen to look like one, and classification drops them too).
-bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, size_t prefilter_hits, const std::vector<Tag>& tags,
-                            Machine machine) {
+// nearby or arbitrary (LiteralMatcher::count_prefilter). A file with none of these for any requested tag
+// cannot yield call evidence for it, so its code is not decoded. 'None' is the exception: ExAllocatePool
+// implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only (elsewhere they are bytes
+// that happen to look like one, and classification drops them too). This decides from the hits; the
+// caller asks count_prefilter only when this says no (most files with a hit of the tag need no more).
+bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, Machine machine) {
   static const Tag kNone = *Tag::parse("None");
   if (std::find(tags.begin(), tags.end(), kNone) != tags.end()) return true;
-  if (prefilter_hits > 0) return true;
   return std::any_of(hits.begin(), hits.end(), [&](const LiteralHit& hit) {
     return hit.encoding == LiteralEncoding::bytes || machine == Machine::arm64;
   });
@@ -152,18 +151,20 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   // Literal hits: the search prefilter decides from them whether the code is worth decoding. MOVZ/MOVK words
   // are evidence in ARM64 images only (classify_literal_hits drops them elsewhere): not looked for elsewhere.
   std::optional<Result<std::vector<LiteralHit>>> hits;
-  size_t prefilter_hits = 0;
+  std::unique_ptr<LiteralMatcher::Scratch> scratch;
   if (matcher) {
-    auto scratch = matcher->make_scratch();
+    scratch = matcher->make_scratch();
     const bool arm64_words = pe && pe->machine() == Machine::arm64;
-    const std::optional<PrefilterPlaces> places = pe ? std::optional(prefilter_places(*pe)) : std::nullopt;
-    hits = scratch ? matcher->scan(bytes, *scratch, &prefilter_hits, arm64_words, places ? &*places : nullptr)
-                   : Result<std::vector<LiteralHit>>(Error{"out of memory"});
+    hits = scratch ? matcher->scan(bytes, *scratch, arm64_words) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
+  const auto prefilter_hint = [&] {
+    const std::optional<PrefilterPlaces> places = pe ? std::optional(prefilter_places(*pe)) : std::nullopt;
+    return matcher->count_prefilter(bytes, *scratch, places ? &*places : nullptr) > 0;
+  };
   std::vector<Evidence> evidence;
   const bool analyse_code =
       !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
-      may_hold_call_evidence(**hits, prefilter_hits, tags, pe ? pe->machine() : Machine::other);
+      may_hold_call_evidence(**hits, tags, pe ? pe->machine() : Machine::other) || prefilter_hint();
   if (pe) {
     report.parsed = true;
     report.machine = pe->machine();

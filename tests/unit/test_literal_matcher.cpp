@@ -161,11 +161,10 @@ size_t prefilter_hits_in(const LiteralMatcher& matcher, const std::string& bytes
                          const PrefilterPlaces* places = nullptr) {
   auto scratch = matcher.make_scratch();
   REQUIRE(scratch);
-  size_t count = 0;
-  auto hits = matcher.scan(view_of(bytes), *scratch, &count, true, places);
+  auto hits = matcher.scan(view_of(bytes), *scratch);
   REQUIRE(hits.ok());
   CHECK(hits->empty());  // the tag's own bytes are never there
-  return count;
+  return matcher.count_prefilter(view_of(bytes), *scratch, places);
 }
 
 }  // namespace
