@@ -38,6 +38,45 @@ void set_write(Insn& insn, uint8_t r) {
   if (r <= kSp) insn.writes |= uint64_t{1} << r;
 }
 
+// Decoder::decode()'s kept decodings: the thread's table, direct-mapped by word (Fibonacci hashing, the
+// top bits), made on the thread's first decode (2.7 MB). Per decoder, a table of 4,096 began empty for
+// every file: a third of the ARM64 words went to Capstone again, most of them words another driver had.
+struct Kept {
+  uint32_t word = 0;
+  bool used = false;
+  bool ok = false;
+  Insn insn;
+};
+constexpr int kKeptBits = 14;
+
+Kept& kept_for(uint32_t word) {
+  thread_local std::vector<Kept> table(size_t{1} << kKeptBits);
+  return table[(word * 2654435761u) >> (32 - kKeptBits)];
+}
+
+// The PC-relative words, whose last operand Capstone gives as an absolute address: PC + offset, or for
+// ADRP the PC's page + offset. Their decodings are kept too, made at address 0 and moved to the word's
+// address (what Capstone computes, modulo 2^64). Other words of the address-dependent groups (system
+// instructions, exceptions, BC.cond and whatever else) go to Capstone every time.
+enum class PcRelative { no, offset, page };
+PcRelative pc_relative(uint32_t word) {
+  if ((word & 0x7c000000u) == 0x14000000u ||  // B, BL
+      (word & 0x7e000000u) == 0x34000000u ||  // CBZ, CBNZ
+      (word & 0x7e000000u) == 0x36000000u ||  // TBZ, TBNZ
+      (word & 0xff000010u) == 0x54000000u ||  // B.cond
+      (word & 0x9f000000u) == 0x10000000u ||  // ADR
+      (word & 0x3b000000u) == 0x18000000u)    // LDR, LDRSW, PRFM (literal)
+    return PcRelative::offset;
+  if ((word & 0x9f000000u) == 0x90000000u) return PcRelative::page;  // ADRP
+  return PcRelative::no;
+}
+constexpr int kKeptPcBits = 12;
+
+Kept& kept_pc_relative_for(uint32_t word) {
+  thread_local std::vector<Kept> table(size_t{1} << kKeptPcBits);
+  return table[(word * 2654435761u) >> (32 - kKeptPcBits)];
+}
+
 }  // namespace
 
 Decoder::Decoder(uint64_t image_base) : image_base_(image_base) {
@@ -69,13 +108,30 @@ std::string_view Decoder::mnemonic(uint32_t word, uint32_t rva) {
 }
 
 bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
-  if (address_dependent(word)) return decode_with_capstone(word, rva, out);
-  if (kept_.empty()) kept_.resize(kKept);
-  Kept& kept = kept_[(word * 2654435761u) >> 20];  // (Fibonacci hashing: the top 12 bits)
+  if (address_dependent(word)) {
+    const PcRelative relative = pc_relative(word);
+    if (relative == PcRelative::no) return decode_with_capstone(word, rva, out);
+    Kept& kept = kept_pc_relative_for(word);
+    if (!kept.used || kept.word != word) {
+      kept.used = true;
+      kept.word = word;
+      kept.ok = capstone_decode(word, 0, kept.insn);
+    }
+    out = kept.insn;
+    out.rva = rva;
+    if (!kept.ok || out.nops == 0 || out.op[out.nops - 1].kind != Operand::k_imm) return kept.ok;
+    const uint64_t pc = image_base_ + rva;
+    Operand& address = out.op[out.nops - 1];
+    address.imm = static_cast<int64_t>((relative == PcRelative::page ? pc & ~uint64_t{0xfff} : pc) +
+                                       static_cast<uint64_t>(address.imm));
+    set_target(out);
+    return true;
+  }
+  Kept& kept = kept_for(word);
   if (!kept.used || kept.word != word) {
     kept.used = true;
     kept.word = word;
-    kept.ok = decode_with_capstone(word, rva, kept.insn);
+    kept.ok = capstone_decode(word, image_base_ + rva, kept.insn);
   }
   out = kept.insn;
   out.rva = rva;
@@ -83,8 +139,43 @@ bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
 }
 
 bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {
-  out = Insn{};
+  const bool ok = capstone_decode(word, image_base_ + rva, out);
   out.rva = rva;
+  if (ok) set_target(out);
+  return ok;
+}
+
+// The branch target of B, BL, B.cond, CBZ/CBNZ and TBZ/TBNZ, as an RVA, when the address is in the image.
+void Decoder::set_target(Insn& out) const {
+  out.has_target = false;
+  out.target = 0;
+  int index = -1;
+  switch (out.id) {
+    case ARM64_INS_BL:
+    case ARM64_INS_B:
+      index = 0;
+      break;
+    case ARM64_INS_CBZ:
+    case ARM64_INS_CBNZ:
+      index = 1;
+      break;
+    case ARM64_INS_TBZ:
+    case ARM64_INS_TBNZ:
+      index = 2;
+      break;
+    default:
+      return;
+  }
+  if (out.nops <= index || out.op[index].kind != Operand::k_imm) return;
+  const uint64_t va = static_cast<uint64_t>(out.op[index].imm);
+  if (va < image_base_ || va - image_base_ > 0xffffffffull) return;
+  out.has_target = true;
+  out.target = static_cast<uint32_t>(va - image_base_);
+}
+
+// Capstone's decoding of the word at address, without the branch target (set_target) and with rva 0.
+bool Decoder::capstone_decode(uint32_t word, uint64_t address, Insn& out) {
+  out = Insn{};
   out.word = word;
   out.flow = Flow::stop;
   if (!insn_) return false;
@@ -92,7 +183,6 @@ bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {
                       static_cast<uint8_t>(word >> 24)};
   const uint8_t* code = bytes;
   size_t size = 4;
-  uint64_t address = image_base_ + rva;
   auto* insn = static_cast<cs_insn*>(insn_);
   if (!cs_disasm_iter(handle_, &code, &size, &address, insn)) return false;
   const cs_arm64& d = insn->detail->arm64;
@@ -138,17 +228,9 @@ bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {
   if (cs_regs_access(handle_, insn, read_regs, &n_read, write_regs, &n_write) == CS_ERR_OK)
     for (uint8_t i = 0; i < n_write; ++i) set_write(out, map_reg(write_regs[i]));
 
-  const auto target_of = [&](const Operand& op) {
-    if (op.kind != Operand::k_imm) return;
-    const uint64_t va = static_cast<uint64_t>(op.imm);
-    if (va < image_base_ || va - image_base_ > 0xffffffffull) return;
-    out.has_target = true;
-    out.target = static_cast<uint32_t>(va - image_base_);
-  };
   switch (insn->id) {
     case ARM64_INS_BL:
       out.flow = Flow::call;
-      target_of(out.op[0]);
       break;
     case ARM64_INS_BLR:
       out.flow = Flow::call_reg;
@@ -161,17 +243,12 @@ bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {
       break;
     case ARM64_INS_B:
       out.flow = (d.cc == ARM64_CC_INVALID || d.cc == ARM64_CC_AL) ? Flow::jmp : Flow::jcc;
-      target_of(out.op[0]);
       break;
     case ARM64_INS_CBZ:
     case ARM64_INS_CBNZ:
-      out.flow = Flow::jcc;
-      if (out.nops >= 2) target_of(out.op[1]);
-      break;
     case ARM64_INS_TBZ:
     case ARM64_INS_TBNZ:
       out.flow = Flow::jcc;
-      if (out.nops >= 3) target_of(out.op[2]);
       break;
     case ARM64_INS_BRK:
     case ARM64_INS_HLT:

@@ -78,8 +78,9 @@ class Decoder {
   bool ok() const { return insn_ != nullptr; }
   // Decodes the word at rva. Returns false (and a Flow::stop insn) when it is not a valid instruction.
   // The decodings of words whose meaning does not depend on their address (all but branches, adr/adrp and
-  // literal loads) are kept, 4096 direct-mapped by word: the walks decode the same few words again and again,
-  // and Capstone is most of their cost.
+  // literal loads; of those, the PC-relative ones are kept at address 0 and moved) are kept, 16,384 direct-mapped by word in a table of the thread's, which every file it
+  // analyses shares (a decoding depends on the word alone): the walks decode the same few words again and
+  // again, compilers emit the same words in every driver, and Capstone is most of the decoding's cost.
   bool decode(uint32_t word, uint32_t rva, Insn& out);
   // decode() without the kept decodings, for the tests that hold the two to each other.
   bool decode_with_capstone(uint32_t word, uint32_t rva, Insn& out);
@@ -93,17 +94,12 @@ class Decoder {
   std::string_view mnemonic(uint32_t word, uint32_t rva);
 
  private:
-  struct Kept {
-    uint32_t word = 0;
-    bool used = false;
-    bool ok = false;
-    Insn insn;
-  };
-  static constexpr size_t kKept = 4096;
+  bool capstone_decode(uint32_t word, uint64_t address, Insn& out);
+  void set_target(Insn& out) const;
+
   uint64_t image_base_;
   size_t handle_ = 0;
   void* insn_ = nullptr;  // cs_insn*
-  std::vector<Kept> kept_;  // (sized on first use)
 };
 
 // Loads and stores with a base register and an immediate offset (ldr/ldur/str/stur/ldp/stp, pre/post index).

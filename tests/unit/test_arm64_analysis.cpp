@@ -900,7 +900,11 @@ TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
   for (int i = 0; i < 1000000; ++i) words.push_back(static_cast<uint32_t>(random()));
   arm64::Decoder kept(0x140000000ull), fresh(0x140000000ull);
   REQUIRE(kept.ok());
-  size_t checked = 0, mismatches = 0, dependent = 0;
+  // The PC-relative words are kept at address 0 and moved: held to Capstone at the word's address, here and
+  // with an image base off any page boundary near the top of the address space (targets that wrap, ADRP's
+  // page taken from the whole address), at RVAs up to 4 GB.
+  arm64::Decoder odd_kept(0xfffffffffff01234ull), odd_fresh(0xfffffffffff01234ull);
+  size_t checked = 0, mismatches = 0, dependent = 0, odd_checked = 0;
   for (size_t i = 0; i < words.size(); ++i) {
     const uint32_t word = words[i];
     const uint32_t rva = 0x1000 + static_cast<uint32_t>(i % 4096) * 4;
@@ -910,6 +914,11 @@ TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
     if (ok_a != ok_b || !same_arm64_insn(a, b)) ++mismatches;
     if (arm64::Decoder::address_dependent(word)) {
       ++dependent;
+      const uint32_t odd_rva = static_cast<uint32_t>(i * 0x9e3779b1u);
+      const bool ok_d = odd_kept.decode(word, odd_rva, a);
+      const bool ok_e = odd_fresh.decode_with_capstone(word, odd_rva, b);
+      if (ok_d != ok_e || !same_arm64_insn(a, b)) ++mismatches;
+      ++odd_checked;
       continue;
     }
     // The same word elsewhere: the same decoding but for its address.
@@ -920,5 +929,6 @@ TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
   }
   MESSAGE(words.size() << " words, " << checked << " address-independent, " << dependent << " not");
   CHECK(checked > 100000);
+  CHECK(odd_checked == dependent);
   CHECK(mismatches == 0);
 }
