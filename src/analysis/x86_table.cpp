@@ -325,33 +325,44 @@ const Table kTables[2] = {make_table(false), make_table(true)};
 inline const Table& table_for(bool x64) { return kTables[x64]; }
 
 [[gnu::always_inline]] inline bool parse(bool x64, const uint8_t* p, size_t available, Parsed& out) {
+  // The prefixes are counted in locals and the checks below read those, not `out`: read back from the
+  // struct, the compiler merged the byte fields just stored into one wide load, which stalled on store
+  // forwarding (an eighth of the sweep's decoding time).
   size_t i = 0;
+  bool operand16 = false;
+  uint8_t segment_prefixes = 0;
   while (i < available && i < 14 && (p[i] == 0x66 || p[i] == 0x2e)) {
-    out.operand16 = out.operand16 || p[i] == 0x66;
-    out.segment_prefixes += p[i] == 0x2e;
+    operand16 = operand16 || p[i] == 0x66;
+    segment_prefixes = static_cast<uint8_t>(segment_prefixes + (p[i] == 0x2e));
     ++i;
   }
-  out.legacy_prefixes = static_cast<uint8_t>(i);
-  if (x64 && i < available && (p[i] & 0xf0) == 0x40) out.rex = p[i++];  // REX, right before the opcode
+  const auto legacy_prefixes = static_cast<uint8_t>(i);
+  uint8_t rex = 0;
+  if (x64 && i < available && (p[i] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
+  out.operand16 = operand16;
+  out.segment_prefixes = segment_prefixes;
+  out.legacy_prefixes = legacy_prefixes;
+  out.rex = rex;
   if (i >= available) return false;
   const Table& table = table_for(x64);
-  out.opcode = p[i++];
-  const Op* op = &table.one[out.opcode];
-  if (out.opcode == 0x0f) {
+  uint8_t opcode = p[i++];
+  const Op* op = &table.one[opcode];
+  if (opcode == 0x0f) {
     if (i >= available) return false;
-    out.opcode = p[i++];
-    op = &table.two[out.opcode];
+    opcode = p[i++];
+    op = &table.two[opcode];
   }
+  out.opcode = opcode;
   out.op = op;
   if (op->form == Form::none) return false;
   // Prefixes: direct branches take none (66 truncates the target), a nop takes 66 and 2E repeated, others
   // at most one 66.
-  if (op->flow != Flow::normal && (out.legacy_prefixes || out.rex)) return false;
-  if (op->check != Check::nop && (out.segment_prefixes || out.legacy_prefixes > 1)) return false;
-  if (op->check == Check::nop_1 && out.rex) return false;
-  if (op->check == Check::imm64 && (out.rex & 0x08)) return false;
-  const uint8_t rex = out.rex;
-  const uint8_t immz = out.operand16 && !(rex & 0x08) ? 2 : 4;  // (REX.W overrides 66)
+  const Check check = op->check;
+  if (op->flow != Flow::normal && (legacy_prefixes | rex)) return false;
+  if (check != Check::nop && (segment_prefixes || legacy_prefixes > 1)) return false;
+  if (check == Check::nop_1 && rex) return false;
+  if (check == Check::imm64 && (rex & 0x08)) return false;
+  const uint8_t immz = operand16 && !(rex & 0x08) ? 2 : 4;  // (REX.W overrides 66)
   switch (op->form) {
     case Form::none:
       return false;
