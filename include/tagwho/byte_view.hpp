@@ -66,8 +66,9 @@ constexpr uint64_t kMaxFileSize = 256ull << 20;
 // of it), or, where the file system cannot map it, a copy read into memory. A mapped file that shrinks
 // reads as zeros past its new end: within the last page the kernel gives zeros, and a read of a page wholly
 // past the end, which would kill the process with SIGBUS, gets zero pages from MappedFile's SIGBUS handler.
-// shrank() says whether that happened; callers check it after they are done with the bytes and turn the
-// file into an error (anything learnt from zeros is not evidence). A file that grows is read up to the size
+// A page that cannot be read (an I/O error of a failing disk) is caught the same way. read_failure() says
+// whether either happened; callers check it after they are done with the bytes and turn the file into an
+// error (anything learnt from zeros is not evidence). A file that grows is read up to the size
 // it had when opened. Above max_size, see kMaxFileSize.
 class MappedFile {
  public:
@@ -79,9 +80,10 @@ class MappedFile {
   ~MappedFile();
 
   ByteView view() const { return ByteView(address_, size_); }
-  // Whether the file is now shorter than it was mapped (reads past its new end return zeros), or a read
-  // past its end was caught by the SIGBUS handler.
-  bool shrank() const;
+  // The one-line error when reads of the mapping returned zeros: the file is now shorter than it was
+  // mapped, or the SIGBUS handler caught a read (I/O error, or a file that shrank and grew again);
+  // nullopt when every read was the file's.
+  std::optional<std::string> read_failure() const;
   // Whether the bytes are a mapping of the file (else a copy).
   bool mapped() const { return guard_ >= 0; }
 
@@ -91,10 +93,11 @@ class MappedFile {
   uint8_t* address_ = nullptr;
   size_t size_ = 0;
   int guard_ = -1;  // the mapping's slot in the SIGBUS handler's table; -1 for a copy
-  int fd_ = -1;     // the file, kept open while mapped: its size now (shrank())
+  int fd_ = -1;     // the file, kept open while mapped: its size now (read_failure())
 };
 
-// The one line a scan reports for a file that shrank while it was read.
+// read_failure()'s errors.
 constexpr const char* kShrankWhileRead = "file shrank while being read";
+constexpr const char* kUnreadableWhileRead = "file could not be read while being analysed (I/O error, or it shrank and grew again)";
 
 }  // namespace tagwho

@@ -75,7 +75,8 @@ class Scanner {
 // Runs analyse() over the inputs on `threads` threads; results come back in input order.
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads);
 
-// The result for a file that shrank while it was read (MappedFile::shrank): one error, nothing found.
-FileResult shrank_while_read(const std::string& path, uint64_t size);
+// The result for a file whose reads failed while it was analysed (MappedFile::read_failure): one error,
+// nothing found.
+FileResult failed_read(const std::string& path, uint64_t size, const std::string& error);
 
 }  // namespace tagwho

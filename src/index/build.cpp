@@ -251,7 +251,7 @@ void extend_literal_sets(sqlite3* db, int64_t host, const std::set<uint32_t>& wa
         put_back(stored);
         return;
       }
-      if (read->shrank()) {  // it was read as zeros from some point on: the next path, if any
+      if (read->read_failure()) {  // it was read as zeros from some point on: the next path, if any
         std::lock_guard<std::mutex> guard(db_lock);
         put_back(stored);
         continue;
@@ -406,13 +406,14 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
         item.kind = "pe";
         item.size = static_cast<int64_t>(bytes.size());
         item.hash = hex64(content_hash(bytes));
-        const auto shrank = [&] {  // (the hash, or the analysis, read zeros for the file's lost tail)
-          if (!read->shrank()) return false;
+        const auto read_failed = [&] {  // (the hash, or the analysis, read zeros for some of the file)
+          const std::optional<std::string> failure = read->read_failure();
+          if (!failure) return false;
           item.kind = "error";
-          item.error = kShrankWhileRead;
+          item.error = *failure;
           return true;
         };
-        if (shrank()) return;
+        if (read_failed()) return;
         std::string key = item.hash + ":" + std::to_string(bytes.size());
         int slot = -1;
         {
@@ -432,7 +433,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
           item.analysed = slot;
         }
         const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
-        if (shrank()) return;  // nothing stored: its duplicates are errors too (below)
+        if (read_failed()) return;  // nothing stored: its duplicates are errors too (below)
         const DriverReport& report = result.report;
         std::lock_guard<std::mutex> guard(db_lock);
         // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
@@ -444,7 +445,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   std::stable_sort(analysis_problems.begin(), analysis_problems.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [item, problem] : analysis_problems) counts.problems.push_back(std::move(problem));
-  // Files whose content was claimed by a file that then shrank while it was analysed have no content.
+  // Files whose content was claimed by a file whose reads then failed while it was analysed have no content.
   for (Todo& item : todo)
     if (item.kind == "pe" && item.analysed >= 0 && fresh_ids[static_cast<size_t>(item.analysed)] == 0) {
       item.kind = "error";

@@ -55,7 +55,7 @@ Searched search_bytes(const Result<FileBytes>& read, const LiteralMatcher& match
   } catch (const budget::Exceeded&) {
     out = Searched{};
   }
-  if (read->shrank()) out = Searched{};  // (read as zeros from some point on)
+  if (read->read_failure()) out = Searched{};  // (read as zeros from some point on)
   return out;
 }
 
@@ -385,7 +385,7 @@ Result<IndexSearch> Index::search(const std::vector<Tag>& tags, const std::vecto
         bool still = false;
         if (read && item.stored_kind == "not_pe") still = read->view().u16(0) != uint16_t{0x5a4d};
         else if (read) still = read->view().u16(0) == uint16_t{0x5a4d} && hex64(content_hash(read->view())) == item.stored_hash;
-        if (read && read->shrank()) still = false;  // (then analysed: an error)
+        if (read && read->read_failure()) still = false;  // (then analysed: an error)
         if (!still) {
           item.changed = true;
           item.way = Way::scan;

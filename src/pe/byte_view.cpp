@@ -44,7 +44,7 @@ struct FdGuard {
 };
 
 // The SIGBUS guard of the mappings. Reading a mapped page past the end of a file that shrank after it was
-// mapped raises SIGBUS. The handler looks the address up in a table of the live mappings (one slot each,
+// mapped raises SIGBUS, and so does a page the disk fails to read. The handler looks the address up in a table of the live mappings (one slot each,
 // claimed when a file is mapped, cleared before it is unmapped), maps zero pages over the rest of that
 // mapping, notes that it shrank, and returns: the read is retried and sees zeros. A SIGBUS elsewhere goes
 // to the handler that was installed before (a sanitizer's or a fuzzer's), else kills the process as it
@@ -182,11 +182,12 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
   return mapped;
 }
 
-bool MappedFile::shrank() const {
-  if (guard_ < 0) return false;
-  if (guard_slots[guard_].shrank.load(std::memory_order_acquire)) return true;
+std::optional<std::string> MappedFile::read_failure() const {
+  if (guard_ < 0) return std::nullopt;
   struct stat info {};
-  return ::fstat(fd_, &info) != 0 || static_cast<uint64_t>(info.st_size) < size_;
+  if (::fstat(fd_, &info) != 0 || static_cast<uint64_t>(info.st_size) < size_) return kShrankWhileRead;
+  if (guard_slots[guard_].shrank.load(std::memory_order_acquire)) return kUnreadableWhileRead;
+  return std::nullopt;
 }
 
 void MappedFile::release() {

@@ -245,15 +245,15 @@ FileResult Scanner::analyse(const std::string& path) const {
     return result;
   }
   FileResult result = analyse_bytes(path, mapped->view());
-  if (mapped->shrank()) return shrank_while_read(path, mapped->view().size());
+  if (auto failure = mapped->read_failure()) return failed_read(path, mapped->view().size(), *failure);
   return result;
 }
 
-FileResult shrank_while_read(const std::string& path, uint64_t size) {
+FileResult failed_read(const std::string& path, uint64_t size, const std::string& error) {
   FileResult result;
   result.report.path = path;
   result.report.size = size;
-  result.report.errors.push_back(kShrankWhileRead);
+  result.report.errors.push_back(error);
   return result;
 }
 

@@ -51,9 +51,9 @@ ByteView FileBytes::view() const {
   return ByteView(buffer.data(), buffer.size());
 }
 
-bool FileBytes::shrank() const {
+std::optional<std::string> FileBytes::read_failure() const {
   const auto* mapped = std::get_if<MappedFile>(&storage_);
-  return mapped && mapped->shrank();
+  return mapped ? mapped->read_failure() : std::nullopt;
 }
 
 Result<FileBytes> SourceFile::read() const {
@@ -106,7 +106,7 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const 
     result.report.errors.push_back(bytes.error());
   } else {
     result = scanner.analyse_bytes(file.path, bytes->view());
-    if (bytes->shrank()) result = shrank_while_read(file.path, bytes->view().size());
+    if (auto failure = bytes->read_failure()) result = failed_read(file.path, bytes->view().size(), *failure);
   }
   result.report.service = file.service;
   return result;
