@@ -385,6 +385,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   std::unordered_map<std::string, int> claimed;  // "hash:size" -> slot (index in fresh_ids)
   size_t slots = 0;
   std::vector<int64_t> fresh_ids(todo.size(), 0);  // by slot: the content stored for it
+  std::vector<std::string> slot_failures(todo.size());  // by slot: why nothing was stored (written by its owner)
   std::vector<std::pair<size_t, IndexProblem>> analysis_problems;  // by item, sorted at the end
   // Each new content is stored by its worker as soon as it is analysed, and its results freed: memory does
   // not grow with the number of files (and large files are analysed one at a time).
@@ -433,7 +434,10 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
           item.analysed = slot;
         }
         const FileResult result = analyse_file_bytes(item.path, bytes, true, {}, matcher.get(), true, limits);
-        if (read_failed()) return;  // nothing stored: its duplicates are errors too (below)
+        if (read_failed()) {  // nothing stored: its duplicates are errors too (below)
+          slot_failures[static_cast<size_t>(slot)] = item.error;
+          return;
+        }
         const DriverReport& report = result.report;
         std::lock_guard<std::mutex> guard(db_lock);
         // The analysis's own errors (a damaged PE, a file over its limits) are said once, for the path that
@@ -449,7 +453,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   for (Todo& item : todo)
     if (item.kind == "pe" && item.analysed >= 0 && fresh_ids[static_cast<size_t>(item.analysed)] == 0) {
       item.kind = "error";
-      item.error = kShrankWhileRead;
+      item.error = slot_failures[static_cast<size_t>(item.analysed)];
     }
   counts.analysed = slots;
   sql::Statement upsert(db,

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <mutex>
 #include <new>
 #include <string>
 #include <utility>
@@ -44,26 +43,23 @@ struct FdGuard {
 };
 
 // The SIGBUS guard of the mappings. Reading a mapped page past the end of a file that shrank after it was
-// mapped raises SIGBUS, and so does a page the disk fails to read. The handler looks the address up in a table of the live mappings (one slot each,
-// claimed when a file is mapped, cleared before it is unmapped), maps zero pages over the rest of that
-// mapping, notes that it shrank, and returns: the read is retried and sees zeros. A SIGBUS elsewhere goes
-// to the handler that was installed before (a sanitizer's or a fuzzer's), else kills the process as it
-// would have. Everything the handler touches is lock-free atomics and system calls.
+// mapped raises SIGBUS, and so does a page the disk fails to read. The handler looks the address up in a
+// table of the live mappings (one slot each, claimed when a file is mapped, cleared before it is
+// unmapped), maps zero pages over the rest of that mapping, notes it, and returns: the read is retried and
+// sees zeros. A SIGBUS elsewhere goes to the handler that was installed before (a sanitizer's or a
+// fuzzer's), else kills the process as it would have. The handler touches only lock-free atomics, plain
+// globals set before it was installed, and system calls.
 struct GuardSlot {
   std::atomic<bool> taken{false};
   std::atomic<uintptr_t> begin{0};  // 0 while the slot is being filled or emptied
   std::atomic<uintptr_t> end{0};    // page-rounded
-  std::atomic<bool> shrank{false};
+  std::atomic<bool> caught{false};  // the handler mapped zeros over part of it
 };
 // More mappings than this at once (threads that each hold a file, plus the index's readers) get copies.
 constexpr int kGuardSlots = 1024;
 GuardSlot guard_slots[kGuardSlots];
 struct sigaction previous_sigbus;
-
-size_t page_size() {
-  static const size_t size = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
-}
+uintptr_t page_mask = ~uintptr_t{4095};  // set from the system's page size before the handler is installed
 
 void on_sigbus(int signal, siginfo_t* info, void* context) {
   const int saved_errno = errno;
@@ -72,11 +68,11 @@ void on_sigbus(int signal, siginfo_t* info, void* context) {
     const uintptr_t begin = slot.begin.load(std::memory_order_acquire);
     const uintptr_t end = slot.end.load(std::memory_order_acquire);
     if (begin == 0 || address < begin || address >= end) continue;
-    const uintptr_t page = address & ~(uintptr_t{page_size()} - 1);
+    const uintptr_t page = address & page_mask;
     void* zeros = ::mmap(reinterpret_cast<void*>(page), end - page, PROT_READ,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (zeros != MAP_FAILED) {
-      slot.shrank.store(true, std::memory_order_release);
+      slot.caught.store(true, std::memory_order_release);
       errno = saved_errno;
       return;
     }
@@ -99,6 +95,7 @@ void on_sigbus(int signal, siginfo_t* info, void* context) {
 
 bool install_sigbus_guard() {
   static const bool installed = [] {
+    page_mask = ~(static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE)) - 1);
     struct sigaction action {};
     action.sa_sigaction = on_sigbus;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -111,14 +108,14 @@ bool install_sigbus_guard() {
 // A free slot for the mapping [begin, begin + size), or -1 when all are in use.
 int claim_guard_slot(const uint8_t* begin, size_t size) {
   if (!install_sigbus_guard()) return -1;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + size + page_size() - 1) & ~(uintptr_t{page_size()} - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(begin) + size + ~page_mask) & page_mask;
   for (int i = 0; i < kGuardSlots; ++i) {
     GuardSlot& slot = guard_slots[i];
     bool expected = false;
     if (slot.taken.load(std::memory_order_relaxed) ||
         !slot.taken.compare_exchange_strong(expected, true, std::memory_order_acq_rel))
       continue;
-    slot.shrank.store(false, std::memory_order_relaxed);
+    slot.caught.store(false, std::memory_order_relaxed);
     slot.end.store(end, std::memory_order_release);
     slot.begin.store(reinterpret_cast<uintptr_t>(begin), std::memory_order_release);
     return i;
@@ -186,7 +183,7 @@ std::optional<std::string> MappedFile::read_failure() const {
   if (guard_ < 0) return std::nullopt;
   struct stat info {};
   if (::fstat(fd_, &info) != 0 || static_cast<uint64_t>(info.st_size) < size_) return kShrankWhileRead;
-  if (guard_slots[guard_].shrank.load(std::memory_order_acquire)) return kUnreadableWhileRead;
+  if (guard_slots[guard_].caught.load(std::memory_order_acquire)) return kUnreadableWhileRead;
   return std::nullopt;
 }
 
