@@ -55,9 +55,9 @@ Kept& kept_for(uint32_t word) {
 }
 
 // The PC-relative words, whose last operand Capstone gives as an absolute address: PC + offset, or for
-// ADRP the PC's page + offset. Their decodings are kept too, made at address 0 and moved to the word's
-// address (what Capstone computes, modulo 2^64). Other words of the address-dependent groups (system
-// instructions, exceptions, BC.cond and whatever else) go to Capstone every time.
+// ADRP the PC's page + offset. Their decodings are kept made at address 0 and moved to the word's address
+// (what Capstone computes, modulo 2^64). The other words of the groups address_dependent() names (branches
+// to a register, RET, system instructions, exceptions) have no address operand: kept as any word.
 enum class PcRelative { no, offset, page };
 PcRelative pc_relative(uint32_t word) {
   if ((word & 0x7c000000u) == 0x14000000u ||  // B, BL
@@ -108,9 +108,7 @@ std::string_view Decoder::mnemonic(uint32_t word, uint32_t rva) {
 }
 
 bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
-  if (address_dependent(word)) {
-    const PcRelative relative = pc_relative(word);
-    if (relative == PcRelative::no) return decode_with_capstone(word, rva, out);
+  if (const PcRelative relative = pc_relative(word); relative != PcRelative::no) {
     Kept& kept = kept_pc_relative_for(word);
     if (!kept.used || kept.word != word) {
       kept.used = true;

@@ -77,15 +77,17 @@ class Decoder {
 
   bool ok() const { return insn_ != nullptr; }
   // Decodes the word at rva. Returns false (and a Flow::stop insn) when it is not a valid instruction.
-  // The decodings of words whose meaning does not depend on their address (all but branches, adr/adrp and
-  // literal loads; of those, the PC-relative ones are kept at address 0 and moved) are kept, 16,384 direct-mapped by word in a table of the thread's, which every file it
-  // analyses shares (a decoding depends on the word alone): the walks decode the same few words again and
-  // again, compilers emit the same words in every driver, and Capstone is most of the decoding's cost.
+  // Every decoding is kept, direct-mapped by word in tables of the thread's that every file it analyses
+  // shares: the walks decode the same few words again and again, compilers emit the same words in every
+  // driver, and Capstone is most of the decoding's cost. A word's decoding depends on the word alone, but
+  // for the PC-relative ones (branches with an immediate, ADR/ADRP, literal loads): those are kept as
+  // decoded at address 0, and their address operand is moved to the word's address.
   bool decode(uint32_t word, uint32_t rva, Insn& out);
   // decode() without the kept decodings, for the tests that hold the two to each other.
   bool decode_with_capstone(uint32_t word, uint32_t rva, Insn& out);
-  // Whether a word's decoding can depend on its address: the branch, exception and system group, adr/adrp
-  // and literal loads (whose operands Capstone gives as absolute addresses).
+  // Whether a word is in a group that holds the PC-relative words, whose decoding depends on their address
+  // (decode() moves it): the branch, exception and system group, adr/adrp and literal loads. A superset:
+  // branches to a register, system instructions and exceptions decode the same anywhere.
   static bool address_dependent(uint32_t word) {
     return (word & 0x1c000000u) == 0x14000000u || (word & 0x1f000000u) == 0x10000000u ||
            (word & 0x3b000000u) == 0x18000000u;
