@@ -55,8 +55,8 @@ Kept& kept_for(uint32_t word) {
 }
 
 // The PC-relative words, whose last operand Capstone gives as an absolute address: PC + offset, or for
-// ADRP the PC's page + offset. Their decodings are kept made at address 0 and moved to the word's address
-// (what Capstone computes, modulo 2^64). The other words of the groups address_dependent() names (branches
+// ADRP the PC's page + offset. Their decodings are kept as made at address 0, and moved to the word's
+// address (what Capstone computes, modulo 2^64). The other words of the groups address_dependent() names (branches
 // to a register, RET, system instructions, exceptions) have no address operand: kept as any word.
 enum class PcRelative { no, offset, page };
 PcRelative pc_relative(uint32_t word) {

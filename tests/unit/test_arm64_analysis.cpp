@@ -902,7 +902,9 @@ TEST_CASE("arm64 decodings kept by word are Capstone's at any address") {
   REQUIRE(kept.ok());
   // The PC-relative words are kept at address 0 and moved: held to Capstone at the word's address, here and
   // with an image base off any page boundary near the top of the address space (targets that wrap, ADRP's
-  // page taken from the whole address), at RVAs up to 4 GB.
+  // page taken from the whole address), at RVAs up to 4 GB. The decoders share the thread's tables, so
+  // every word of the address-dependent groups kept by one is checked again at another base and address
+  // (which is what would catch one of them that is not PC-relative but decodes as if it were).
   arm64::Decoder odd_kept(0xfffffffffff01234ull), odd_fresh(0xfffffffffff01234ull);
   size_t checked = 0, mismatches = 0, dependent = 0, odd_checked = 0;
   for (size_t i = 0; i < words.size(); ++i) {
