@@ -38,26 +38,10 @@ void set_write(Insn& insn, uint8_t r) {
   if (r <= kSp) insn.writes |= uint64_t{1} << r;
 }
 
-// Decoder::decode()'s kept decodings: the thread's table, direct-mapped by word (Fibonacci hashing, the
-// top bits), made on the thread's first decode (2.7 MB). Per decoder, a table of 4,096 began empty for
-// every file: a third of the ARM64 words went to Capstone again, most of them words another driver had.
-struct Kept {
-  uint32_t word = 0;
-  bool used = false;
-  bool ok = false;
-  Insn insn;
-};
-constexpr int kKeptBits = 14;
-
-Kept& kept_for(uint32_t word) {
-  thread_local std::vector<Kept> table(size_t{1} << kKeptBits);
-  return table[(word * 2654435761u) >> (32 - kKeptBits)];
-}
-
 // The PC-relative words, whose last operand Capstone gives as an absolute address: PC + offset, or for
 // ADRP the PC's page + offset. Their decodings are kept as made at address 0, and moved to the word's
-// address (what Capstone computes, modulo 2^64). The other words of the groups address_dependent() names (branches
-// to a register, RET, system instructions, exceptions) have no address operand: kept as any word.
+// address (what Capstone computes, modulo 2^64). The other words of the groups address_dependent() names
+// (branches to a register, RET, system instructions, exceptions) have no address operand: kept as any word.
 enum class PcRelative { no, offset, page };
 PcRelative pc_relative(uint32_t word) {
   if ((word & 0x7c000000u) == 0x14000000u ||  // B, BL
@@ -70,11 +54,30 @@ PcRelative pc_relative(uint32_t word) {
   if ((word & 0x9f000000u) == 0x90000000u) return PcRelative::page;  // ADRP
   return PcRelative::no;
 }
-constexpr int kKeptPcBits = 12;
 
-Kept& kept_pc_relative_for(uint32_t word) {
-  thread_local std::vector<Kept> table(size_t{1} << kKeptPcBits);
-  return table[(word * 2654435761u) >> (32 - kKeptPcBits)];
+// Decoder::decode()'s kept decodings: tables of the thread's, direct-mapped by word (Fibonacci hashing, the
+// top bits), made on the thread's first decode: 16,384 for the words that decode the same anywhere (2.7 MB),
+// 4,096 for the PC-relative ones, kept as decoded at address 0. Per decoder, a table of 4,096 began empty
+// for every file: a third of the ARM64 words went to Capstone again, most of them words another driver had.
+struct Kept {
+  uint32_t word = 0;
+  bool used = false;
+  bool ok = false;
+  Insn insn;
+};
+class KeptTable {
+ public:
+  explicit KeptTable(int bits) : bits_(bits), slots_(size_t{1} << bits) {}
+  Kept& at(uint32_t word) { return slots_[(word * 2654435761u) >> (32 - bits_)]; }
+
+ private:
+  int bits_;
+  std::vector<Kept> slots_;
+};
+
+Kept& kept_for(uint32_t word, PcRelative relative) {
+  thread_local KeptTable anywhere(14), at_zero(12);
+  return (relative == PcRelative::no ? anywhere : at_zero).at(word);
 }
 
 }  // namespace
@@ -108,32 +111,24 @@ std::string_view Decoder::mnemonic(uint32_t word, uint32_t rva) {
 }
 
 bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
-  if (const PcRelative relative = pc_relative(word); relative != PcRelative::no) {
-    Kept& kept = kept_pc_relative_for(word);
-    if (!kept.used || kept.word != word) {
-      kept.used = true;
-      kept.word = word;
-      kept.ok = capstone_decode(word, 0, kept.insn);
-    }
-    out = kept.insn;
-    out.rva = rva;
-    if (!kept.ok || out.nops == 0 || out.op[out.nops - 1].kind != Operand::k_imm) return kept.ok;
-    const uint64_t pc = image_base_ + rva;
-    Operand& address = out.op[out.nops - 1];
-    address.imm = static_cast<int64_t>((relative == PcRelative::page ? pc & ~uint64_t{0xfff} : pc) +
-                                       static_cast<uint64_t>(address.imm));
-    set_target(out);
-    return true;
-  }
-  Kept& kept = kept_for(word);
+  const PcRelative relative = pc_relative(word);
+  Kept& kept = kept_for(word, relative);
   if (!kept.used || kept.word != word) {
     kept.used = true;
     kept.word = word;
-    kept.ok = capstone_decode(word, image_base_ + rva, kept.insn);
+    kept.ok = capstone_decode(word, relative == PcRelative::no ? image_base_ + rva : 0, kept.insn);
   }
   out = kept.insn;
   out.rva = rva;
-  return kept.ok;
+  if (relative == PcRelative::no || !kept.ok || out.nops == 0 || out.op[out.nops - 1].kind != Operand::k_imm)
+    return kept.ok;
+  // Moved from address 0 to the word's.
+  const uint64_t pc = image_base_ + rva;
+  Operand& address = out.op[out.nops - 1];
+  address.imm = static_cast<int64_t>((relative == PcRelative::page ? pc & ~uint64_t{0xfff} : pc) +
+                                     static_cast<uint64_t>(address.imm));
+  set_target(out);
+  return true;
 }
 
 bool Decoder::decode_with_capstone(uint32_t word, uint32_t rva, Insn& out) {

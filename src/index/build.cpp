@@ -451,7 +451,7 @@ static IndexCounts synchronise(sqlite3* db, const std::string& host_name, const 
   for (auto& [item, problem] : analysis_problems) counts.problems.push_back(std::move(problem));
   // Files whose content was claimed by a file whose reads then failed while it was analysed have no content.
   for (Todo& item : todo)
-    if (item.kind == "pe" && item.analysed >= 0 && fresh_ids[static_cast<size_t>(item.analysed)] == 0) {
+    if (item.kind == "pe" && item.analysed >= 0 && !slot_failures[static_cast<size_t>(item.analysed)].empty()) {
       item.kind = "error";
       item.error = slot_failures[static_cast<size_t>(item.analysed)];
     }
