@@ -77,6 +77,8 @@ Analysis::Analysis(const CodeModel& model, Limits limits)
     : model_(model), limits_(limits), decoder_(model.x64, model.image_base, looked_up_span(model)) {
   for (const ImportRef& import : model_.imports) {
     slots_.emplace(import.slot_rva, &import);
+    slots_lo_ = std::min(slots_lo_, import.slot_rva);
+    slots_hi_ = std::max(slots_hi_, import.slot_rva);
     kmdf_ = kmdf_ || import.name == kWdfBindImport;
   }
 }
@@ -96,6 +98,8 @@ void Analysis::problem(std::string text) {
 }
 
 const ImportRef* Analysis::slot(uint32_t rva) const {
+  // (The sweep asks about every absolute or RIP-relative address in the code: most are outside the IAT.)
+  if (rva < slots_lo_ || rva > slots_hi_) return nullptr;
   auto it = slots_.find(rva);
   return it == slots_.end() ? nullptr : it->second;
 }
@@ -128,6 +132,12 @@ void Analysis::sweep() {
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
       while (fit != model_.functions.end() && fit->begin_rva < rva) ++fit;
       set_bit(ss.boundaries, off);
+      // One-byte nops (90; in 64-bit mode too, without REX) pad between functions: the sweep notes nothing
+      // and keeps the state of the instruction before, as for any padding (below).
+      if (data[off] == 0x90) {
+        ++off;
+        continue;
+      }
       // Most instructions only need stepping over (quiet): their length, without building an Insn.
       const int quiet = decoder_.sweep_step(data + off, n - off, rva, insn);
       if (quiet < 0) {

@@ -274,6 +274,7 @@ class Analysis {
   Decoder decoder_;
   std::vector<std::string> problems_;
   std::unordered_map<uint32_t, const ImportRef*> slots_;  // every import slot by RVA
+  uint32_t slots_lo_ = UINT32_MAX, slots_hi_ = 0;          // the lowest and highest of them
   std::vector<SweepSection> sweep_sections_;
   std::vector<SlotRef> slot_refs_;
   std::vector<Edge> edges_;            // sorted by target

@@ -75,6 +75,23 @@ struct Insn {
 // copied with wide loads, which stalls on store forwarding (a third of the table decoder's time).
 inline const Insn kEmptyInsn{};
 
+// The sweep's quick step (Decoder::quiet_length()): an opcode's entry, built from the sweep's table
+// (x86_table.cpp). By opcode: one-byte, and 0F xx.
+struct QuickOp {
+  enum Check : uint8_t { none, lea, mov_rr, mov_rr8, imm64 };  // as the sweep's table checks them
+  bool quiet = false;   // an opcode that can be stepped over (for the ModRM.reg values in regs)
+  bool modrm = false;
+  uint8_t imm = 0;      // immediate bytes (with ModRM: for the ModRM.reg values in imm_regs)
+  uint8_t regs = 0;     // ModRM.reg values that fall through and are valid
+  uint8_t imm_regs = 0;
+  Check check = none;
+};
+struct QuickTable {
+  QuickOp one[256];
+  QuickOp two[256];
+};
+extern const QuickTable kQuickTables[2];  // x86, x64
+
 class Decoder {
  public:
   // address_span: the addresses above image_base that the analysis can ask about (see may_be_image_address).
@@ -99,19 +116,84 @@ class Decoder {
   // building its Insn; else 0 with `out` as decode_for_sweep() gives it; -1 when undecodable. Stepped over
   // (quiet): one the table takes (decode_plain()) that falls through, is no padding, and has no memory
   // operand with an absolute or RIP-relative address or a displacement of 16 bits or more. Most are.
-  int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // Inline: the sweeps call it for every instruction of the code, and most take the quick step.
+  int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+    if (const int length = quiet_length(data, available)) return length;
+    return sweep_step_whole(data, available, rva, out);
+  }
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
-  bool may_be_image_address(int64_t value) const;
+  bool may_be_image_address(int64_t value) const {
+    const uint64_t va = x64_ ? static_cast<uint64_t>(value) : static_cast<uint64_t>(value) & 0xffffffffull;
+    return va >= image_base_ && va - image_base_ < address_span_;
+  }
 
  private:
+  // sweep_step()'s quick step. Most instructions the sweep steps over are a one-byte or 0F opcode with at
+  // most a REX prefix, no displacement wider than 8 bits and no immediate that can be an address: their
+  // length, from a table built from the sweep's, with fewer and more predictable branches than the whole
+  // step's parse (which also takes the operands apart); the decoding of lengths is most of the sweep's time.
+  // 0 for anything else, and anything it is not sure of: then the whole step decides. The unit tests hold
+  // sweep_step() to Zydis exhaustively.
+  int quiet_length(const uint8_t* p, size_t available) const;
+  int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
   ZydisDecoder decoder_;
   bool x64_;
   uint64_t image_base_;
   uint64_t address_span_;
 };
+
+[[gnu::always_inline]] inline int Decoder::quiet_length(const uint8_t* p, size_t available) const {
+  if (available < 16) return 0;  // (the longest form taken here has 10 bytes)
+  size_t i = 0;
+  uint8_t rex = 0;
+  if (x64_ && (p[0] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
+  const QuickTable& table = kQuickTables[x64_];
+  const uint8_t opcode = p[i++];
+  const QuickOp& op = opcode == 0x0f ? table.two[p[i++]] : table.one[opcode];
+  if (!op.quiet) return 0;
+  uint8_t imm = op.imm;
+  if (op.modrm) {
+    const uint8_t modrm = p[i++];
+    const uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+    if (!((op.regs >> reg) & 1)) return 0;
+    if (!((op.imm_regs >> reg) & 1)) imm = 0;
+    const auto reg_id = static_cast<uint8_t>(reg | ((rex & 0x04) << 1));
+    if (mod == 3) {
+      const auto rm_id = static_cast<uint8_t>(rm | ((rex & 0x01) << 3));
+      const auto byte_id = [rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
+      if (op.check == QuickOp::lea || (op.check == QuickOp::mov_rr && rm_id == reg_id) ||
+          (op.check == QuickOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
+        return 0;  // (undefined; padding)
+    } else {
+      if (mod == 2) return 0;  // a 32-bit displacement: not quiet
+      uint8_t base = rm;
+      bool indexed = false;
+      if (rm == 4) {
+        const uint8_t sib = p[i++];
+        base = sib & 7;
+        if (mod == 0 && base == 5) return 0;  // a 32-bit displacement
+        indexed = (((sib >> 3) & 7) | ((rex & 0x02) << 2)) != 4;
+      } else if (mod == 0 && rm == 5) {
+        return 0;  // an absolute or RIP-relative address
+      }
+      const auto disp = mod == 1 ? static_cast<int8_t>(p[i++]) : int8_t{0};
+      if (op.check == QuickOp::lea && !indexed && disp == 0 && static_cast<uint8_t>(base | ((rex & 0x01) << 3)) == reg_id)
+        return 0;  // lea reg, [reg+0]: padding
+    }
+  } else if (op.check == QuickOp::imm64 && (rex & 0x08)) {
+    return 0;  // movabs
+  }
+  if (imm == 4) {  // an immediate the sweep looks up when it can be an address
+    const uint32_t raw = static_cast<uint32_t>(p[i]) | static_cast<uint32_t>(p[i + 1]) << 8 |
+                         static_cast<uint32_t>(p[i + 2]) << 16 | static_cast<uint32_t>(p[i + 3]) << 24;
+    const auto value = static_cast<int64_t>(static_cast<int32_t>(raw));
+    if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
+  }
+  return static_cast<int>(i + imm);
+}
 
 // Alignment padding (nop, mov edi, edi, lea esi, [esi+0]): it keeps the flow state of the instruction before.
 bool is_padding(const Insn& insn);

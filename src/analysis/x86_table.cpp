@@ -508,13 +508,6 @@ Flow flow_of(const Parsed& in) {
 
 }  // namespace
 
-bool Decoder::may_be_image_address(int64_t value) const {
-  // As the sweep reads immediates and displacements (note_memory_use): 32 bits wide on x86, sign-extended
-  // to 64 on x64.
-  const uint64_t va = x64_ ? static_cast<uint64_t>(value) : static_cast<uint64_t>(value) & 0xffffffffull;
-  return va >= image_base_ && va - image_base_ < address_span_;
-}
-
 namespace {
 
 // decode_plain()'s parse: false for what it leaves to Zydis.
@@ -574,7 +567,52 @@ bool quiet(const Parsed& in) {
 
 }  // namespace
 
-int Decoder::sweep_step(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
+namespace {
+
+// The quick step's table (Decoder::quiet_length(), x86_insn.hpp), from the sweep's table.
+QuickOp quick_op(const Op& op) {
+  QuickOp q;
+  if (op.flow != Flow::normal || op.mnemonic == ZYDIS_MNEMONIC_NOP || op.check == Check::nop ||
+      op.check == Check::nop_1)
+    return q;
+  switch (op.form) {
+    case Form::bare: break;
+    case Form::imm8: q.imm = 1; break;
+    case Form::imm16: q.imm = 2; break;
+    case Form::immz: q.imm = 4; break;  // (no 66 prefix here: 32 bits)
+    case Form::modrm: q.modrm = true; break;
+    case Form::modrm_imm8: q.modrm = true; q.imm = 1; break;
+    case Form::modrm_immz: q.modrm = true; q.imm = 4; break;
+    default: return q;  // branches, moffs (an address), and what the table does not take
+  }
+  q.quiet = true;
+  q.regs = op.regs;
+  if (op.check == Check::group5) q.regs &= static_cast<uint8_t>(~((1u << 2) | (1u << 4)));  // (indirect call, jmp)
+  q.imm_regs = q.modrm ? op.imm_regs : 0xff;
+  switch (op.check) {
+    case Check::lea: q.check = QuickOp::lea; break;
+    case Check::mov_rr: q.check = QuickOp::mov_rr; break;
+    case Check::mov_rr8: q.check = QuickOp::mov_rr8; break;
+    case Check::imm64: q.check = QuickOp::imm64; break;
+    default: break;
+  }
+  return q;
+}
+
+QuickTable make_quick_table(const Table& table) {
+  QuickTable q;
+  for (int c = 0; c < 256; ++c) {
+    q.one[c] = quick_op(table.one[c]);
+    q.two[c] = quick_op(table.two[c]);
+  }
+  return q;
+}
+
+}  // namespace
+
+const QuickTable kQuickTables[2] = {make_quick_table(kTables[0]), make_quick_table(kTables[1])};
+
+int Decoder::sweep_step_whole(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
   Parsed in;
   if (parse_plain(*this, x64_, p, available, in)) {
     if (quiet(in)) return in.length;
