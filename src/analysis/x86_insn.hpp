@@ -115,7 +115,8 @@ class Decoder {
   // The sweep's decoding, in one step: the length of an instruction the sweep only steps over (> 0), without
   // building its Insn; else 0 with `out` as decode_for_sweep() gives it; -1 when undecodable. Stepped over
   // (quiet): one the table takes (decode_plain()) that falls through, is no padding, and has no memory
-  // operand with an absolute or RIP-relative address or a displacement of 16 bits or more. Most are.
+  // operand with an absolute or RIP-relative address or a displacement of 16 bits or more (the quick step
+  // below also steps over a displacement that cannot be an address the sweep looks up). Most are.
   // Inline: the sweeps call it for every instruction of the code, and most take the quick step.
   int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
     if (const int length = quiet_length(data, available)) return length;
@@ -131,11 +132,11 @@ class Decoder {
 
  private:
   // sweep_step()'s quick step. Most instructions the sweep steps over are a one-byte or 0F opcode with at
-  // most a REX prefix, no displacement wider than 8 bits and no immediate that can be an address: their
-  // length, from a table built from the sweep's, with fewer and more predictable branches than the whole
-  // step's parse (which also takes the operands apart); the decoding of lengths is most of the sweep's time.
-  // 0 for anything else, and anything it is not sure of: then the whole step decides. The unit tests hold
-  // sweep_step() to Zydis exhaustively.
+  // most a REX prefix, no absolute or RIP-relative address, and no immediate or displacement that can be an
+  // address it looks up: their length, from a table built from the sweep's, with fewer and more predictable
+  // branches than the whole step's parse (which also takes the operands apart); the decoding of lengths is
+  // most of the sweep's time. 0 for anything else, and anything it is not sure of: then the whole step
+  // decides. The unit tests hold sweep_step() to Zydis exhaustively.
   int quiet_length(const uint8_t* p, size_t available) const;
   int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
@@ -145,8 +146,13 @@ class Decoder {
   uint64_t address_span_;
 };
 
+inline uint32_t read_le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
 [[gnu::always_inline]] inline int Decoder::quiet_length(const uint8_t* p, size_t available) const {
-  if (available < 16) return 0;  // (the longest form taken here has 10 bytes)
+  if (available < 16) return 0;  // (the longest form taken here has 13 bytes)
   size_t i = 0;
   uint8_t rex = 0;
   if (x64_ && (p[0] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
@@ -168,18 +174,30 @@ class Decoder {
           (op.check == QuickOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
         return 0;  // (undefined; padding)
     } else {
-      if (mod == 2) return 0;  // a 32-bit displacement: not quiet
       uint8_t base = rm;
       bool indexed = false;
+      bool disp32 = mod == 2;
       if (rm == 4) {
         const uint8_t sib = p[i++];
         base = sib & 7;
-        if (mod == 0 && base == 5) return 0;  // a 32-bit displacement
         indexed = (((sib >> 3) & 7) | ((rex & 0x02) << 2)) != 4;
+        if (mod == 0 && base == 5) {
+          if (!indexed) return 0;  // an absolute address
+          disp32 = true;           // [index*scale + disp32], no base
+          base = 0xff;
+        }
       } else if (mod == 0 && rm == 5) {
         return 0;  // an absolute or RIP-relative address
       }
-      const auto disp = mod == 1 ? static_cast<int8_t>(p[i++]) : int8_t{0};
+      int32_t disp = 0;
+      if (disp32) {
+        // A displacement the sweep looks up when it can be an address (the base of an array or struct).
+        disp = static_cast<int32_t>(read_le32(p + i));
+        i += 4;
+        if (may_be_image_address(disp)) return 0;
+      } else if (mod == 1) {
+        disp = static_cast<int8_t>(p[i++]);
+      }
       if (op.check == QuickOp::lea && !indexed && disp == 0 && static_cast<uint8_t>(base | ((rex & 0x01) << 3)) == reg_id)
         return 0;  // lea reg, [reg+0]: padding
     }
@@ -187,9 +205,7 @@ class Decoder {
     return 0;  // movabs
   }
   if (imm == 4) {  // an immediate the sweep looks up when it can be an address
-    const uint32_t raw = static_cast<uint32_t>(p[i]) | static_cast<uint32_t>(p[i + 1]) << 8 |
-                         static_cast<uint32_t>(p[i + 2]) << 16 | static_cast<uint32_t>(p[i + 3]) << 24;
-    const auto value = static_cast<int64_t>(static_cast<int32_t>(raw));
+    const auto value = static_cast<int64_t>(static_cast<int32_t>(read_le32(p + i)));
     if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
   }
   return static_cast<int>(i + imm);
