@@ -107,6 +107,16 @@ const ImportRef* Analysis::slot(uint32_t rva) const {
 bool Analysis::is_known_start(uint32_t rva) const { return contains_sorted(known_starts_, rva); }
 bool Analysis::is_entry_like(uint32_t rva) const { return contains_sorted(entry_like_, rva); }
 
+void Analysis::add_edge(uint32_t source, uint32_t target, Flow flow, bool source_has_fallthrough_pred) {
+  Edge e;
+  e.source = source;
+  e.target = target;
+  e.kind = flow == Flow::call ? Edge::call : flow == Flow::jmp ? Edge::jmp : Edge::jcc;
+  e.source_has_fallthrough_pred = source_has_fallthrough_pred;
+  edges_.push_back(e);
+  if (flow == Flow::call) call_targets_.push_back(target);
+}
+
 void Analysis::sweep() {
   std::vector<uint32_t> code_pointers;
   const auto in_code = [this](uint64_t rva) {
@@ -138,6 +148,20 @@ void Analysis::sweep() {
         ++off;
         continue;
       }
+      // Direct branches: an edge, without building an Insn (as for any instruction below).
+      if (Decoder::DirectBranch branch; const int length = decoder_.direct_branch(data + off, n - off, rva, branch)) {
+        if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < rva + static_cast<uint32_t>(length)) {
+          off = fit->begin_rva - sec.rva;  // resynchronise on the function start
+          prev_falls = false;
+          continue;
+        }
+        if (branch.has_target && in_code(branch.target)) {
+          add_edge(rva, branch.target, branch.flow, prev_falls);
+        }
+        prev_falls = branch.flow != Flow::jmp;
+        off += static_cast<size_t>(length);
+        continue;
+      }
       // Most instructions only need stepping over (quiet): their length, without building an Insn.
       const int quiet = decoder_.sweep_step(data + off, n - off, rva, insn);
       if (quiet < 0) {
@@ -158,15 +182,8 @@ void Analysis::sweep() {
         continue;
       }
       if (insn.has_target && (insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc) &&
-          in_code(insn.target)) {
-        Edge e;
-        e.source = rva;
-        e.target = insn.target;
-        e.kind = insn.flow == Flow::call ? Edge::call : insn.flow == Flow::jmp ? Edge::jmp : Edge::jcc;
-        e.source_has_fallthrough_pred = prev_falls;
-        edges_.push_back(e);
-        if (insn.flow == Flow::call) call_targets_.push_back(insn.target);
-      }
+          in_code(insn.target))
+        add_edge(rva, insn.target, insn.flow, prev_falls);
       if (insn.mem_rva && insn.mnemonic != ZYDIS_MNEMONIC_LEA) {
         if (const ImportRef* import = slot(*insn.mem_rva); import && import->api) {
           SlotRef ref;

@@ -267,6 +267,7 @@ class Analysis {
   std::optional<uint32_t> import_pops(const ImportRef* import) const;
   Def entry_def(const Loc& loc, uint32_t entry) const;
   void note_memory_use(const Insn& insn);  // sweep: stores_ and taken_
+  void add_edge(uint32_t source, uint32_t target, Flow flow, bool source_has_fallthrough_pred);  // sweep: edges_
   bool address_taken_near(uint32_t rva);
 
   const CodeModel& model_;

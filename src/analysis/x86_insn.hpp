@@ -123,6 +123,15 @@ class Decoder {
     return sweep_step_whole(data, available, rva, out);
   }
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  // A direct branch without prefixes (jcc rel8/rel32, jmp rel8/rel32, call rel32), the most common of what
+  // the sweep does not step over: its length, with its flow and target as decode_plain() gives them, without
+  // building an Insn; 0 for anything else.
+  struct DirectBranch {
+    Flow flow = Flow::normal;
+    uint32_t target = 0;
+    bool has_target = false;
+  };
+  int direct_branch(const uint8_t* data, size_t available, uint32_t rva, DirectBranch& out) const;
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
   bool may_be_image_address(int64_t value) const {
@@ -209,6 +218,33 @@ inline uint32_t read_le32(const uint8_t* p) {
     if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
   }
   return static_cast<int>(i + imm);
+}
+
+inline int Decoder::direct_branch(const uint8_t* p, size_t available, uint32_t rva, DirectBranch& out) const {
+  if (available < 6) return 0;
+  int length = 0;
+  int64_t offset = 0;
+  const uint8_t opcode = p[0];
+  if ((opcode & 0xf0) == 0x70 || opcode == 0xeb) {
+    length = 2;
+    offset = static_cast<int8_t>(p[1]);
+    out.flow = opcode == 0xeb ? Flow::jmp : Flow::jcc;
+  } else if (opcode == 0xe8 || opcode == 0xe9) {
+    length = 5;
+    offset = static_cast<int32_t>(read_le32(p + 1));
+    out.flow = opcode == 0xe8 ? Flow::call : Flow::jmp;
+  } else if (opcode == 0x0f && (p[1] & 0xf0) == 0x80) {
+    length = 6;
+    offset = static_cast<int32_t>(read_le32(p + 2));
+    out.flow = Flow::jcc;
+  } else {
+    return 0;
+  }
+  // As ZydisCalcAbsoluteAddress: 64-bit arithmetic on x64, 32-bit on x86.
+  const uint64_t target = static_cast<uint64_t>(rva) + static_cast<uint64_t>(length) + static_cast<uint64_t>(offset);
+  out.target = static_cast<uint32_t>(target);
+  out.has_target = x64_ ? target <= 0xffffffffull : true;
+  return length;
 }
 
 // Alignment padding (nop, mov edi, edi, lea esi, [esi+0]): it keeps the flow state of the instruction before.

@@ -1224,16 +1224,25 @@ std::string hex_bytes(const uint8_t* p, size_t available) {
 
 // Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, the
 // sweep must read the same from both. Returns whether the table took it.
-// quiet_steps: counts the instructions sweep_step() stepped over.
+// quiet_steps: counts the instructions sweep_step() stepped over; direct_branches, those direct_branch() took.
 bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available,
-                             size_t& mismatches, size_t& quiet_steps) {
+                             size_t& mismatches, size_t& quiet_steps, size_t& direct_branches) {
   x86::Insn plain, zydis, stepped;
   const int step = decoder.sweep_step(p, available, 0x1000, stepped);
+  x86::Decoder::DirectBranch branch;
+  const int branch_length = decoder.direct_branch(p, available, 0x1000, branch);
   if (!decoder.decode_plain(p, available, 0x1000, plain)) {
     // sweep_step() steps over only what the table takes; anything else is decode_for_sweep()'s.
     if (step > 0 && ++mismatches <= 20) MESSAGE("sweep_step stepped over what the table does not take: " << hex_bytes(p, available));
+    if (branch_length > 0 && ++mismatches <= 20) MESSAGE("direct_branch took what the table does not: " << hex_bytes(p, available));
     return false;
   }
+  // The sweep reads a direct branch's length, flow and target from direct_branch() as from decode_plain().
+  if (branch_length > 0 && (branch_length != plain.length || branch.flow != plain.flow ||
+                            branch.has_target != plain.has_target || (branch.has_target && branch.target != plain.target))) {
+    if (++mismatches <= 20) MESSAGE("direct_branch disagrees: " << hex_bytes(p, available));
+  }
+  if (branch_length > 0) ++direct_branches;
   const bool decoded = decoder.decode_for_sweep_with_zydis(p, available, 0x1000, zydis);
   const SweepView a = sweep_view(plain, looked_up), b = sweep_view(zydis, looked_up);
   // Stepped over: the sweep would do nothing with it but go on (no branch, no import slot, no store, no taken
@@ -1306,9 +1315,9 @@ bool full_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_
 
 // Both table decodings of the bytes at p against Zydis, counted.
 struct TableCheck {
-  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0;
+  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0, direct_branches = 0;
   void check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available) {
-    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches, quiet_steps);
+    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches, quiet_steps, direct_branches);
     full += full_agrees_with_zydis(decoder, p, available, mismatches);
   }
 };
@@ -1415,6 +1424,8 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
   CHECK(tally.mismatches == 0);
   MESSAGE(tally.quiet_steps << " of the " << tally.plain << " encodings the sweep's table took were stepped over");
   CHECK(tally.quiet_steps * 4 > tally.plain);
+  MESSAGE(tally.direct_branches << " were direct branches the sweep reads without building an instruction");
+  CHECK(tally.direct_branches > 0);
 }
 
 TEST_CASE("the call sites found keep the first site found at each address, and come out by address") {
