@@ -118,7 +118,7 @@ class Decoder {
   // operand with an absolute or RIP-relative address or a displacement of 16 bits or more (the quick step
   // below also steps over a displacement that cannot be an address the sweep looks up). Most are.
   // Inline: the sweeps call it for every instruction of the code, and most take the quick step.
-  int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+  [[gnu::always_inline]] int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
     if (const int length = quiet_length(data, available)) return length;
     return sweep_step_whole(data, available, rva, out);
   }
