@@ -137,6 +137,10 @@ void Analysis::sweep() {
     size_t off = 0;
     bool prev_falls = false;
     Insn insn;  // (outside the loop: each decode overwrites it whole)
+    // An instruction [rva, end) that runs over the next .pdata function start: the sweep resynchronises there.
+    const auto runs_over_function_start = [&](uint32_t rva, uint32_t end) {
+      return fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < end;
+    };
     while (off < n) {
       budget::tick();
       const uint32_t rva = static_cast<uint32_t>(sec.rva + off);
@@ -150,14 +154,12 @@ void Analysis::sweep() {
       }
       // Direct branches: an edge, without building an Insn (as for any instruction below).
       if (Decoder::DirectBranch branch; const int length = decoder_.direct_branch(data + off, n - off, rva, branch)) {
-        if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < rva + static_cast<uint32_t>(length)) {
+        if (runs_over_function_start(rva, rva + static_cast<uint32_t>(length))) {
           off = fit->begin_rva - sec.rva;  // resynchronise on the function start
           prev_falls = false;
           continue;
         }
-        if (branch.has_target && in_code(branch.target)) {
-          add_edge(rva, branch.target, branch.flow, prev_falls);
-        }
+        if (branch.has_target && in_code(branch.target)) add_edge(rva, branch.target, branch.flow, prev_falls);
         prev_falls = branch.flow != Flow::jmp;
         off += static_cast<size_t>(length);
         continue;
@@ -171,7 +173,7 @@ void Analysis::sweep() {
         continue;
       }
       const uint32_t end = quiet > 0 ? rva + static_cast<uint32_t>(quiet) : insn.end();
-      if (fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < end) {
+      if (runs_over_function_start(rva, end)) {
         off = fit->begin_rva - sec.rva;  // resynchronise on the function start
         prev_falls = false;
         continue;

@@ -737,6 +737,34 @@ TEST_CASE("x64 negative RIP displacement to the IAT") {
   CHECK(e.rva == 0x4014);
 }
 
+TEST_CASE("the sweep resynchronises on a .pdata function start inside an instruction, whatever its kind") {
+  // Three functions, each `call [rip+slot_alloc]; ret`, starting inside the bytes of the instruction before
+  // them as linear decoding reads it: a direct branch (jne rel32), an instruction the sweep steps over (mov
+  // eax, imm32) and one it reads whole (mov rax, [rip+disp32]). Without resynchronising on the function
+  // start, decoding goes on inside the call and never sees it.
+  const std::vector<uint8_t> text = {
+      0x0f, 0x85,                                // 0x4000: jne rel32 (its rel32: the call's first 4 bytes)
+      0xff, 0x15, 0xf8, 0xef, 0xff, 0xff, 0xc3,  // 0x4002: call [rip-0x1008] (slot 0x3000); ret
+      0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+      0xb8,                                      // 0x4010: mov eax, imm32
+      0xff, 0x15, 0xe9, 0xef, 0xff, 0xff, 0xc3,  // 0x4011: call [rip-0x1017]; ret
+      0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+      0x48, 0x8b, 0x05,                          // 0x4020: mov rax, [rip+disp32]
+      0xff, 0x15, 0xd7, 0xef, 0xff, 0xff, 0xc3,  // 0x4023: call [rip-0x1029]; ret
+      0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc};
+  const x86::CodeModel model = make_model(true, text, 0x4000, {{0x4002, 0x4009}, {0x4011, 0x4018}, {0x4023, 0x402a}});
+  x86::Analysis analysis(model);
+  analysis.sweep();
+  std::vector<uint32_t> sites;
+  for (const x86::Site& site : analysis.find_sites()) sites.push_back(site.rva);
+  CHECK(sites == std::vector<uint32_t>{0x4002, 0x4011, 0x4023});
+  // Without the functions, linear decoding misses all three.
+  const x86::CodeModel bare = make_model(true, text, 0x4000);
+  x86::Analysis linear(bare);
+  linear.sweep();
+  CHECK(linear.find_sites().empty());
+}
+
 TEST_CASE("x86 stdcall argument slots on hand-assembled code") {
   const x86::CodeModel model = make_model(false, kX86Text, kTextRva);
   const CallSiteAnalysis a = x86::analyse_call_sites(model);
