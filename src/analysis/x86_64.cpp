@@ -305,11 +305,9 @@ class Walk {
     visited_.push_back(at);
     const size_t off = at - sec_.rva;
     const uint8_t* p = sec_.bytes.data() + off;
-    // One-byte nops and direct branches, the most common of what the sweep's quick step leaves: their length
-    // without building an Insn (the same: the table test holds direct_branch() to decode_plain()).
-    if (*p == 0x90) return at + 1;
-    if (Decoder::DirectBranch branch; const int length = decoder_.direct_branch(p, size_ - off, at, branch))
-      return at + static_cast<uint32_t>(length);
+    // Most instructions: their length from a table, without taking their operands apart (the same: the table
+    // test holds plain_length() to decode_plain()).
+    if (const int length = decoder_.plain_length(p, size_ - off)) return at + static_cast<uint32_t>(length);
     const int quiet = decoder_.sweep_step(p, size_ - off, at, scratch_);
     if (quiet < 0) return std::nullopt;
     return at + (quiet > 0 ? static_cast<uint32_t>(quiet) : scratch_.length);

@@ -92,6 +92,26 @@ struct QuickTable {
 };
 extern const QuickTable kQuickTables[2];  // x86, x64
 
+// Decoder::plain_length()'s entry for an opcode: the length of what the sweep's table takes (decode_plain()),
+// built from that table (x86_table.cpp).
+struct LengthOp {
+  enum Kind : uint8_t { none, fixed, modrm, moffs };
+  Kind kind = none;
+  bool branch = false;  // a direct branch, ret or int3: no prefix, REX included
+  bool rel32 = false;   // its 32-bit immediate is a displacement, never an address
+  bool nop = false;     // 0F 1F: no absolute or RIP-relative operand
+  bool nop_1 = false;   // 90: no REX (41 90 is xchg)
+  uint8_t imm = 0;      // immediate bytes (with ModRM: for the ModRM.reg values in imm_regs)
+  uint8_t regs = 0;     // ModRM.reg values the opcode takes
+  uint8_t imm_regs = 0;
+  QuickOp::Check check = QuickOp::none;
+};
+struct LengthTable {
+  LengthOp one[256];
+  LengthOp two[256];
+};
+extern const LengthTable kLengthTables[2];  // x86, x64
+
 class Decoder {
  public:
   // address_span: the addresses above image_base that the analysis can ask about (see may_be_image_address).
@@ -132,6 +152,10 @@ class Decoder {
     bool has_target = false;
   };
   int direct_branch(const uint8_t* data, size_t available, uint32_t rva, DirectBranch& out) const;
+  // The length of an instruction the sweep's table takes (decode_plain()) with at most a REX prefix, from
+  // a table, without taking its operands apart: what the literal classification's walk needs (x86_64.cpp).
+  // 0 for anything else (then sweep_step() gives the length).
+  int plain_length(const uint8_t* data, size_t available) const;
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
   bool may_be_image_address(int64_t value) const {
@@ -214,6 +238,67 @@ inline uint32_t read_le32(const uint8_t* p) {
     return 0;  // movabs
   }
   if (imm == 4) {  // an immediate the sweep looks up when it can be an address
+    const auto value = static_cast<int64_t>(static_cast<int32_t>(read_le32(p + i)));
+    if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
+  }
+  return static_cast<int>(i + imm);
+}
+
+inline int Decoder::plain_length(const uint8_t* p, size_t available) const {
+  if (available < 16) return 0;  // (the longest form taken here has 13 bytes)
+  size_t i = 0;
+  uint8_t rex = 0;
+  if (x64_ && (p[0] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
+  const LengthTable& table = kLengthTables[x64_];
+  const uint8_t opcode = p[i++];
+  const LengthOp& op = opcode == 0x0f ? table.two[p[i++]] : table.one[opcode];
+  if (op.kind == LengthOp::none || (rex && (op.branch || op.nop_1)) ||
+      (op.check == QuickOp::imm64 && (rex & 0x08)))
+    return 0;
+  uint8_t imm = op.imm;
+  if (op.kind == LengthOp::moffs) {
+    i += 4;
+  } else if (op.kind == LengthOp::modrm) {
+    const uint8_t modrm = p[i++];
+    const uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
+    if (!((op.regs >> reg) & 1)) return 0;
+    if (!((op.imm_regs >> reg) & 1)) imm = 0;
+    const auto reg_id = static_cast<uint8_t>(reg | ((rex & 0x04) << 1));
+    if (mod == 3) {
+      const auto rm_id = static_cast<uint8_t>(rm | ((rex & 0x01) << 3));
+      const auto byte_id = [rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
+      if (op.check == QuickOp::lea || (op.check == QuickOp::mov_rr && rm_id == reg_id) ||
+          (op.check == QuickOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
+        return 0;  // (undefined; padding)
+    } else {
+      uint8_t base = rm;
+      bool has_base = true, indexed = false, address = false;
+      if (rm == 4) {
+        const uint8_t sib = p[i++];
+        base = sib & 7;
+        indexed = (((sib >> 3) & 7) | ((rex & 0x02) << 2)) != 4;
+        if (mod == 0 && base == 5) {  // [index*scale + disp32], or an absolute address without an index
+          has_base = false;
+          address = !indexed;
+        }
+      } else if (mod == 0 && rm == 5) {
+        has_base = false;
+        address = true;  // absolute (x86) or RIP-relative (x64)
+      }
+      if (op.nop && address) return 0;
+      int32_t disp = 0;
+      if (mod == 2 || !has_base) {
+        disp = static_cast<int32_t>(read_le32(p + i));
+        i += 4;
+      } else if (mod == 1) {
+        disp = static_cast<int8_t>(p[i++]);
+      }
+      if (op.check == QuickOp::lea && has_base && !indexed && disp == 0 &&
+          static_cast<uint8_t>(base | ((rex & 0x01) << 3)) == reg_id)
+        return 0;  // lea reg, [reg+0]: padding
+    }
+  }
+  if (imm == 4 && !op.rel32) {  // what the table leaves to Zydis when it can be an address
     const auto value = static_cast<int64_t>(static_cast<int32_t>(read_le32(p + i)));
     if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
   }

@@ -608,9 +608,48 @@ QuickTable make_quick_table(const Table& table) {
   return q;
 }
 
+LengthOp length_op(const Op& op) {
+  LengthOp l;
+  switch (op.form) {
+    case Form::none: return l;
+    case Form::bare: l.kind = LengthOp::fixed; break;
+    case Form::imm8: case Form::rel8: l.kind = LengthOp::fixed; l.imm = 1; break;
+    case Form::imm16: l.kind = LengthOp::fixed; l.imm = 2; break;
+    case Form::immz: case Form::rel32: l.kind = LengthOp::fixed; l.imm = 4; break;  // (no 66 prefix here)
+    case Form::moffs: l.kind = LengthOp::moffs; break;
+    case Form::modrm: l.kind = LengthOp::modrm; break;
+    case Form::modrm_imm8: l.kind = LengthOp::modrm; l.imm = 1; break;
+    case Form::modrm_immz: l.kind = LengthOp::modrm; l.imm = 4; break;
+  }
+  l.branch = op.flow != Flow::normal;
+  l.rel32 = op.form == Form::rel32;
+  l.nop = op.check == Check::nop;
+  l.nop_1 = op.check == Check::nop_1;
+  l.regs = op.regs;
+  l.imm_regs = l.kind == LengthOp::modrm ? op.imm_regs : 0xff;
+  switch (op.check) {
+    case Check::lea: l.check = QuickOp::lea; break;
+    case Check::mov_rr: l.check = QuickOp::mov_rr; break;
+    case Check::mov_rr8: l.check = QuickOp::mov_rr8; break;
+    case Check::imm64: l.check = QuickOp::imm64; break;
+    default: break;
+  }
+  return l;
+}
+
+LengthTable make_length_table(const Table& table) {
+  LengthTable l;
+  for (int c = 0; c < 256; ++c) {
+    l.one[c] = length_op(table.one[c]);
+    l.two[c] = length_op(table.two[c]);
+  }
+  return l;
+}
+
 }  // namespace
 
 const QuickTable kQuickTables[2] = {make_quick_table(kTables[0]), make_quick_table(kTables[1])};
+const LengthTable kLengthTables[2] = {make_length_table(kTables[0]), make_length_table(kTables[1])};
 
 int Decoder::sweep_step_whole(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
   Parsed in;

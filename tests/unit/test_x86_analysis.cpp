@@ -1252,19 +1252,26 @@ std::string hex_bytes(const uint8_t* p, size_t available) {
 
 // Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, the
 // sweep must read the same from both. Returns whether the table took it.
-// quiet_steps: counts the instructions sweep_step() stepped over; direct_branches, those direct_branch() took.
+// quiet_steps: counts the instructions sweep_step() stepped over; direct_branches, those direct_branch() took;
+// plain_lengths, those plain_length() took.
 bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available,
-                             size_t& mismatches, size_t& quiet_steps, size_t& direct_branches) {
+                             size_t& mismatches, size_t& quiet_steps, size_t& direct_branches, size_t& plain_lengths) {
   x86::Insn plain, zydis, stepped;
   const int step = decoder.sweep_step(p, available, 0x1000, stepped);
   x86::Decoder::DirectBranch branch;
   const int branch_length = decoder.direct_branch(p, available, 0x1000, branch);
+  const int plain_length = decoder.plain_length(p, available);
   if (!decoder.decode_plain(p, available, 0x1000, plain)) {
     // sweep_step() steps over only what the table takes; anything else is decode_for_sweep()'s.
     if (step > 0 && ++mismatches <= 20) MESSAGE("sweep_step stepped over what the table does not take: " << hex_bytes(p, available));
     if (branch_length > 0 && ++mismatches <= 20) MESSAGE("direct_branch took what the table does not: " << hex_bytes(p, available));
+    if (plain_length > 0 && ++mismatches <= 20) MESSAGE("plain_length took what the table does not: " << hex_bytes(p, available));
     return false;
   }
+  // The literal classification's walk reads the length from plain_length() as from decode_plain().
+  if (plain_length > 0 && plain_length != plain.length && ++mismatches <= 20)
+    MESSAGE("plain_length " << plain_length << " disagrees: " << hex_bytes(p, available));
+  if (plain_length > 0) ++plain_lengths;
   // The sweep reads a direct branch's length, flow and target from direct_branch() as from decode_plain().
   if (branch_length > 0 && (branch_length != plain.length || branch.flow != plain.flow ||
                             branch.has_target != plain.has_target || (branch.has_target && branch.target != plain.target))) {
@@ -1343,9 +1350,10 @@ bool full_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_
 
 // Both table decodings of the bytes at p against Zydis, counted.
 struct TableCheck {
-  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0, direct_branches = 0;
+  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0, direct_branches = 0, plain_lengths = 0;
   void check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available) {
-    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches, quiet_steps, direct_branches);
+    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches, quiet_steps, direct_branches,
+                                     plain_lengths);
     full += full_agrees_with_zydis(decoder, p, available, mismatches);
   }
 };
@@ -1454,6 +1462,8 @@ TEST_CASE("the table decodings agree with Zydis on every instruction they take")
   CHECK(tally.quiet_steps * 4 > tally.plain);
   MESSAGE(tally.direct_branches << " were direct branches the sweep reads without building an instruction");
   CHECK(tally.direct_branches > 0);
+  MESSAGE(tally.plain_lengths << " had their length read without decoding their operands");
+  CHECK(tally.plain_lengths * 4 > tally.plain);
 }
 
 TEST_CASE("the call sites found keep the first site found at each address, and come out by address") {
