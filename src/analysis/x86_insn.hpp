@@ -75,36 +75,22 @@ struct Insn {
 // copied with wide loads, which stalls on store forwarding (a third of the table decoder's time).
 inline const Insn kEmptyInsn{};
 
-// The sweep's quick step (Decoder::quiet_length()): an opcode's entry, built from the sweep's table
-// (x86_table.cpp). By opcode: one-byte, and 0F xx.
-struct QuickOp {
-  enum Check : uint8_t { none, lea, mov_rr, mov_rr8, imm64 };  // as the sweep's table checks them
-  bool quiet = false;   // an opcode that can be stepped over (for the ModRM.reg values in regs)
-  bool modrm = false;
-  uint8_t imm = 0;      // immediate bytes (with ModRM: for the ModRM.reg values in imm_regs)
-  uint8_t regs = 0;     // ModRM.reg values that fall through and are valid
-  uint8_t imm_regs = 0;
-  Check check = none;
-};
-struct QuickTable {
-  QuickOp one[256];
-  QuickOp two[256];
-};
-extern const QuickTable kQuickTables[2];  // x86, x64
-
-// Decoder::plain_length()'s entry for an opcode: the length of what the sweep's table takes (decode_plain()),
-// built from that table (x86_table.cpp).
+// An opcode's entry for the lengths read from a table (Decoder::table_length()), built from the sweep's table
+// (x86_table.cpp): by opcode, one-byte and 0F xx.
 struct LengthOp {
   enum Kind : uint8_t { none, fixed, modrm, moffs };
-  Kind kind = none;
+  enum Check : uint8_t { no_check, lea, mov_rr, mov_rr8, imm64 };  // as the sweep's table checks them
+  Kind kind = none;     // how its length is read (none: not in the sweep's table)
+  bool quiet = false;   // the sweep can step over it (for the ModRM.reg values in quiet_regs)
   bool branch = false;  // a direct branch, ret or int3: no prefix, REX included
   bool rel32 = false;   // its 32-bit immediate is a displacement, never an address
   bool nop = false;     // 0F 1F: no absolute or RIP-relative operand
   bool nop_1 = false;   // 90: no REX (41 90 is xchg)
   uint8_t imm = 0;      // immediate bytes (with ModRM: for the ModRM.reg values in imm_regs)
   uint8_t regs = 0;     // ModRM.reg values the opcode takes
+  uint8_t quiet_regs = 0;
   uint8_t imm_regs = 0;
-  QuickOp::Check check = QuickOp::none;
+  Check check = no_check;
 };
 struct LengthTable {
   LengthOp one[256];
@@ -139,7 +125,7 @@ class Decoder {
   // below also steps over a displacement that cannot be an address the sweep looks up). Most are.
   // Inline: the sweeps call it for every instruction of the code, and most take the quick step.
   [[gnu::always_inline]] int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
-    if (const int length = quiet_length(data, available)) return length;
+    if (const int length = table_length<true>(data, available)) return length;
     return sweep_step_whole(data, available, rva, out);
   }
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
@@ -155,7 +141,7 @@ class Decoder {
   // The length of an instruction the sweep's table takes (decode_plain()) with at most a REX prefix, from
   // a table, without taking its operands apart: what the literal classification's walk needs (x86_64.cpp).
   // 0 for anything else (then sweep_step() gives the length).
-  int plain_length(const uint8_t* data, size_t available) const;
+  int plain_length(const uint8_t* data, size_t available) const { return table_length<false>(data, available); }
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
   bool may_be_image_address(int64_t value) const {
@@ -164,13 +150,16 @@ class Decoder {
   }
 
  private:
-  // sweep_step()'s quick step. Most instructions the sweep steps over are a one-byte or 0F opcode with at
-  // most a REX prefix, no absolute or RIP-relative address, and no immediate or displacement that can be an
-  // address it looks up: their length, from a table built from the sweep's, with fewer and more predictable
-  // branches than the whole step's parse (which also takes the operands apart); the decoding of lengths is
-  // most of the sweep's time. 0 for anything else, and anything it is not sure of: then the whole step
-  // decides. The unit tests hold sweep_step() to Zydis exhaustively.
-  int quiet_length(const uint8_t* p, size_t available) const;
+  // Lengths from a table built from the sweep's: an instruction with at most a REX prefix, of a one-byte
+  // or 0F opcode the sweep's table takes, with fewer and more predictable branches than the whole step's
+  // parse (which also takes the operands apart). 0 for anything else, and anything it is not sure of.
+  //   quiet (sweep_step()'s quick step): only what the sweep steps over, with no absolute or RIP-relative
+  //     address and no immediate or displacement that can be an address it looks up. Most instructions
+  //     are; the decoding of their lengths is most of the sweep's time.
+  //   else (plain_length()): anything decode_plain() takes.
+  // The unit tests hold both to decode_plain() and Zydis exhaustively.
+  template <bool quiet>
+  int table_length(const uint8_t* p, size_t available) const;
   int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
   ZydisDecoder decoder_;
@@ -184,67 +173,8 @@ inline uint32_t read_le32(const uint8_t* p) {
          static_cast<uint32_t>(p[3]) << 24;
 }
 
-[[gnu::always_inline]] inline int Decoder::quiet_length(const uint8_t* p, size_t available) const {
-  if (available < 16) return 0;  // (the longest form taken here has 13 bytes)
-  size_t i = 0;
-  uint8_t rex = 0;
-  if (x64_ && (p[0] & 0xf0) == 0x40) rex = p[i++];  // REX, right before the opcode
-  const QuickTable& table = kQuickTables[x64_];
-  const uint8_t opcode = p[i++];
-  const QuickOp& op = opcode == 0x0f ? table.two[p[i++]] : table.one[opcode];
-  if (!op.quiet) return 0;
-  uint8_t imm = op.imm;
-  if (op.modrm) {
-    const uint8_t modrm = p[i++];
-    const uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
-    if (!((op.regs >> reg) & 1)) return 0;
-    if (!((op.imm_regs >> reg) & 1)) imm = 0;
-    const auto reg_id = static_cast<uint8_t>(reg | ((rex & 0x04) << 1));
-    if (mod == 3) {
-      const auto rm_id = static_cast<uint8_t>(rm | ((rex & 0x01) << 3));
-      const auto byte_id = [rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
-      if (op.check == QuickOp::lea || (op.check == QuickOp::mov_rr && rm_id == reg_id) ||
-          (op.check == QuickOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
-        return 0;  // (undefined; padding)
-    } else {
-      uint8_t base = rm;
-      bool indexed = false;
-      bool disp32 = mod == 2;
-      if (rm == 4) {
-        const uint8_t sib = p[i++];
-        base = sib & 7;
-        indexed = (((sib >> 3) & 7) | ((rex & 0x02) << 2)) != 4;
-        if (mod == 0 && base == 5) {
-          if (!indexed) return 0;  // an absolute address
-          disp32 = true;           // [index*scale + disp32], no base
-          base = 0xff;
-        }
-      } else if (mod == 0 && rm == 5) {
-        return 0;  // an absolute or RIP-relative address
-      }
-      int32_t disp = 0;
-      if (disp32) {
-        // A displacement the sweep looks up when it can be an address (the base of an array or struct).
-        disp = static_cast<int32_t>(read_le32(p + i));
-        i += 4;
-        if (may_be_image_address(disp)) return 0;
-      } else if (mod == 1) {
-        disp = static_cast<int8_t>(p[i++]);
-      }
-      if (op.check == QuickOp::lea && !indexed && disp == 0 && static_cast<uint8_t>(base | ((rex & 0x01) << 3)) == reg_id)
-        return 0;  // lea reg, [reg+0]: padding
-    }
-  } else if (op.check == QuickOp::imm64 && (rex & 0x08)) {
-    return 0;  // movabs
-  }
-  if (imm == 4) {  // an immediate the sweep looks up when it can be an address
-    const auto value = static_cast<int64_t>(static_cast<int32_t>(read_le32(p + i)));
-    if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
-  }
-  return static_cast<int>(i + imm);
-}
-
-inline int Decoder::plain_length(const uint8_t* p, size_t available) const {
+template <bool quiet>
+[[gnu::always_inline]] inline int Decoder::table_length(const uint8_t* p, size_t available) const {
   if (available < 16) return 0;  // (the longest form taken here has 13 bytes)
   size_t i = 0;
   uint8_t rex = 0;
@@ -252,23 +182,22 @@ inline int Decoder::plain_length(const uint8_t* p, size_t available) const {
   const LengthTable& table = kLengthTables[x64_];
   const uint8_t opcode = p[i++];
   const LengthOp& op = opcode == 0x0f ? table.two[p[i++]] : table.one[opcode];
-  if (op.kind == LengthOp::none || (rex && (op.branch || op.nop_1)) ||
-      (op.check == QuickOp::imm64 && (rex & 0x08)))
-    return 0;
+  if (quiet ? !op.quiet : op.kind == LengthOp::none || (rex && (op.branch || op.nop_1))) return 0;
+  if (op.check == LengthOp::imm64 && (rex & 0x08)) return 0;  // movabs
   uint8_t imm = op.imm;
   if (op.kind == LengthOp::moffs) {
-    i += 4;
+    i += 4;  // (an absolute address: never quiet)
   } else if (op.kind == LengthOp::modrm) {
     const uint8_t modrm = p[i++];
     const uint8_t mod = modrm >> 6, reg = (modrm >> 3) & 7, rm = modrm & 7;
-    if (!((op.regs >> reg) & 1)) return 0;
+    if (!(((quiet ? op.quiet_regs : op.regs) >> reg) & 1)) return 0;
     if (!((op.imm_regs >> reg) & 1)) imm = 0;
     const auto reg_id = static_cast<uint8_t>(reg | ((rex & 0x04) << 1));
     if (mod == 3) {
       const auto rm_id = static_cast<uint8_t>(rm | ((rex & 0x01) << 3));
       const auto byte_id = [rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
-      if (op.check == QuickOp::lea || (op.check == QuickOp::mov_rr && rm_id == reg_id) ||
-          (op.check == QuickOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
+      if (op.check == LengthOp::lea || (op.check == LengthOp::mov_rr && rm_id == reg_id) ||
+          (op.check == LengthOp::mov_rr8 && byte_id(rm_id) == byte_id(reg_id)))
         return 0;  // (undefined; padding)
     } else {
       uint8_t base = rm;
@@ -285,20 +214,22 @@ inline int Decoder::plain_length(const uint8_t* p, size_t available) const {
         has_base = false;
         address = true;  // absolute (x86) or RIP-relative (x64)
       }
-      if (op.nop && address) return 0;
+      if (address && (quiet || op.nop)) return 0;
       int32_t disp = 0;
       if (mod == 2 || !has_base) {
         disp = static_cast<int32_t>(read_le32(p + i));
         i += 4;
+        // A displacement the sweep looks up when it can be an address (the base of an array or struct).
+        if (quiet && may_be_image_address(disp)) return 0;
       } else if (mod == 1) {
         disp = static_cast<int8_t>(p[i++]);
       }
-      if (op.check == QuickOp::lea && has_base && !indexed && disp == 0 &&
+      if (op.check == LengthOp::lea && has_base && !indexed && disp == 0 &&
           static_cast<uint8_t>(base | ((rex & 0x01) << 3)) == reg_id)
         return 0;  // lea reg, [reg+0]: padding
     }
   }
-  if (imm == 4 && !op.rel32) {  // what the table leaves to Zydis when it can be an address
+  if (imm == 4 && !op.rel32) {  // an immediate the sweep looks up when it can be an address
     const auto value = static_cast<int64_t>(static_cast<int32_t>(read_le32(p + i)));
     if (may_be_image_address(value) || may_be_image_address(value & 0xffffffffll)) return 0;
   }

@@ -569,45 +569,7 @@ bool quiet(const Parsed& in) {
 
 namespace {
 
-// The quick step's table (Decoder::quiet_length(), x86_insn.hpp), from the sweep's table.
-QuickOp quick_op(const Op& op) {
-  QuickOp q;
-  if (op.flow != Flow::normal || op.mnemonic == ZYDIS_MNEMONIC_NOP || op.check == Check::nop ||
-      op.check == Check::nop_1)
-    return q;
-  switch (op.form) {
-    case Form::bare: break;
-    case Form::imm8: q.imm = 1; break;
-    case Form::imm16: q.imm = 2; break;
-    case Form::immz: q.imm = 4; break;  // (no 66 prefix here: 32 bits)
-    case Form::modrm: q.modrm = true; break;
-    case Form::modrm_imm8: q.modrm = true; q.imm = 1; break;
-    case Form::modrm_immz: q.modrm = true; q.imm = 4; break;
-    default: return q;  // branches, moffs (an address), and what the table does not take
-  }
-  q.quiet = true;
-  q.regs = op.regs;
-  if (op.check == Check::group5) q.regs &= static_cast<uint8_t>(~((1u << 2) | (1u << 4)));  // (indirect call, jmp)
-  q.imm_regs = q.modrm ? op.imm_regs : 0xff;
-  switch (op.check) {
-    case Check::lea: q.check = QuickOp::lea; break;
-    case Check::mov_rr: q.check = QuickOp::mov_rr; break;
-    case Check::mov_rr8: q.check = QuickOp::mov_rr8; break;
-    case Check::imm64: q.check = QuickOp::imm64; break;
-    default: break;
-  }
-  return q;
-}
-
-QuickTable make_quick_table(const Table& table) {
-  QuickTable q;
-  for (int c = 0; c < 256; ++c) {
-    q.one[c] = quick_op(table.one[c]);
-    q.two[c] = quick_op(table.two[c]);
-  }
-  return q;
-}
-
+// Decoder::table_length()'s entry for an opcode (x86_insn.hpp), from the sweep's table.
 LengthOp length_op(const Op& op) {
   LengthOp l;
   switch (op.form) {
@@ -628,12 +590,16 @@ LengthOp length_op(const Op& op) {
   l.regs = op.regs;
   l.imm_regs = l.kind == LengthOp::modrm ? op.imm_regs : 0xff;
   switch (op.check) {
-    case Check::lea: l.check = QuickOp::lea; break;
-    case Check::mov_rr: l.check = QuickOp::mov_rr; break;
-    case Check::mov_rr8: l.check = QuickOp::mov_rr8; break;
-    case Check::imm64: l.check = QuickOp::imm64; break;
+    case Check::lea: l.check = LengthOp::lea; break;
+    case Check::mov_rr: l.check = LengthOp::mov_rr; break;
+    case Check::mov_rr8: l.check = LengthOp::mov_rr8; break;
+    case Check::imm64: l.check = LengthOp::imm64; break;
     default: break;
   }
+  // Stepped over: what falls through and is no nop (padding keeps the state before it), with no address
+  // (moffs); FF's indirect call and jump (/2, /4) are branches.
+  l.quiet = !l.branch && op.mnemonic != ZYDIS_MNEMONIC_NOP && !l.nop && !l.nop_1 && l.kind != LengthOp::moffs;
+  l.quiet_regs = op.check == Check::group5 ? static_cast<uint8_t>(op.regs & ~((1u << 2) | (1u << 4))) : op.regs;
   return l;
 }
 
@@ -648,7 +614,6 @@ LengthTable make_length_table(const Table& table) {
 
 }  // namespace
 
-const QuickTable kQuickTables[2] = {make_quick_table(kTables[0]), make_quick_table(kTables[1])};
 const LengthTable kLengthTables[2] = {make_length_table(kTables[0]), make_length_table(kTables[1])};
 
 int Decoder::sweep_step_whole(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
