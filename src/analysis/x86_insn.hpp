@@ -168,6 +168,7 @@ class Decoder {
   uint64_t address_span_;
 };
 
+// The little-endian 32-bit value at p: the table decodings' displacements and immediates.
 inline uint32_t read_le32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
          static_cast<uint32_t>(p[3]) << 24;

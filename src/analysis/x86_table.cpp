@@ -292,11 +292,6 @@ Table make_table(bool x64) {
   return t;
 }
 
-uint32_t read_u32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
-         static_cast<uint32_t>(p[3]) << 24;
-}
-
 // An instruction taken apart by the table.
 struct Parsed {
   const Op* op = nullptr;
@@ -384,7 +379,7 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
     case Form::moffs:
       if (i + 4 > available) return false;
       out.mem.kind = OpKind::mem;
-      out.mem.disp = static_cast<int32_t>(read_u32(p + i));
+      out.mem.disp = static_cast<int32_t>(read_le32(p + i));
       out.disp_bits = 32;
       out.absolute = true;
       i += 4;
@@ -432,7 +427,7 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
           out.disp_bits = 8;
         } else if (out.mod == 2 || !has_base) {
           if (i + 4 > available) return false;
-          mem.disp = static_cast<int32_t>(read_u32(p + i));
+          mem.disp = static_cast<int32_t>(read_le32(p + i));
           out.disp_bits = 32;
           i += 4;
         }
@@ -447,7 +442,7 @@ inline const Table& table_for(bool x64) { return kTables[x64]; }
   if (i > available || i > 15) return false;
   out.length = static_cast<uint8_t>(i);
   if (out.imm_bytes == 4) {
-    out.imm = static_cast<int32_t>(read_u32(p + out.imm_at));
+    out.imm = static_cast<int32_t>(read_le32(p + out.imm_at));
   } else if (out.imm_bytes == 2) {
     out.imm = static_cast<int16_t>(static_cast<uint16_t>(p[out.imm_at] | p[out.imm_at + 1] << 8));
   } else if (out.imm_bytes == 1) {

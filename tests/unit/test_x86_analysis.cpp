@@ -1250,12 +1250,19 @@ std::string hex_bytes(const uint8_t* p, size_t available) {
   return hex;
 }
 
+// Both table decodings of the bytes at p against Zydis, counted: encodings the sweep's table and the full
+// one took, mismatches, and of the sweep's, those sweep_step() stepped over, direct_branch() took and
+// plain_length() took.
+struct TableCheck {
+  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0, direct_branches = 0, plain_lengths = 0;
+  void check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available);
+};
+
 // Holds the sweep's table decoding of the bytes at p to Zydis's: where the table takes an instruction, the
-// sweep must read the same from both. Returns whether the table took it.
-// quiet_steps: counts the instructions sweep_step() stepped over; direct_branches, those direct_branch() took;
-// plain_lengths, those plain_length() took.
+// sweep must read the same from both. Returns whether the table took it (the caller counts those); the rest
+// is counted in tally.
 bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available,
-                             size_t& mismatches, size_t& quiet_steps, size_t& direct_branches, size_t& plain_lengths) {
+                             TableCheck& tally) {
   x86::Insn plain, zydis, stepped;
   const int step = decoder.sweep_step(p, available, 0x1000, stepped);
   x86::Decoder::DirectBranch branch;
@@ -1263,31 +1270,31 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked
   const int plain_length = decoder.plain_length(p, available);
   if (!decoder.decode_plain(p, available, 0x1000, plain)) {
     // sweep_step() steps over only what the table takes; anything else is decode_for_sweep()'s.
-    if (step > 0 && ++mismatches <= 20) MESSAGE("sweep_step stepped over what the table does not take: " << hex_bytes(p, available));
-    if (branch_length > 0 && ++mismatches <= 20) MESSAGE("direct_branch took what the table does not: " << hex_bytes(p, available));
-    if (plain_length > 0 && ++mismatches <= 20) MESSAGE("plain_length took what the table does not: " << hex_bytes(p, available));
+    if (step > 0 && ++tally.mismatches <= 20) MESSAGE("sweep_step stepped over what the table does not take: " << hex_bytes(p, available));
+    if (branch_length > 0 && ++tally.mismatches <= 20) MESSAGE("direct_branch took what the table does not: " << hex_bytes(p, available));
+    if (plain_length > 0 && ++tally.mismatches <= 20) MESSAGE("plain_length took what the table does not: " << hex_bytes(p, available));
     return false;
   }
   // The literal classification's walk reads the length from plain_length() as from decode_plain().
-  if (plain_length > 0 && plain_length != plain.length && ++mismatches <= 20)
+  if (plain_length > 0 && plain_length != plain.length && ++tally.mismatches <= 20)
     MESSAGE("plain_length " << plain_length << " disagrees: " << hex_bytes(p, available));
-  if (plain_length > 0) ++plain_lengths;
+  if (plain_length > 0) ++tally.plain_lengths;
   // The sweep reads a direct branch's length, flow and target from direct_branch() as from decode_plain().
   if (branch_length > 0 && (branch_length != plain.length || branch.flow != plain.flow ||
                             branch.has_target != plain.has_target || (branch.has_target && branch.target != plain.target))) {
-    if (++mismatches <= 20) MESSAGE("direct_branch disagrees: " << hex_bytes(p, available));
+    if (++tally.mismatches <= 20) MESSAGE("direct_branch disagrees: " << hex_bytes(p, available));
   }
-  if (branch_length > 0) ++direct_branches;
+  if (branch_length > 0) ++tally.direct_branches;
   const bool decoded = decoder.decode_for_sweep_with_zydis(p, available, 0x1000, zydis);
   const SweepView a = sweep_view(plain, looked_up), b = sweep_view(zydis, looked_up);
   // Stepped over: the sweep would do nothing with it but go on (no branch, no import slot, no store, no taken
   // address, no padding), whatever it is; otherwise sweep_step() gives decode_plain()'s decoding.
   const bool nothing_to_see = b.flow == x86::Flow::normal && !b.padding && !b.mem_rva && b.addresses.empty();
   if (step > 0 ? !nothing_to_see || step != plain.length : step < 0 || !(sweep_view(stepped, looked_up) == a)) {
-    if (++mismatches <= 20) MESSAGE("sweep_step " << step << " disagrees: " << hex_bytes(p, available));
+    if (++tally.mismatches <= 20) MESSAGE("sweep_step " << step << " disagrees: " << hex_bytes(p, available));
   }
-  if (step > 0) ++quiet_steps;
-  if ((!decoded || !(a == b)) && ++mismatches <= 20) {
+  if (step > 0) ++tally.quiet_steps;
+  if ((!decoded || !(a == b)) && ++tally.mismatches <= 20) {
     const auto show = [](const SweepView& v) {
       std::ostringstream o;
       o << "length " << int(v.length) << " flow " << int(v.flow) << " target " << v.target << " nop/pad/mov/lea "
@@ -1348,15 +1355,10 @@ bool full_agrees_with_zydis(const x86::Decoder& decoder, const uint8_t* p, size_
   return true;
 }
 
-// Both table decodings of the bytes at p against Zydis, counted.
-struct TableCheck {
-  size_t plain = 0, full = 0, mismatches = 0, quiet_steps = 0, direct_branches = 0, plain_lengths = 0;
-  void check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available) {
-    plain += plain_agrees_with_zydis(decoder, looked_up, p, available, mismatches, quiet_steps, direct_branches,
-                                     plain_lengths);
-    full += full_agrees_with_zydis(decoder, p, available, mismatches);
-  }
-};
+void TableCheck::check(const x86::Decoder& decoder, const LookedUp& looked_up, const uint8_t* p, size_t available) {
+  plain += plain_agrees_with_zydis(decoder, looked_up, p, available, *this);
+  full += full_agrees_with_zydis(decoder, p, available, mismatches);
+}
 
 }  // namespace
 
