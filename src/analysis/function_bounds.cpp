@@ -117,13 +117,41 @@ void Analysis::add_edge(uint32_t source, uint32_t target, Flow flow, bool source
   if (flow == Flow::call) call_targets_.push_back(target);
 }
 
+bool Analysis::in_code(uint64_t rva) const {
+  if (rva > 0xffffffffull) return false;
+  const CodeSection* s = model_.section_at(static_cast<uint32_t>(rva));
+  return s && s->executable;
+}
+
+void Analysis::note(uint32_t rva, const SweepFacts& facts, bool prev_falls, std::vector<uint32_t>& code_pointers) {
+  if (facts.has_target && (facts.flow == Flow::call || facts.flow == Flow::jmp || facts.flow == Flow::jcc) &&
+      in_code(facts.target))
+    add_edge(rva, facts.target, facts.flow, prev_falls);
+  const bool indirect = facts.flow == Flow::call_indirect || facts.flow == Flow::jmp_indirect;
+  if (facts.mem_rva && facts.lea) {
+    taken_.push_back(*facts.mem_rva);
+  } else if (facts.mem_rva) {
+    if (const ImportRef* import = slot(*facts.mem_rva);
+        import && import->api && (indirect || (facts.flow == Flow::normal && facts.mov))) {
+      SlotRef ref;
+      ref.rva = rva;
+      ref.import = import;
+      ref.flow = facts.flow;
+      ref.negative = facts.negative_disp;
+      ref.has_fallthrough_pred = prev_falls;
+      slot_refs_.push_back(ref);
+    }
+    if (facts.write) stores_.emplace_back(*facts.mem_rva, std::clamp<uint32_t>(facts.size, 1, 64));
+  }
+  for (uint8_t i = 0; i < facts.taken_count; ++i) {
+    taken_.push_back(facts.taken[i]);
+    if (facts.code_pointer[i] && in_code(facts.taken[i])) code_pointers.push_back(facts.taken[i]);
+  }
+  if (kmdf_ && indirect && facts.through_operand && !facts.mem_rva) table_calls_.push_back(rva);
+}
+
 void Analysis::sweep() {
   std::vector<uint32_t> code_pointers;
-  const auto in_code = [this](uint64_t rva) {
-    if (rva > 0xffffffffull) return false;
-    const CodeSection* s = model_.section_at(static_cast<uint32_t>(rva));
-    return s && s->executable;
-  };
   for (const CodeSection& sec : model_.sections) {
     if (!sec.executable) continue;
     SweepSection ss;
@@ -136,7 +164,7 @@ void Analysis::sweep() {
                                 [](const RuntimeFunction& f, uint32_t x) { return f.begin_rva < x; });
     size_t off = 0;
     bool prev_falls = false;
-    Insn insn;  // (outside the loop: each decode overwrites it whole)
+    SweepFacts facts;  // (outside the loop: each step that fills it overwrites it whole)
     // An instruction [rva, end) that runs over the next .pdata function start: the sweep resynchronises there.
     const auto runs_over_function_start = [&](uint32_t rva, uint32_t end) {
       return fit != model_.functions.end() && fit->begin_rva > rva && fit->begin_rva < end;
@@ -164,15 +192,15 @@ void Analysis::sweep() {
         off += static_cast<size_t>(length);
         continue;
       }
-      // Most instructions only need stepping over (quiet): their length, without building an Insn.
-      const int quiet = decoder_.sweep_step(data + off, n - off, rva, insn);
+      // Most instructions only need stepping over (quiet): their length, without looking further.
+      const int quiet = decoder_.sweep_step(data + off, n - off, rva, facts);
       if (quiet < 0) {
         ++undecodable_;
         ++off;
         prev_falls = false;
         continue;
       }
-      const uint32_t end = quiet > 0 ? rva + static_cast<uint32_t>(quiet) : insn.end();
+      const uint32_t end = rva + static_cast<uint32_t>(quiet > 0 ? quiet : facts.length);
       if (runs_over_function_start(rva, end)) {
         off = fit->begin_rva - sec.rva;  // resynchronise on the function start
         prev_falls = false;
@@ -183,39 +211,10 @@ void Analysis::sweep() {
         off += static_cast<size_t>(quiet);
         continue;
       }
-      if (insn.has_target && (insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc) &&
-          in_code(insn.target))
-        add_edge(rva, insn.target, insn.flow, prev_falls);
-      if (insn.mem_rva && insn.mnemonic != ZYDIS_MNEMONIC_LEA) {
-        if (const ImportRef* import = slot(*insn.mem_rva); import && import->api) {
-          SlotRef ref;
-          ref.rva = rva;
-          ref.import = import;
-          ref.flow = insn.flow;
-          ref.negative = insn.negative_disp;
-          ref.has_fallthrough_pred = prev_falls;
-          if (insn.flow == Flow::call_indirect || insn.flow == Flow::jmp_indirect ||
-              (insn.flow == Flow::normal && insn.mnemonic == ZYDIS_MNEMONIC_MOV))
-            slot_refs_.push_back(ref);
-        }
-      }
-      note_memory_use(insn);
-      if (kmdf_ && (insn.flow == Flow::call_indirect || insn.flow == Flow::jmp_indirect) && insn.operand_count > 0 &&
-          !insn.mem_rva && (insn.op[0].kind == OpKind::reg || insn.op[0].kind == OpKind::mem))
-        table_calls_.push_back(rva);
-      if (!model_.x64 && (insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_PUSH)) {
-        for (int i = 0; i < insn.operand_count; ++i) {
-          const Operand& op = insn.op[i];
-          if (op.kind == OpKind::imm && op.size >= 4) {
-            uint64_t va = op.imm & 0xffffffffull;
-            if (va >= model_.image_base && in_code(va - model_.image_base))
-              code_pointers.push_back(static_cast<uint32_t>(va - model_.image_base));
-          }
-        }
-      }
+      note(rva, facts, prev_falls, code_pointers);
       // Alignment padding between functions keeps the state of the instruction before it.
-      if (!is_padding(insn)) prev_falls = insn.falls_through();
-      off += insn.length;
+      if (!facts.padding) prev_falls = facts.falls_through();
+      off += facts.length;
     }
     sweep_sections_.push_back(std::move(ss));
   }

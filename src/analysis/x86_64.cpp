@@ -310,7 +310,7 @@ class Walk {
     if (const int length = decoder_.plain_length(p, size_ - off)) return at + static_cast<uint32_t>(length);
     const int quiet = decoder_.sweep_step(p, size_ - off, at, scratch_);
     if (quiet < 0) return std::nullopt;
-    return at + (quiet > 0 ? static_cast<uint32_t>(quiet) : scratch_.length);
+    return at + static_cast<uint32_t>(quiet > 0 ? quiet : scratch_.length);
   }
   // The instruction at `at`, decoded whole (the same length and validity as step(): both decodings are held
   // to Zydis's).
@@ -349,7 +349,7 @@ class Walk {
   const CodeSection& sec_;
   size_t size_;
   std::vector<uint32_t> visited_;  // increasing
-  Insn scratch_;                   // step()'s decoding, when it builds one
+  SweepFacts scratch_;             // step()'s sweep facts, when it reads them
 };
 
 }  // namespace

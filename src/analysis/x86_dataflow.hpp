@@ -266,7 +266,10 @@ class Analysis {
   std::optional<uint32_t> callee_pops(uint32_t target, int depth);
   std::optional<uint32_t> import_pops(const ImportRef* import) const;
   Def entry_def(const Loc& loc, uint32_t entry) const;
-  void note_memory_use(const Insn& insn);  // sweep: stores_ and taken_
+  // The sweep: what it notes about an instruction at rva (edges_, slot_refs_, stores_, taken_, table_calls_,
+  // and x86 code pointers).
+  void note(uint32_t rva, const SweepFacts& facts, bool prev_falls, std::vector<uint32_t>& code_pointers);
+  bool in_code(uint64_t rva) const;  // rva lies in an executable section
   void add_edge(uint32_t source, uint32_t target, Flow flow, bool source_has_fallthrough_pred);  // sweep: edges_
   bool address_taken_near(uint32_t rva);
 

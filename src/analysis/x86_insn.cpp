@@ -67,6 +67,54 @@ bool is_padding(const Insn& insn) {
   return false;
 }
 
+SweepFacts Decoder::facts_of(const Insn& insn) const {
+  SweepFacts f = kNoFacts;
+  f.length = insn.length;
+  f.flow = insn.flow;
+  f.has_target = insn.has_target;
+  f.target = insn.target;
+  f.padding = is_padding(insn);
+  f.mem_rva = insn.mem_rva;
+  if (insn.mem_rva) {
+    f.negative_disp = insn.negative_disp;
+    f.mov = insn.mnemonic == ZYDIS_MNEMONIC_MOV;
+    f.lea = insn.mnemonic == ZYDIS_MNEMONIC_LEA;
+    if (!f.lea) {
+      f.write = true;  // a memory operand the decoder did not keep: assume the worst
+      f.size = 16;
+      for (int i = 0; i < insn.operand_count; ++i)
+        if (insn.op[i].kind == OpKind::mem) {
+          f.write = insn.op[i].write;
+          f.size = f.write ? insn.op[i].size : 0;
+          break;
+        }
+    }
+  }
+  const bool indirect = insn.flow == Flow::call_indirect || insn.flow == Flow::jmp_indirect;
+  f.through_operand = indirect && insn.operand_count > 0 &&
+                      (insn.op[0].kind == OpKind::reg || insn.op[0].kind == OpKind::mem);
+  const bool mov_or_push = insn.mnemonic == ZYDIS_MNEMONIC_MOV || insn.mnemonic == ZYDIS_MNEMONIC_PUSH;
+  // A direct branch's immediate is a displacement from the next instruction, never an address.
+  const bool direct_branch = insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc;
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const Operand& op = insn.op[i];
+    std::optional<uint32_t> taken;
+    const bool imm = op.kind == OpKind::imm && op.size >= 4 && !direct_branch;
+    if (imm) {
+      taken = taken_rva(op.imm);
+    } else if (op.kind == OpKind::mem && !op.segment_override && op.base != kRip &&
+               (op.base != kNoReg || op.index != kNoReg) && insn.disp_bits >= 16) {
+      // [reg + image address], [index*scale + image address]: the base of an array or struct (an 8-bit
+      // displacement is an offset into one, never an address in the image).
+      taken = taken_rva(static_cast<uint64_t>(op.disp));
+    }
+    if (!taken) continue;
+    f.code_pointer[f.taken_count] = imm && !x64_ && mov_or_push;
+    f.taken[f.taken_count++] = *taken;
+  }
+  return f;
+}
+
 Decoder::Decoder(bool x64, uint64_t image_base, uint64_t address_span)
     : x64_(x64), image_base_(image_base), address_span_(std::min<uint64_t>(address_span, uint64_t{1} << 32)) {
   ZydisDecoderInit(&decoder_, x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,

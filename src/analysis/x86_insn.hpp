@@ -48,6 +48,11 @@ struct Operand {
   uint64_t imm = 0;        // imm (sign-extended to 64 bits when signed)
 };
 
+// Whether execution can go on after an instruction of this flow to the next one.
+inline bool falls_through(Flow flow) {
+  return flow != Flow::jmp && flow != Flow::jmp_indirect && flow != Flow::ret && flow != Flow::stop;
+}
+
 struct Insn {
   uint32_t rva = 0;
   uint8_t length = 0;
@@ -66,14 +71,37 @@ struct Insn {
   uint8_t disp_bits = 0;            // size of the memory operand's displacement in bits (0: none)
 
   uint32_t end() const { return rva + length; }
-  bool falls_through() const {
-    return flow != Flow::jmp && flow != Flow::jmp_indirect && flow != Flow::ret && flow != Flow::stop;
-  }
+  bool falls_through() const { return x86::falls_through(flow); }
 };
 
 // Copied over an instruction to clear it: a temporary Insn{} is built on the stack with narrow stores and
 // copied with wide loads, which stalls on store forwarding (a third of the table decoder's time).
 inline const Insn kEmptyInsn{};
+
+// What the whole-image sweep (Analysis::sweep()) notes about an instruction it does not just step over: a
+// branch and its target, padding, an absolute or RIP-relative address and the access there (an import slot
+// called, jumped through or loaded; a global written; an address taken by lea), an indirect call through an
+// operand (KMDF's function table), and the image addresses it takes as immediates or as the base of
+// [reg + disp]. The table gives these for the common encodings without building an Insn.
+struct SweepFacts {
+  uint8_t length = 0;
+  Flow flow = Flow::normal;
+  bool has_target = false;
+  uint32_t target = 0;
+  bool padding = false;             // keeps the flow state of the instruction before
+  std::optional<uint32_t> mem_rva;  // as Insn::mem_rva; the fields below up to `write` only with it
+  bool negative_disp = false;
+  bool mov = false, lea = false;    // the mnemonic: a slot load, an address taken
+  bool write = false;               // not lea: the access there writes, `size` bytes
+  uint8_t size = 0;
+  bool through_operand = false;     // an indirect call or jump through a register or memory operand
+  uint8_t taken_count = 0;
+  uint32_t taken[2] = {0, 0};       // image RVAs taken: immediates, displacements of [reg + disp]
+  bool code_pointer[2] = {false, false};  // taken by an immediate of an x86 mov or push: maybe a code pointer
+
+  bool falls_through() const { return x86::falls_through(flow); }
+};
+inline const SweepFacts kNoFacts{};  // (copied over facts to clear them, as kEmptyInsn)
 
 // An opcode's entry for the lengths read from a table (Decoder::table_length()), built from the sweep's table
 // (x86_table.cpp): by opcode, one-byte and 0F xx.
@@ -119,15 +147,18 @@ class Decoder {
   bool decode_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   bool decode_plain(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // The sweep's decoding, in one step: the length of an instruction the sweep only steps over (> 0), without
-  // building its Insn; else 0 with `out` as decode_for_sweep() gives it; -1 when undecodable. Stepped over
-  // (quiet): one the table takes (decode_plain()) that falls through, is no padding, and has no memory
-  // operand with an absolute or RIP-relative address or a displacement of 16 bits or more (the quick step
-  // below also steps over a displacement that cannot be an address the sweep looks up). Most are.
+  // looking further; else 0 with `out` holding what the sweep notes about it (the table's, or facts_of()
+  // Zydis's decode_for_sweep()); -1 when undecodable. Stepped over (quiet): one the table takes
+  // (decode_plain()) that falls through, is no padding, and has no memory operand with an absolute or RIP-
+  // relative address or a displacement of 16 bits or more (the quick step below also steps over a
+  // displacement that cannot be an address the sweep looks up). Most are.
   // Inline: the sweeps call it for every instruction of the code, and most take the quick step.
-  [[gnu::always_inline]] int sweep_step(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const {
+  [[gnu::always_inline]] int sweep_step(const uint8_t* data, size_t available, uint32_t rva, SweepFacts& out) const {
     if (const int length = table_length<true>(data, available)) return length;
     return sweep_step_whole(data, available, rva, out);
   }
+  // What the sweep notes about a decoded instruction.
+  SweepFacts facts_of(const Insn& insn) const;
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
   // A direct branch without prefixes (jcc rel8/rel32, jmp rel8/rel32, call rel32), the most common of what
   // the sweep does not step over: its length, with its flow and target as decode_plain() gives them, without
@@ -142,6 +173,13 @@ class Decoder {
   // a table, without taking its operands apart: what the literal classification's walk needs (x86_64.cpp).
   // 0 for anything else (then sweep_step() gives the length).
   int plain_length(const uint8_t* data, size_t available) const { return table_length<false>(data, available); }
+  // The RVA of an image address the code takes (an immediate, or the displacement of [reg + disp]), read as
+  // the sweep reads them: 32 bits on x86, 64 on x64.
+  std::optional<uint32_t> taken_rva(uint64_t va) const {
+    if (!x64_) va &= 0xffffffffull;
+    if (va < image_base_ || va - image_base_ > 0xffffffffull) return std::nullopt;
+    return static_cast<uint32_t>(va - image_base_);
+  }
   // Whether an immediate or displacement, as the sweep reads them (32 bits on x86, sign-extended to 64 on
   // x64), can be an address the analysis asks about: in [image_base, image_base + address_span).
   bool may_be_image_address(int64_t value) const {
@@ -160,7 +198,7 @@ class Decoder {
   // The unit tests hold both to decode_plain() and Zydis exhaustively.
   template <bool quiet>
   int table_length(const uint8_t* p, size_t available) const;
-  int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
+  int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, SweepFacts& out) const;
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
   ZydisDecoder decoder_;
   bool x64_;

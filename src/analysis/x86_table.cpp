@@ -6,8 +6,9 @@
 // with at most a 66 prefix and a REX prefix. Those are decoded here from a table, in a few ns, and anything
 // else, or anything not sure to be valid, goes to Zydis:
 //   decode_plain() gives what the sweep reads (length, flow, direct target, memory operand and address,
-//     raw immediate and displacement sizes; no mnemonic but mov, lea and nop), and sweep_step() only the
-//     length of the instructions among those the sweep has nothing to note about;
+//     raw immediate and displacement sizes; no mnemonic but mov, lea and nop); sweep_step() gives only the
+//     length of the instructions among those the sweep has nothing to note about, and what it notes about
+//     the others (SweepFacts), without building an Insn;
 //   decode_table() gives the whole Insn that Decoder::decode() builds from Zydis's decoding.
 // The unit tests hold both to Zydis, exhaustively over prefixes, opcodes and ModRM bytes and at every offset
 // of the sample and corpus drivers' code: decode_plain() on everything the sweep reads, decode_table() on
@@ -473,6 +474,25 @@ Flow flow_of(const Parsed& in) {
   return in.op->flow;
 }
 
+// The address of an absolute or RIP-relative memory operand, as decode() computes it.
+[[gnu::always_inline]] inline std::optional<uint32_t> memory_rva(const Parsed& in, bool x64, uint64_t image_base,
+                                                                 uint32_t rva) {
+  const int64_t disp = in.mem.disp;
+  const uint64_t va = in.rip_relative ? image_base + rva + in.length + static_cast<uint64_t>(disp)
+                      : x64          ? static_cast<uint64_t>(disp)
+                                      : static_cast<uint64_t>(static_cast<uint32_t>(disp));
+  if (va >= image_base && va - image_base <= 0xffffffffull) return static_cast<uint32_t>(va - image_base);
+  return std::nullopt;
+}
+
+// A direct branch's target, as ZydisCalcAbsoluteAddress gives it: 64-bit arithmetic on x64, 32-bit on x86.
+[[gnu::always_inline]] inline void branch_target(const Parsed& in, bool x64, uint32_t rva, uint32_t& target,
+                                                 bool& has_target) {
+  const uint64_t sum = static_cast<uint64_t>(rva) + in.length + static_cast<uint64_t>(in.imm);
+  target = static_cast<uint32_t>(sum);
+  has_target = x64 ? sum <= 0xffffffffull : true;
+}
+
 // The fields both table decodings share: length, flow, direct target, memory address, raw sizes.
 [[gnu::always_inline]] inline void fill_common(const Parsed& in, bool x64, uint64_t image_base, uint32_t rva, Insn& out) {
   out = kEmptyInsn;
@@ -484,20 +504,10 @@ Flow flow_of(const Parsed& in) {
     out.imm_offset[0] = static_cast<uint8_t>(in.imm_at);
     out.imm_size[0] = static_cast<uint8_t>(in.imm_bytes * 8);
   }
-  if (in.op->form == Form::rel8 || in.op->form == Form::rel32) {
-    // As ZydisCalcAbsoluteAddress: 64-bit arithmetic on x64, 32-bit on x86.
-    const uint64_t target = static_cast<uint64_t>(rva) + in.length + static_cast<uint64_t>(in.imm);
-    out.target = static_cast<uint32_t>(target);
-    out.has_target = x64 ? target <= 0xffffffffull : true;
-  }
-  // The address of an absolute or RIP-relative memory operand, as decode() computes it.
+  if (in.op->form == Form::rel8 || in.op->form == Form::rel32) branch_target(in, x64, rva, out.target, out.has_target);
   if (in.rip_relative || in.absolute) {
-    const int64_t disp = in.mem.disp;
-    const uint64_t va = in.rip_relative ? image_base + rva + in.length + static_cast<uint64_t>(disp)
-                        : x64          ? static_cast<uint64_t>(disp)
-                                        : static_cast<uint64_t>(static_cast<uint32_t>(disp));
-    out.negative_disp = in.rip_relative && disp < 0;
-    if (va >= image_base && va - image_base <= 0xffffffffull) out.mem_rva = static_cast<uint32_t>(va - image_base);
+    out.negative_disp = in.rip_relative && in.mem.disp < 0;
+    out.mem_rva = memory_rva(in, x64, image_base, rva);
   }
 }
 
@@ -505,9 +515,12 @@ Flow flow_of(const Parsed& in) {
 
 namespace {
 
-// decode_plain()'s parse: false for what it leaves to Zydis.
+// decode_plain()'s parse: false for what it leaves to Zydis. With `padding`, it also takes the padding
+// that decode_plain() leaves to Zydis (mov reg, same reg; lea reg, [reg+0]), and says whether it took one:
+// the sweep's facts read it as padding (fill_facts()), decode_plain()'s Insn could not say so (is_padding()
+// reads the operands decode_plain() does not fill).
 [[gnu::always_inline]] inline bool parse_plain(const Decoder& decoder, bool x64, const uint8_t* p, size_t available,
-                                               Parsed& in) {
+                                               Parsed& in, bool* padding = nullptr) {
   if (!parse(x64, p, available, in)) return false;
   const Op* op = in.op;
   const Flow flow = flow_of(in);
@@ -515,12 +528,18 @@ namespace {
     if (op->check == Check::lea) return false;  // (undefined)
     // mov reg, reg: padding when both name one register (ah..bh stand for rax..rbx without REX).
     const auto byte_id = [rex = in.rex](uint8_t id) { return !rex && id >= 4 && id < 8 ? id - 4 : id; };
-    if (op->check == Check::mov_rr && in.rm_id == in.reg_id) return false;
-    if (op->check == Check::mov_rr8 && byte_id(in.rm_id) == byte_id(in.reg_id)) return false;
+    if ((op->check == Check::mov_rr && in.rm_id == in.reg_id) ||
+        (op->check == Check::mov_rr8 && byte_id(in.rm_id) == byte_id(in.reg_id))) {
+      if (!padding) return false;
+      *padding = true;
+    }
   }
   if (in.mem.kind == OpKind::mem) {
     if (op->check == Check::nop && (in.absolute || in.rip_relative)) return false;
-    if (op->check == Check::lea && in.mem.index == kNoReg && in.mem.base == in.reg_id && in.mem.disp == 0) return false;
+    if (op->check == Check::lea && in.mem.index == kNoReg && in.mem.base == in.reg_id && in.mem.disp == 0) {
+      if (!padding) return false;
+      *padding = true;
+    }
   }
   if (flow == Flow::call_indirect || flow == Flow::jmp_indirect) {
     if (in.legacy_prefixes) return false;  // (66 makes the target 16 bits)
@@ -557,6 +576,35 @@ bool quiet(const Parsed& in) {
     out.op[0].kind = OpKind::reg;
     out.op[0].reg = in.rm_id;
     out.operand_count = 1;
+  }
+}
+
+// What the sweep notes about a parsed instruction (Decoder::facts_of() of its decode_plain(), or of Zydis's
+// decoding for the padding only this parse takes), without building an Insn.
+[[gnu::always_inline]] inline void fill_facts(const Decoder& decoder, const Parsed& in, bool padding, bool x64,
+                                              uint64_t image_base, uint32_t rva, SweepFacts& out) {
+  const Op* op = in.op;
+  out = kNoFacts;
+  out.length = in.length;
+  out.flow = flow_of(in);
+  if (op->form == Form::rel8 || op->form == Form::rel32) branch_target(in, x64, rva, out.target, out.has_target);
+  out.padding = padding || op->mnemonic == ZYDIS_MNEMONIC_NOP;
+  out.through_operand = out.flow == Flow::call_indirect || out.flow == Flow::jmp_indirect;
+  if (in.mem.kind != OpKind::mem) return;
+  if (in.rip_relative || in.absolute) {
+    out.mem_rva = memory_rva(in, x64, image_base, rva);
+    if (out.mem_rva) {
+      out.negative_disp = in.rip_relative && in.mem.disp < 0;
+      out.mov = op->mnemonic == ZYDIS_MNEMONIC_MOV;
+      out.lea = op->mnemonic == ZYDIS_MNEMONIC_LEA;
+      out.write = !out.lea && ((op->write_regs >> in.reg) & 1);
+      out.size = out.write ? width_of(op->width, in, x64) : 0;
+    }
+  } else if (in.disp_bits >= 16) {  // [reg + disp]: the base of an array or struct (Decoder::facts_of())
+    if (const std::optional<uint32_t> taken = decoder.taken_rva(static_cast<uint64_t>(in.mem.disp))) {
+      out.taken[0] = *taken;
+      out.taken_count = 1;
+    }
   }
 }
 
@@ -611,14 +659,18 @@ LengthTable make_length_table(const Table& table) {
 
 const LengthTable kLengthTables[2] = {make_length_table(kTables[0]), make_length_table(kTables[1])};
 
-int Decoder::sweep_step_whole(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {
+int Decoder::sweep_step_whole(const uint8_t* p, size_t available, uint32_t rva, SweepFacts& out) const {
   Parsed in;
-  if (parse_plain(*this, x64_, p, available, in)) {
-    if (quiet(in)) return in.length;
-    fill_plain(in, x64_, image_base_, rva, out);
+  bool padding = false;
+  if (parse_plain(*this, x64_, p, available, in, &padding)) {
+    if (!padding && quiet(in)) return in.length;
+    fill_facts(*this, in, padding, x64_, image_base_, rva, out);
     return 0;
   }
-  return decode(p, available, rva, out, true) ? 0 : -1;
+  Insn insn;
+  if (!decode(p, available, rva, insn, true)) return -1;
+  out = facts_of(insn);
+  return 0;
 }
 
 bool Decoder::decode_plain(const uint8_t* p, size_t available, uint32_t rva, Insn& out) const {

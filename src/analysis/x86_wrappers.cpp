@@ -102,48 +102,6 @@ std::vector<wrappers::Value> Analysis::values_of(const std::vector<Def>& defs) {
   return analysis::values_of(defs, [this](uint32_t rva, uint8_t size) { return memory_constant(rva, size); });
 }
 
-void Analysis::note_memory_use(const Insn& insn) {
-  const auto image_rva = [this](uint64_t va) -> std::optional<uint32_t> {
-    if (!model_.x64) va &= 0xffffffffull;
-    if (va < model_.image_base || va - model_.image_base > 0xffffffffull) return std::nullopt;
-    return static_cast<uint32_t>(va - model_.image_base);
-  };
-  if (insn.mem_rva) {
-    if (insn.mnemonic == ZYDIS_MNEMONIC_LEA) {
-      taken_.push_back(*insn.mem_rva);
-    } else {
-      bool found = false;
-      bool write = false;
-      uint32_t size = 0;
-      for (int i = 0; i < insn.operand_count; ++i)
-        if (insn.op[i].kind == OpKind::mem) {
-          found = true;
-          write = insn.op[i].write;
-          size = insn.op[i].size;
-          break;
-        }
-      if (!found) {
-        write = true;  // a memory operand the decoder did not keep: assume the worst
-        size = 16;
-      }
-      if (write) stores_.emplace_back(*insn.mem_rva, std::clamp<uint32_t>(size, 1, 64));
-    }
-  }
-  // A direct branch's immediate is a displacement from the next instruction, never an address.
-  const bool direct_branch = insn.flow == Flow::call || insn.flow == Flow::jmp || insn.flow == Flow::jcc;
-  for (int i = 0; i < insn.operand_count; ++i) {
-    const Operand& op = insn.op[i];
-    if (op.kind == OpKind::imm && op.size >= 4 && !direct_branch) {
-      if (auto r = image_rva(op.imm)) taken_.push_back(*r);
-    } else if (op.kind == OpKind::mem && !op.segment_override && op.base != kRip &&
-               (op.base != kNoReg || op.index != kNoReg) && insn.disp_bits >= 16) {
-      // [reg + image address], [index*scale + image address]: the base of an array or struct (an 8-bit
-      // displacement is an offset into one, never an address in the image).
-      if (auto r = image_rva(static_cast<uint64_t>(op.disp))) taken_.push_back(*r);
-    }
-  }
-}
-
 bool Analysis::address_taken_near(uint32_t rva) {
   if (!data_pointers_) {
     std::vector<uint32_t> pointers;
