@@ -9,8 +9,30 @@
 namespace tagwho::x86 {
 namespace {
 
+// Sorts v stably by key(element) < 2^key_bits, in one linear pass per 11 bits of the key (a digit on which
+// all keys agree is skipped). The sweep's findings (edges, stores, taken addresses) come by source address,
+// hundreds of thousands to millions on a large driver, where a comparison sort costs several times more.
+template <typename T, typename Key>
+void radix_sort(std::vector<T>& v, Key key, unsigned key_bits) {
+  if (v.size() < 1024) {  // (a pass reads 2,048 counters)
+    std::stable_sort(v.begin(), v.end(), [&key](const T& a, const T& b) { return key(a) < key(b); });
+    return;
+  }
+  constexpr unsigned kDigitBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kDigitBits;
+  std::vector<T> scattered(v.size());
+  for (unsigned shift = 0; shift < key_bits; shift += kDigitBits) {
+    std::vector<size_t> starts(kBuckets + 1, 0);
+    for (const T& x : v) ++starts[((key(x) >> shift) & (kBuckets - 1)) + 1];
+    if (std::count(starts.begin(), starts.end(), v.size()) == 1) continue;  // one digit for all: in order
+    for (size_t b = 1; b <= kBuckets; ++b) starts[b] += starts[b - 1];
+    for (const T& x : v) scattered[starts[(key(x) >> shift) & (kBuckets - 1)]++] = x;
+    v.swap(scattered);
+  }
+}
+
 void sort_unique(std::vector<uint32_t>& v) {
-  std::sort(v.begin(), v.end());
+  radix_sort(v, [](uint32_t x) { return x; }, 32);
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
@@ -40,17 +62,7 @@ void sort_by_target(std::vector<Edge>& edges) {
     });
     return;
   }
-  constexpr unsigned kDigitBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kDigitBits;
-  std::vector<Edge> scattered(edges.size());
-  for (unsigned shift = 0; shift < 32; shift += kDigitBits) {
-    std::vector<size_t> starts(kBuckets + 1, 0);
-    for (const Edge& e : edges) ++starts[((e.target >> shift) & (kBuckets - 1)) + 1];
-    if (std::count(starts.begin(), starts.end(), edges.size()) == 1) continue;  // one digit for all: in order
-    for (size_t b = 1; b <= kBuckets; ++b) starts[b] += starts[b - 1];
-    for (const Edge& e : edges) scattered[starts[(e.target >> shift) & (kBuckets - 1)]++] = e;
-    edges.swap(scattered);
-  }
+  radix_sort(edges, [](const Edge& e) { return e.target; }, 32);
 }
 
 }  // namespace
@@ -223,7 +235,8 @@ void Analysis::sweep() {
     problem(std::to_string(undecodable_) + " of " + std::to_string(code_bytes_) +
             " bytes of executable sections do not decode");
 
-  std::sort(stores_.begin(), stores_.end());
+  // (by address, then size: sizes are 1 to 64, 7 bits)
+  radix_sort(stores_, [](const std::pair<uint32_t, uint32_t>& s) { return uint64_t{s.first} << 7 | s.second; }, 39);
   sort_unique(taken_);
 
   sort_by_target(edges_);
