@@ -2,6 +2,7 @@
 // register or a stack slot) back through the region's control-flow graph to the instructions defining it.
 #include "core/budget.hpp"
 #include "analysis/arm64_dataflow.hpp"
+#include "analysis/radix_sort.hpp"
 
 #include <capstone/capstone.h>
 
@@ -19,10 +20,7 @@ bool overlaps(int64_t a, int64_t a_size, int64_t b, int64_t b_size) { return a <
 
 bool volatile_reg(uint8_t r) { return r <= 18 || r == kLr; }
 
-void sort_unique(std::vector<uint32_t>& v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-}
+using analysis::sort_unique;
 
 // Words after which execution does not fall through: b, br, ret, brk, udf / zero padding.
 bool stops(uint32_t w) {
@@ -179,12 +177,13 @@ void Analysis::sweep() {
   if (model_.entry_rva) known_starts_.push_back(model_.entry_rva);
   note_slot_reach(literal_loads);
   sort_unique(known_starts_);
-  const auto by_target = [](const Branch& a, const Branch& b) {
-    return a.target != b.target ? a.target < b.target : a.source < b.source;
-  };
-  std::sort(branches_.begin(), branches_.end(), by_target);
-  std::sort(cond_branches_.begin(), cond_branches_.end(), by_target);
-  std::sort(adrps_.begin(), adrps_.end());
+  const auto target = [](const Branch& b) { return b.target; };
+  const auto source = [](const Branch& b) { return b.source; };
+  analysis::sort_by_target(branches_, target, source);
+  analysis::sort_by_target(cond_branches_, target, source);
+  // (page, rva): by the page the adrp addresses, then by where it is
+  analysis::sort_by_target(adrps_, [](const std::pair<uint32_t, uint32_t>& a) { return a.first; },
+                           [](const std::pair<uint32_t, uint32_t>& a) { return a.second; });
   const auto is_branch_target = [this](uint32_t rva) {
     auto it = std::lower_bound(branches_.begin(), branches_.end(), rva,
                                [](const Branch& b, uint32_t x) { return b.target < x; });

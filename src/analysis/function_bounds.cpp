@@ -4,37 +4,14 @@
 #include <algorithm>
 
 #include "core/budget.hpp"
+#include "analysis/radix_sort.hpp"
 #include "analysis/x86_dataflow.hpp"
 
 namespace tagwho::x86 {
 namespace {
 
-// Sorts v stably by key(element) < 2^key_bits, in one linear pass per 11 bits of the key (a digit on which
-// all keys agree is skipped). The sweep's findings (edges, stores, taken addresses) come by source address,
-// hundreds of thousands to millions on a large driver, where a comparison sort costs several times more.
-template <typename T, typename Key>
-void radix_sort(std::vector<T>& v, Key key, unsigned key_bits) {
-  if (v.size() < 1024) {  // (a pass reads 2,048 counters)
-    std::stable_sort(v.begin(), v.end(), [&key](const T& a, const T& b) { return key(a) < key(b); });
-    return;
-  }
-  constexpr unsigned kDigitBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kDigitBits;
-  std::vector<T> scattered(v.size());
-  for (unsigned shift = 0; shift < key_bits; shift += kDigitBits) {
-    std::vector<size_t> starts(kBuckets + 1, 0);
-    for (const T& x : v) ++starts[((key(x) >> shift) & (kBuckets - 1)) + 1];
-    if (std::count(starts.begin(), starts.end(), v.size()) == 1) continue;  // one digit for all: in order
-    for (size_t b = 1; b <= kBuckets; ++b) starts[b] += starts[b - 1];
-    for (const T& x : v) scattered[starts[(key(x) >> shift) & (kBuckets - 1)]++] = x;
-    v.swap(scattered);
-  }
-}
-
-void sort_unique(std::vector<uint32_t>& v) {
-  radix_sort(v, [](uint32_t x) { return x; }, 32);
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-}
+using analysis::radix_sort;
+using analysis::sort_unique;
 
 // The addresses the sweep's findings are looked up at: code pointers lie in executable sections, and address-
 // taking is asked about for globals in sections (address_taken_near(), which looks kTakenWindow below and 8
@@ -47,23 +24,6 @@ uint64_t looked_up_span(const CodeModel& model) {
 }
 
 bool contains_sorted(const std::vector<uint32_t>& v, uint32_t x) { return std::binary_search(v.begin(), v.end(), x); }
-
-// Sorts the sweep's edges by (target, source). The sweep finds them in increasing source order (unless
-// sections overlap or come out of order): then a stable radix sort on the target alone gives that order, in
-// three linear passes instead of a comparison sort (on large drivers, a few million edges: a tenth of
-// the sweep's time).
-void sort_by_target(std::vector<Edge>& edges) {
-  const bool by_source = std::adjacent_find(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
-                           return a.source >= b.source;
-                         }) == edges.end();
-  if (!by_source) {
-    std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) {
-      return a.target != b.target ? a.target < b.target : a.source < b.source;
-    });
-    return;
-  }
-  radix_sort(edges, [](const Edge& e) { return e.target; }, 32);
-}
 
 }  // namespace
 
@@ -239,7 +199,7 @@ void Analysis::sweep() {
   radix_sort(stores_, [](const std::pair<uint32_t, uint32_t>& s) { return uint64_t{s.first} << 7 | s.second; }, 39);
   sort_unique(taken_);
 
-  sort_by_target(edges_);
+  analysis::sort_by_target(edges_, [](const Edge& e) { return e.target; }, [](const Edge& e) { return e.source; });
   sort_unique(call_targets_);
   entry_like_ = call_targets_;
   entry_like_.insert(entry_like_.end(), code_pointers.begin(), code_pointers.end());
