@@ -89,7 +89,7 @@ struct SweepFacts {
   bool has_target = false;
   uint32_t target = 0;
   bool padding = false;             // keeps the flow state of the instruction before
-  std::optional<uint32_t> mem_rva;  // as Insn::mem_rva; the fields below up to `write` only with it
+  std::optional<uint32_t> mem_rva;  // as Insn::mem_rva; the next five fields only with it
   bool negative_disp = false;
   bool mov = false, lea = false;    // the mnemonic: a slot load, an address taken
   bool write = false;               // not lea: the access there writes, `size` bytes

@@ -552,7 +552,7 @@ namespace {
 }
 
 // Quiet: it falls through, is no padding (nop), and has no memory operand with an address or a
-// displacement wide enough to be one (what Analysis::note_memory_use() reads).
+// displacement wide enough to be one (what Decoder::facts_of() reads).
 bool quiet(const Parsed& in) {
   if (flow_of(in) != Flow::normal || in.op->mnemonic == ZYDIS_MNEMONIC_NOP) return false;
   return in.mem.kind != OpKind::mem || !(in.absolute || in.rip_relative || in.disp_bits >= 16);
@@ -570,7 +570,7 @@ bool quiet(const Parsed& in) {
   if (in.mem.kind == OpKind::mem) {
     out.op[0] = in.mem;
     out.op[0].write = (op->write_regs >> in.reg) & 1;
-    out.op[0].size = width_of(op->width, in, x64);  // (read only when written: note_memory_use())
+    out.op[0].size = width_of(op->width, in, x64);  // (read only when written: Decoder::facts_of())
     out.operand_count = 1;
   } else if (flow == Flow::call_indirect || flow == Flow::jmp_indirect) {
     out.op[0].kind = OpKind::reg;
