@@ -1252,6 +1252,27 @@ std::string facts_view(const x86::SweepFacts& f, const LookedUp& looked_up) {
   return o.str();
 }
 
+// Whether the facts say what the sweep reads from the instruction v views: Decoder::facts_of() held to this
+// test's own reading (SweepView) of Zydis's decoding. (The table's facts are held to facts_of().)
+bool facts_say(const x86::SweepFacts& f, const SweepView& v, const LookedUp& looked_up) {
+  const bool write = v.mem_rva && !v.lea && (v.mem_found ? v.mem_write : true);  // (no operand kept: the worst)
+  const uint8_t size = !write ? 0 : v.mem_found ? v.mem_size : 16;
+  std::vector<int64_t> taken;  // as the values SweepView keeps
+  for (int i = 0; i < f.taken_count; ++i) {
+    const int64_t value = static_cast<int64_t>(looked_up.image_base + f.taken[i]);
+    if (looked_up.holds(value)) taken.push_back(value);
+  }
+  std::vector<int64_t> addresses;
+  for (int64_t a : v.addresses)
+    addresses.push_back(looked_up.x64 ? a : static_cast<int64_t>(static_cast<uint64_t>(a) & 0xffffffffull));
+  std::sort(taken.begin(), taken.end());
+  std::sort(addresses.begin(), addresses.end());
+  return f.length == v.length && f.flow == v.flow && f.has_target == v.has_target &&
+         (!f.has_target || f.target == v.target) && f.padding == v.padding && f.mem_rva == v.mem_rva &&
+         f.mov == v.mov && f.lea == v.lea && f.negative_disp == v.negative && f.write == write && f.size == size &&
+         f.through_operand == (v.indirect == x86::OpKind::reg || v.indirect == x86::OpKind::mem) && taken == addresses;
+}
+
 // The first bytes at p, in hex (for messages).
 std::string hex_bytes(const uint8_t* p, size_t available) {
   std::string hex;
@@ -1289,6 +1310,9 @@ bool plain_agrees_with_zydis(const x86::Decoder& decoder, const LookedUp& looked
     MESSAGE("sweep_step's facts disagree: " << hex_bytes(p, available) << "\n  table: "
                                              << facts_view(stepped, looked_up) << "\n  Zydis: "
                                              << (decoded ? facts_view(decoder.facts_of(zydis), looked_up) : "undecodable"));
+  if (step == 0 && decoded && !facts_say(decoder.facts_of(zydis), sweep_view(zydis, looked_up), looked_up) &&
+      ++tally.mismatches <= 20)
+    MESSAGE("facts_of() disagrees with what the sweep reads: " << hex_bytes(p, available));
   if (step < 0 && decoded && ++tally.mismatches <= 20)
     MESSAGE("sweep_step found undecodable what Zydis decodes: " << hex_bytes(p, available));
   if (step == 0) {
