@@ -160,7 +160,7 @@ void Analysis::sweep() {
           continue;
         }
         if (branch.has_target && in_code(branch.target)) add_edge(rva, branch.target, branch.flow, prev_falls);
-        prev_falls = branch.flow != Flow::jmp;
+        prev_falls = falls_through(branch.flow);
         off += static_cast<size_t>(length);
         continue;
       }

@@ -53,6 +53,15 @@ inline bool falls_through(Flow flow) {
   return flow != Flow::jmp && flow != Flow::jmp_indirect && flow != Flow::ret && flow != Flow::stop;
 }
 
+// The target of a direct branch at rva, `length` bytes long, with this displacement, as
+// ZydisCalcAbsoluteAddress gives it: 64-bit arithmetic on x64 (none past 4 GB: no target), 32-bit on x86.
+inline void branch_target(bool x64, uint32_t rva, uint32_t length, int64_t displacement, uint32_t& target,
+                          bool& has_target) {
+  const uint64_t sum = static_cast<uint64_t>(rva) + length + static_cast<uint64_t>(displacement);
+  target = static_cast<uint32_t>(sum);
+  has_target = x64 ? sum <= 0xffffffffull : true;
+}
+
 struct Insn {
   uint32_t rva = 0;
   uint8_t length = 0;
@@ -295,10 +304,7 @@ inline int Decoder::direct_branch(const uint8_t* p, size_t available, uint32_t r
   } else {
     return 0;
   }
-  // As ZydisCalcAbsoluteAddress: 64-bit arithmetic on x64, 32-bit on x86.
-  const uint64_t target = static_cast<uint64_t>(rva) + static_cast<uint64_t>(length) + static_cast<uint64_t>(offset);
-  out.target = static_cast<uint32_t>(target);
-  out.has_target = x64_ ? target <= 0xffffffffull : true;
+  branch_target(x64_, rva, static_cast<uint32_t>(length), offset, out.target, out.has_target);
   return length;
 }
 

@@ -485,14 +485,6 @@ Flow flow_of(const Parsed& in) {
   return std::nullopt;
 }
 
-// A direct branch's target, as ZydisCalcAbsoluteAddress gives it: 64-bit arithmetic on x64, 32-bit on x86.
-[[gnu::always_inline]] inline void branch_target(const Parsed& in, bool x64, uint32_t rva, uint32_t& target,
-                                                 bool& has_target) {
-  const uint64_t sum = static_cast<uint64_t>(rva) + in.length + static_cast<uint64_t>(in.imm);
-  target = static_cast<uint32_t>(sum);
-  has_target = x64 ? sum <= 0xffffffffull : true;
-}
-
 // The fields both table decodings share: length, flow, direct target, memory address, raw sizes.
 [[gnu::always_inline]] inline void fill_common(const Parsed& in, bool x64, uint64_t image_base, uint32_t rva, Insn& out) {
   out = kEmptyInsn;
@@ -504,7 +496,7 @@ Flow flow_of(const Parsed& in) {
     out.imm_offset[0] = static_cast<uint8_t>(in.imm_at);
     out.imm_size[0] = static_cast<uint8_t>(in.imm_bytes * 8);
   }
-  if (in.op->form == Form::rel8 || in.op->form == Form::rel32) branch_target(in, x64, rva, out.target, out.has_target);
+  if (in.op->form == Form::rel8 || in.op->form == Form::rel32) branch_target(x64, rva, in.length, in.imm, out.target, out.has_target);
   if (in.rip_relative || in.absolute) {
     out.negative_disp = in.rip_relative && in.mem.disp < 0;
     out.mem_rva = memory_rva(in, x64, image_base, rva);
@@ -587,7 +579,7 @@ bool quiet(const Parsed& in) {
   out = kNoFacts;
   out.length = in.length;
   out.flow = flow_of(in);
-  if (op->form == Form::rel8 || op->form == Form::rel32) branch_target(in, x64, rva, out.target, out.has_target);
+  if (op->form == Form::rel8 || op->form == Form::rel32) branch_target(x64, rva, in.length, in.imm, out.target, out.has_target);
   out.padding = padding || op->mnemonic == ZYDIS_MNEMONIC_NOP;
   out.through_operand = out.flow == Flow::call_indirect || out.flow == Flow::jmp_indirect;
   if (in.mem.kind != OpKind::mem) return;
