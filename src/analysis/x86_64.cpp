@@ -308,7 +308,7 @@ class Walk {
     // Most instructions: their length from a table, without taking their operands apart (the same: the table
     // test holds plain_length() to decode_plain()).
     if (const int length = decoder_.plain_length(p, size_ - off)) return at + static_cast<uint32_t>(length);
-    const int quiet = decoder_.sweep_step(p, size_ - off, at, scratch_);
+    const int quiet = decoder_.sweep_step_whole(p, size_ - off, at, scratch_);
     if (quiet < 0) return std::nullopt;
     return at + static_cast<uint32_t>(quiet > 0 ? quiet : scratch_.length);
   }

@@ -166,6 +166,9 @@ class Decoder {
     if (const int length = table_length<true>(data, available)) return length;
     return sweep_step_whole(data, available, rva, out);
   }
+  // sweep_step() without its quick step: for a caller whose own table step already declined (the quick
+  // step takes a subset of what plain_length() takes).
+  int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, SweepFacts& out) const;
   // What the sweep notes about a decoded instruction.
   SweepFacts facts_of(const Insn& insn) const;
   bool decode_for_sweep_with_zydis(const uint8_t* data, size_t available, uint32_t rva, Insn& out) const;
@@ -180,7 +183,7 @@ class Decoder {
   int direct_branch(const uint8_t* data, size_t available, uint32_t rva, DirectBranch& out) const;
   // The length of an instruction the sweep's table takes (decode_plain()) with at most a REX prefix, from
   // a table, without taking its operands apart: what the literal classification's walk needs (x86_64.cpp).
-  // 0 for anything else (then sweep_step() gives the length).
+  // 0 for anything else (then sweep_step_whole() gives the length).
   int plain_length(const uint8_t* data, size_t available) const { return table_length<false>(data, available); }
   // The RVA of an image address the code takes (an immediate, or the displacement of [reg + disp]), read as
   // the sweep reads them: 32 bits on x86, 64 on x64.
@@ -207,7 +210,6 @@ class Decoder {
   // The unit tests hold both to decode_plain() and Zydis exhaustively.
   template <bool quiet>
   int table_length(const uint8_t* p, size_t available) const;
-  int sweep_step_whole(const uint8_t* data, size_t available, uint32_t rva, SweepFacts& out) const;
   bool decode(const uint8_t* data, size_t available, uint32_t rva, Insn& out, bool sweep_only) const;
   ZydisDecoder decoder_;
   bool x64_;
