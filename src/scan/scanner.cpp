@@ -158,19 +158,22 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     hits = scratch ? matcher->scan(bytes, *scratch, arm64_words) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
   }
   const auto prefilter_hint = [&] {
-    const std::optional<PrefilterPlaces> places = pe ? std::optional(prefilter_places(*pe)) : std::nullopt;
-    return matcher->count_prefilter(bytes, *scratch, places ? &*places : nullptr) > 0;
+    const PrefilterPlaces places = prefilter_places(*pe);
+    return matcher->count_prefilter(bytes, *scratch, &places) > 0;
+  };
+  // Asked only of an image whose code could be analysed (a user-mode DLL imports no tag-taking API): the
+  // prefilter's second look (count_prefilter) is most of the scan's cost in a file without the tag.
+  const auto analyse_code = [&] {
+    return !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
+           may_hold_call_evidence(**hits, tags, pe->machine()) || prefilter_hint();
   };
   std::vector<Evidence> evidence;
-  const bool analyse_code =
-      !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
-      may_hold_call_evidence(**hits, tags, pe ? pe->machine() : Machine::other) || prefilter_hint();
   if (pe) {
     report.parsed = true;
     report.machine = pe->machine();
     report.version = pe->version();
     const CodeAnalyser* analyser = analyser_for(pe->machine());
-    if (analyser && analyse_code && imports_tag_api(*pe)) {
+    if (analyser && imports_tag_api(*pe) && analyse_code()) {
       result.code_analysed = true;
       CallSiteAnalysis calls = analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
       // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches. The
