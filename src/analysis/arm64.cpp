@@ -210,26 +210,27 @@ std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t 
                                [](const Branch& b, uint32_t x) { return b.target < x; });
     return it != branches.end() && it->target == target;
   };
-  // Each step holds its own one-instruction region: a nested walk steps with another.
+  // Each step holds its own one-instruction region: a nested walk steps with another. The region holds the
+  // walk's one instruction, which each step decodes anew.
   auto run = std::make_shared<InsnRun>();
+  run->insns.resize(1);
+  Insn& prev = run->insns[0];
   Region region;
+  region.insns.append(run, 0, 1);
   std::vector<Outcome> outcomes;
   for (uint32_t at = rva, steps = 0; steps < 64; at -= 4, ++steps) {
     if (at == region_start || is_known_start(at) || branched_to(branches_, at) || branched_to(cond_branches_, at))
       return std::nullopt;
-    Insn prev;
     if (auto word = sec->word(at - 4)) {
       decoder_.decode(*word, at - 4, prev);
     } else {
+      prev = Insn{};
       prev.rva = at - 4;
     }
     // Nothing else reaches `at`, and the instruction before does not fall into it: resolve() finds nothing.
     if (!prev.falls_through()) return Def{Def::unknown, 0, at};
-    run->insns.assign(1, prev);
     region.start = prev.rva;
     region.end = at;
-    region.insns.clear();
-    region.insns.append(run, 0, 1);
     outcomes.clear();
     const uint32_t saved_start = proof_region_start_;
     const bool saved_proving = proving_;

@@ -307,12 +307,10 @@ std::shared_ptr<const InsnRun> Analysis::block_at(const CodeSection& sec, uint32
   for (uint64_t at = block; at < uint64_t{block} + 0x100 && at <= 0xfffffffcull; at += 4) {
     budget::tick();
     const uint32_t rva = static_cast<uint32_t>(at);
-    Insn& insn = run->insns.emplace_back();
     if (auto w = sec.word(rva)) {
-      decoder_.decode(*w, rva, insn);
+      decoder_.decode_append(*w, rva, run->insns);
     } else {
-      insn = Insn{};
-      insn.rva = rva;
+      run->insns.emplace_back().rva = rva;
     }
   }
   run->next = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{block} + 0x100, 0xffffffffull));

@@ -126,7 +126,13 @@ std::string_view Decoder::mnemonic(uint32_t word, uint32_t rva) {
   return insn->mnemonic;
 }
 
-bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
+bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) { return decode_to(word, rva, &out, nullptr); }
+
+bool Decoder::decode_append(uint32_t word, uint32_t rva, std::vector<Insn>& out) {
+  return decode_to(word, rva, nullptr, &out);
+}
+
+bool Decoder::decode_to(uint32_t word, uint32_t rva, Insn* into, std::vector<Insn>* append) {
   const PcRelative relative = pc_relative(word);
   Kept& kept = kept_for(word, relative);
   if (!kept.used || kept.word != word) {
@@ -134,7 +140,7 @@ bool Decoder::decode(uint32_t word, uint32_t rva, Insn& out) {
     kept.word = word;
     kept.ok = capstone_decode(word, relative == PcRelative::no ? image_base_ + rva : 0, kept.insn);
   }
-  out = kept.insn;
+  Insn& out = into ? (*into = kept.insn) : append->emplace_back(kept.insn);
   out.rva = rva;
   if (relative == PcRelative::no || !kept.ok || out.nops == 0 || out.op[out.nops - 1].kind != Operand::k_imm)
     return kept.ok;

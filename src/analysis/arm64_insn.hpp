@@ -83,6 +83,8 @@ class Decoder {
   // for the PC-relative ones (branches with an immediate, ADR/ADRP, literal loads): those are kept as
   // decoded at address 0, and their address operand is moved to the word's address.
   bool decode(uint32_t word, uint32_t rva, Insn& out);
+  // The same, appended to `out`: built in place (a region's blocks decode thousands of words).
+  bool decode_append(uint32_t word, uint32_t rva, std::vector<Insn>& out);
   // decode() without the kept decodings, for the tests that hold the two to each other.
   bool decode_with_capstone(uint32_t word, uint32_t rva, Insn& out);
   // Whether a word is in a group that holds the PC-relative words, whose decoding depends on their address
@@ -96,6 +98,7 @@ class Decoder {
   std::string_view mnemonic(uint32_t word, uint32_t rva);
 
  private:
+  bool decode_to(uint32_t word, uint32_t rva, Insn* into, std::vector<Insn>* append);
   bool capstone_decode(uint32_t word, uint64_t address, Insn& out);
   void set_target(Insn& out) const;
 
