@@ -24,7 +24,7 @@ std::string outside_sections(const PeImage& image, uint64_t offset) {
   return offset < first_raw ? "in headers" : "in overlay (after the last section)";
 }
 
-bool same_instruction_as_call(uint32_t instruction_rva, const std::vector<uint32_t>& call_tag_rvas) {
+bool same_instruction_as_call(uint32_t instruction_rva, std::span<const uint32_t> call_tag_rvas) {
   return std::binary_search(call_tag_rvas.begin(), call_tag_rvas.end(), instruction_rva);
 }
 
@@ -44,8 +44,8 @@ constexpr uint32_t kPairWindowInFunction = 4096;
 // the same function (or within kPairWindow bytes when no .pdata entry covers them), is code evidence. A lone
 // half is no evidence at all: a 16-bit constant says nothing about a 32-bit tag, and reporting it would put
 // every ARM64 file that uses the number 0x654c among the results for "Leak".
-void pair_arm64_halves(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, const PeImage& image,
-                       const ImmediateUses& uses, const std::vector<uint32_t>& call_tag_rvas,
+void pair_arm64_halves(std::span<const LiteralHit> hits, const std::vector<Tag>& tags, const PeImage& image,
+                       const ImmediateUses& uses, std::span<const uint32_t> call_tag_rvas,
                        std::vector<Evidence>& evidence) {
   // Only halves whose partner (same tag, register and width) matched somewhere are worth decoding.
   const auto key = [](const LiteralHit& h) { return (uint64_t{h.tag_index} << 8) | uint64_t{h.reg} << 1 | (h.wide ? 1 : 0); };
@@ -151,11 +151,11 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
   return classify_literal_hits_beside(hits, tags, image, call_tag_instructions(call_evidence), uses);
 }
 
-std::vector<Evidence> classify_literal_hits_beside(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                                   const PeImage* image, const std::vector<uint32_t>& call_tag_rvas,
+std::vector<Evidence> classify_literal_hits_beside(std::span<const LiteralHit> hits, const std::vector<Tag>& tags,
+                                                   const PeImage* image, std::span<const uint32_t> call_tag_rvas,
                                                    const ImmediateUses* uses) {
   std::optional<ImmediateUses> own_uses;
-  if (!uses) uses = &own_uses.emplace(hits, image);
+  if (!uses) uses = &own_uses.emplace(std::vector<LiteralHit>(hits.begin(), hits.end()), image);
   std::vector<Evidence> evidence;
   const bool arm64 = image && image->machine() == Machine::arm64;
   for (const LiteralHit& hit : hits) {

@@ -1,6 +1,7 @@
 // Turns raw literal hits into evidence by where they lie in the file.
 #pragma once
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -27,8 +28,8 @@ std::vector<Evidence> classify_literal_hits(const std::vector<LiteralHit>& hits,
 // The same, given only the instructions the call and wrapper evidence took their tags from (sorted, as
 // call_tag_instructions() gives them): a large driver has hundreds of thousands of call evidence items,
 // not worth copying to classify a tag's hits.
-std::vector<Evidence> classify_literal_hits_beside(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags,
-                                                   const PeImage* image, const std::vector<uint32_t>& call_tag_rvas,
+std::vector<Evidence> classify_literal_hits_beside(std::span<const LiteralHit> hits, const std::vector<Tag>& tags,
+                                                   const PeImage* image, std::span<const uint32_t> call_tag_rvas,
                                                    const ImmediateUses* uses = nullptr);
 std::vector<uint32_t> call_tag_instructions(const std::vector<Evidence>& calls);
 
