@@ -128,11 +128,25 @@ ImmediateUses::ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage*
     if (known == mnemonics_.end()) known = mnemonics_.insert(known, found[i]->mnemonic);
     uses_.push_back({rvas[i], found[i]->instruction_rva, static_cast<uint32_t>(known - mnemonics_.begin())});
   }
+  if (uses_.empty()) return;
+  base_ = uses_.front().rva;
+  const size_t blocks = ((uses_.back().rva - base_) >> 8) + 1;
+  if (blocks > uses_.size()) return;
+  block_first_.assign(blocks + 1, 0);
+  for (const Use& use : uses_) ++block_first_[((use.rva - base_) >> 8) + 1];
+  for (size_t b = 0; b < blocks; ++b) block_first_[b + 1] += block_first_[b];
 }
 
 std::optional<ImmediateUse> ImmediateUses::at(uint32_t rva) const {
-  auto it = std::lower_bound(uses_.begin(), uses_.end(), rva, [](const Use& use, uint32_t x) { return use.rva < x; });
-  if (it == uses_.end() || it->rva != rva) return std::nullopt;
+  auto first = uses_.begin(), last = uses_.end();
+  if (!block_first_.empty()) {
+    const uint64_t block = (uint64_t{rva} - base_) >> 8;  // (huge when rva < base_)
+    if (rva < base_ || block + 1 >= block_first_.size()) return std::nullopt;
+    first = uses_.begin() + block_first_[block];
+    last = uses_.begin() + block_first_[block + 1];
+  }
+  auto it = std::lower_bound(first, last, rva, [](const Use& use, uint32_t x) { return use.rva < x; });
+  if (it == last || it->rva != rva) return std::nullopt;
   return ImmediateUse{it->instruction_rva, mnemonics_[it->mnemonic]};
 }
 

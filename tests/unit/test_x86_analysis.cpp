@@ -24,6 +24,7 @@
 
 #include "analysis/x86_dataflow.hpp"
 #include "analysis/x86_model.hpp"
+#include "scan/classify.hpp"
 #include "tagwho/byte_view.hpp"
 #include "tagwho/code_analysis.hpp"
 #include "tagwho/pe_image.hpp"
@@ -1039,6 +1040,73 @@ TEST_CASE("immediates looked up together give exactly what each lookup alone giv
   }
   CHECK(compared > 10000);
   CHECK(found > 100);
+}
+
+TEST_CASE("ImmediateUses answers every address as immediate_at does, dense or sparse") {
+  // Every x86/x64 sample and corpus driver. Dense: a hit at every byte of the code, so that there are more
+  // uses than 256-byte blocks between the first and the last (checked), and at() searches one block's uses.
+  // Sparse: hits at the first and the last immediate only, over more than two blocks, and at() searches
+  // them all. Each address asked gives what immediate_at gives alone; an address not asked (an immediate
+  // between the two, or beside an asked one), below the first or past the last gives nothing.
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(std::string(TAGWHO_SOURCE_DIR) + "/samples/bin")) files.push_back(entry.path());
+  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && fs::is_directory(corpus))
+    for (const auto& entry : fs::directory_iterator(corpus))
+      if (entry.path().extension() == ".sys") files.push_back(entry.path());
+  size_t dense_files = 0, sparse_files = 0;
+  for (const fs::path& path : files) {
+    auto mapped = MappedFile::open(path.string());
+    REQUIRE(mapped);
+    auto image = PeImage::load(mapped->view());
+    if (!image || (image->machine() != Machine::x86 && image->machine() != Machine::x64)) continue;
+    CAPTURE(path.string());
+    const CodeAnalyser* analyser = analyser_for(image->machine());
+    REQUIRE(analyser != nullptr);
+    const auto hits_at = [&](const std::vector<uint32_t>& rvas) {
+      std::vector<LiteralHit> hits;
+      for (const uint32_t rva : rvas) {
+        LiteralHit hit;
+        hit.offset = *image->rva_to_offset(rva);
+        hits.push_back(hit);
+      }
+      return hits;
+    };
+    std::vector<uint32_t> every, immediates;
+    for (const Section& section : image->sections())
+      if (section.is_code())
+        for (uint32_t at = 0; at + 4 <= std::min(section.raw_size, section.mapped_size()); ++at) every.push_back(section.rva + at);
+    const ImmediateUses dense(hits_at(every), &*image);
+    for (const uint32_t rva : every) {
+      const auto alone = analyser->immediate_at(*image, rva);
+      const auto looked_up = dense.at(rva);
+      CAPTURE(rva);
+      REQUIRE(looked_up.has_value() == alone.has_value());
+      if (!alone) continue;
+      CHECK(looked_up->instruction_rva == alone->instruction_rva);
+      CHECK(looked_up->mnemonic == alone->mnemonic);
+      immediates.push_back(rva);
+    }
+    if (immediates.size() < 3) continue;
+    CHECK_FALSE(dense.at(every.front() - 1).has_value());
+    CHECK_FALSE(dense.at(0xfffffff0u).has_value());
+    if (immediates.size() >= ((immediates.back() - immediates.front()) >> 8) + 1) ++dense_files;
+    // Sparse: the first and the last immediate, more than two blocks apart.
+    if (immediates.back() - immediates.front() < 512) continue;
+    const ImmediateUses sparse(hits_at({immediates.front(), immediates.back()}), &*image);
+    for (const uint32_t rva : {immediates.front(), immediates.back()}) {
+      const auto looked_up = sparse.at(rva);
+      REQUIRE(looked_up.has_value());
+      CHECK(looked_up->instruction_rva == dense.at(rva)->instruction_rva);
+    }
+    CHECK_FALSE(sparse.at(immediates[immediates.size() / 2]).has_value());
+    CHECK_FALSE(sparse.at(immediates.front() + 1).has_value());
+    CHECK_FALSE(sparse.at(immediates.front() - 1).has_value());
+    CHECK_FALSE(sparse.at(immediates.back() + 1).has_value());
+    ++sparse_files;
+  }
+  CHECK(dense_files >= 5);
+  CHECK(sparse_files >= 5);
+  MESSAGE(dense_files << " files with more immediates than blocks, " << sparse_files << " looked up sparsely");
 }
 
 namespace {
