@@ -125,6 +125,12 @@ Result<Index> Index::open(const std::string& path, bool create, int busy_timeout
     if (application_id == 0 && user_version == 0 && objects == 0) {
       if (!create) return Error{path + ": an empty database, not a tagwho index (build one with tagwho index build)"};
       // A new (or empty) file: lay the schema down in one transaction, so a kill leaves it empty again.
+      // Pages of 16 KB, not SQLite's 4 KB: an index build writes its findings through the WAL and reads
+      // spilled pages back, a quarter of the calls for the same bytes (bench index build: 6.83 -> 6.49 s
+      // over 5 alternating runs, sys 1.55 -> 1.24 s; the file is 16% larger: blobs over the 4 KB a page
+      // holds inline spill into 16 KB overflow pages). Queries take the same time. An existing index keeps
+      // the page size it was made with.
+      sql::exec(db, "PRAGMA page_size = 16384");
       sql::exec(db, "PRAGMA journal_mode = WAL");
       write_transaction(db, [&] {
         if (sql::scalar(db, "SELECT count(*) FROM sqlite_master") != 0) return;  // another process won the race
