@@ -33,7 +33,7 @@ namespace tagwho {
 // PRAGMA application_id of a tagwho index: "twix".
 constexpr uint32_t kIndexApplicationId = 0x74776978u;
 // PRAGMA user_version: the layout of the tables (README "Index schema"). Bumped on any change.
-constexpr int kIndexSchemaVersion = 4;
+constexpr int kIndexSchemaVersion = 5;
 // The analysis that produced the stored evidence. Bump it whenever a change to analysis or classification
 // can change any answer: `tagwho index update` then analyses every file again.
 constexpr int kIndexAnalysisVersion = 1;

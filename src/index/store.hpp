@@ -65,8 +65,9 @@ int64_t insert_content(sqlite3* db, const std::string& hash, const DriverReport&
 void replace_findings(sqlite3* db, int64_t content, const std::vector<Finding>& findings,
                       const std::vector<uint32_t>& tags);
 // A finding's evidence as the index stores it (one blob per finding: store.cpp), and back; decoding throws
-// sql::Failure on a damaged blob.
-std::string encode_evidence(const std::vector<Evidence>& items);
+// sql::Failure on a damaged blob. texts_once false: schema 4's layout (every text whole), which schema 5
+// reads too; for the tests that downgrade an index.
+std::string encode_evidence(const std::vector<Evidence>& items, bool texts_once = true);
 std::vector<Evidence> decode_evidence(const std::string& blob, Tag tag);
 // Schema 2 -> 3: the rows of the `evidence` table become one blob per finding (in the caller's transaction).
 void upgrade_evidence_to_blobs(sqlite3* db);
@@ -78,6 +79,9 @@ void upgrade_evidence_to_blobs(sqlite3* db);
 extern const char* const kFindingsSchema;
 // Schema 3 -> 4: findings keyed by (content, tag) instead of (tag, content) (in the caller's transaction).
 void upgrade_findings_to_content_key(sqlite3* db);
+// Schema 4 -> 5: each evidence blob written again with its texts once (encode_evidence), in the caller's
+// transaction.
+void upgrade_evidence_texts_once(sqlite3* db);
 // The stored finding of a tag in a content (nullopt when none).
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);
 // Every call/wrapper evidence item stored for the content (all tags, or those in [first, last]; only: and

@@ -632,7 +632,7 @@ index_images)
     ALTER TABLE files DROP COLUMN service_image_path; ALTER TABLE files DROP COLUMN service_start; ALTER TABLE files DROP COLUMN service_type;
     ALTER TABLE files DROP COLUMN service_group; ALTER TABLE files DROP COLUMN service_control_set; PRAGMA user_version = 1;" || fail "downgrade"
   run 0 --index "$idx" --no-tagdb Leak
-  [ "$(sqlite3 "$idx" "PRAGMA user_version")" = 4 ] || fail "schema not upgraded"
+  [ "$(sqlite3 "$idx" "PRAGMA user_version")" = 5 ] || fail "schema not upgraded"
   [ "$(sqlite3 "$idx" "SELECT count(*) FROM sqlite_master WHERE name = 'evidence'")" = 0 ] || fail "evidence rows left"
   grep -q "service" "$work/out" && fail "services shown before an update stored them"
   grep -v "service\|^missing" "$work/before" | cmp -s - "$work/out" || fail "answer changed by the upgrade: $(diff "$work/before" "$work/out" | head -5)"

@@ -1,4 +1,4 @@
-// index_downgrade INDEX: rewrites a schema-4 tagwho index in the layout of schema 2 (see index_downgrade.hpp),
+// index_downgrade INDEX: rewrites a schema-5 tagwho index in the layout of schema 2 (see index_downgrade.hpp),
 // for the CLI test of the in-place upgrade. Not part of tagwho.
 #include <cstdio>
 #include <exception>

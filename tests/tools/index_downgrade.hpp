@@ -1,7 +1,7 @@
-// Test support: rewrites a tagwho index of schema 4 in the layout of schema 3 (findings keyed by tag), or
-// of schema 2 (also one `evidence` row per item, as tagwho stored evidence before schema 3), so that the
-// upgrades can be tested on what they really read. Used by the unit tests and, through
-// index_downgrade.cpp, by the CLI tests. Not part of tagwho.
+// Test support: rewrites a tagwho index of schema 5 in the layout of schema 4 (every text of an evidence
+// blob whole), of schema 3 (also findings keyed by tag), or of schema 2 (also one `evidence` row per item,
+// as tagwho stored evidence before schema 3), so that the upgrades can be tested on what they really read.
+// Used by the unit tests and, through index_downgrade.cpp, by the CLI tests. Not part of tagwho.
 #pragma once
 #include <sqlite3.h>
 
@@ -36,8 +36,32 @@ void rewrite_index(const std::string& path, int version, Rewrite rewrite) {
   sqlite3_close_v2(db);
 }
 
-// Schema 4 -> 3: findings keyed by (tag, content), with an index on content.
+// Schema 5 -> 4: every evidence blob written with its texts whole.
+inline void downgrade_index_to_schema4(const std::string& path) {
+  rewrite_index(path, 5, [](sqlite3* db) {
+    std::vector<std::pair<int64_t, int64_t>> keys;
+    {
+      sql::Statement s(db, "SELECT content, tag FROM findings");
+      while (s.step()) keys.emplace_back(s.i64(0), s.i64(1));
+    }
+    sql::Statement read(db, "SELECT evidence FROM findings WHERE content = ? AND tag = ?");
+    sql::Statement write(db, "UPDATE findings SET evidence = ? WHERE content = ? AND tag = ?");
+    for (const auto& [content, tag] : keys) {
+      read.bind(1, content).bind(2, tag);
+      if (!read.step()) throw std::runtime_error("finding vanished");
+      const std::string blob = read.blob(0);
+      read.reset();
+      const Tag value{static_cast<uint32_t>(tag)};
+      write.bind_blob(1, index_detail::encode_evidence(index_detail::decode_evidence(blob, value), false))
+          .bind(2, content).bind(3, tag).run();
+    }
+    sql::exec(db, "PRAGMA user_version = 4;");
+  });
+}
+
+// Schema 5 -> 3: findings keyed by (tag, content), with an index on content.
 inline void downgrade_index_to_schema3(const std::string& path) {
+  downgrade_index_to_schema4(path);
   rewrite_index(path, 4, [](sqlite3* db) {
     sql::exec(db, "DROP INDEX findings_tag; ALTER TABLE findings RENAME TO findings_v4;"
                   "CREATE TABLE findings(tag INTEGER NOT NULL, content INTEGER NOT NULL REFERENCES contents(id),"
@@ -49,7 +73,7 @@ inline void downgrade_index_to_schema3(const std::string& path) {
   });
 }
 
-// Schema 4 -> 2.
+// Schema 5 -> 2.
 inline void downgrade_index_to_schema2(const std::string& path) {
   downgrade_index_to_schema3(path);
   rewrite_index(path, 3, [](sqlite3* db) {

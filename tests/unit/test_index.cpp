@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "index/sqlite.hpp"
+#include "index/store.hpp"
 #include "index_downgrade.hpp"
 #include "tagwho/index.hpp"
 #include "tagwho/report.hpp"
@@ -311,6 +312,93 @@ SampleIndex build_sample_index(const fs::path& path) {
 
 }  // namespace
 
+TEST_CASE("an index of schema 4 (evidence texts written whole) is upgraded in place to the same answers") {
+  TempDir dir;
+  const fs::path old = dir.path / "old.db";
+  const auto [built, listing, blobs] = build_sample_index(dir.path / "i.db");
+  fs::copy_file(built, old);
+  test::downgrade_index_to_schema4(old.string());
+  REQUIRE(scalar_of(old, "PRAGMA user_version") == 4);
+  // Schema 4's blobs are larger: every section, API name and detail whole.
+  const int64_t whole = scalar_of(old, "SELECT sum(length(evidence)) FROM findings");
+  const int64_t once = scalar_of(built, "SELECT sum(length(evidence)) FROM findings");
+  CHECK(whole > once);
+  REQUIRE(stored_findings(old) != blobs);
+  {
+    auto upgraded = Index::open(old.string(), false);
+    REQUIRE(upgraded.ok());
+    CHECK(export_jsonl(*upgraded) == listing);
+  }
+  CHECK(scalar_of(old, "PRAGMA user_version") == kIndexSchemaVersion);
+  CHECK(stored_findings(old) == blobs);  // written again as a build writes them
+}
+
+TEST_CASE("evidence blobs: each text written once, immediate details by their address, damage refused") {
+  using index_detail::decode_evidence;
+  using index_detail::encode_evidence;
+  const Tag tag = *Tag::parse("Leak");
+  std::vector<Evidence> items;
+  const auto item = [&](Confidence kind, uint32_t rva, std::string section, std::string api, std::string detail) {
+    Evidence e;
+    e.tag = tag;
+    e.kind = kind;
+    e.rva = rva;
+    e.section = std::move(section);
+    e.api = std::move(api);
+    e.detail = std::move(detail);
+    if (kind == Confidence::call) {
+      e.form = CallForm::iat;
+      e.tag_rva = rva - 6;
+    } else {
+      e.file_offset = rva - 0xc00;
+    }
+    items.push_back(e);
+  };
+  item(Confidence::call, 0x1010, ".text", "ExAllocatePoolWithTag", "");
+  item(Confidence::call, 0x1090, ".text", "ExAllocatePoolWithTag", "one of 2 tags");
+  item(Confidence::call, 0x1110, "PAGE", "ExFreePoolWithTag", "");
+  item(Confidence::code, 0x2001, ".text", "", "immediate of mov at 0x2000");
+  item(Confidence::code, 0x3003, ".text", "", "immediate of push at 0x3002");
+  item(Confidence::code, 0x4005, ".text", "", "immediate of mov at 0x4002");
+  // Details that read like an immediate's but are not hex() of an address at or below rva: kept whole.
+  item(Confidence::code, 0x5000, ".text", "", "immediate of mov at 0x5001");
+  item(Confidence::code, 0x6000, ".text", "", "immediate of mov at 0x05ff0");
+  item(Confidence::code, 0x7000, ".text", "", "immediate of mov at 0x6FF0");
+  item(Confidence::code, 0x8000, ".text", "", "immediate of  at 0x7ff0");
+  item(Confidence::code, 0x9000, ".text", "", "immediate of mov at 0x");
+  item(Confidence::raw, 0xa000, ".text", "", "in code, not an immediate operand");
+  item(Confidence::raw, 0xb000, ".text", "", "in code, not an immediate operand");
+  item(Confidence::data, 0xc000, ".rdata", "", "in read-only data");
+  const std::string once = encode_evidence(items);
+  const std::string whole = encode_evidence(items, false);
+  CHECK(once.size() < whole.size() * 3 / 4);
+  const auto same = [&](const std::vector<Evidence>& decoded) {
+    REQUIRE(decoded.size() == items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      CAPTURE(i);
+      CHECK(decoded[i].kind == items[i].kind);
+      CHECK(decoded[i].rva == items[i].rva);
+      CHECK(decoded[i].section == items[i].section);
+      CHECK(decoded[i].api == items[i].api);
+      CHECK(decoded[i].detail == items[i].detail);
+      CHECK(decoded[i].tag_rva == items[i].tag_rva);
+      CHECK(decoded[i].file_offset == items[i].file_offset);
+    }
+  };
+  same(decode_evidence(once, tag));
+  same(decode_evidence(whole, tag));  // schema 4's blobs still read
+  // A text's number past the texts so far, or a ref flag without its field: damaged, refused.
+  const auto refused = [&](std::string blob) {
+    CHECK_THROWS_WITH_AS(decode_evidence(blob, tag), doctest::Contains("damaged tagwho index"), sql::Failure);
+  };
+  // kind code, no flags, more: has section | section ref; rva 1; text number 0 (no text yet).
+  refused(std::string("\x02\x00\x18\x01\x00", 5));
+  // more: section ref without has section.
+  refused(std::string("\x02\x00\x10\x01", 4));
+  // more: has detail | detail immediate, text "mov", below: 2 > rva 1.
+  refused(std::string("\x02\x00\x82\x01\x03mov\x02", 9));
+}
+
 TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to the same answers") {
   TempDir dir;
   const fs::path old = dir.path / "old.db";
@@ -332,7 +420,7 @@ TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to 
     CHECK(answer->used);
     CHECK_FALSE(answer->reports.empty());
   }
-  CHECK(scalar_of(old, "PRAGMA user_version") == 4);
+  CHECK(scalar_of(old, "PRAGMA user_version") == kIndexSchemaVersion);
   CHECK(findings_layout(old) == layout);
   CHECK(scalar_of(old, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'findings_v%'") == 0);
   CHECK(stored_findings(old) == blobs);
