@@ -137,6 +137,12 @@ void Analysis::sweep() {
       const uint32_t rva = static_cast<uint32_t>(at);
       const uint32_t w = *sec.word(rva);
       if (prev_stops) after_stop_.push_back(rva);
+      // Most words (data processing, loads and stores) are none of what follows: one test passes them
+      // (of stops(), only udf and padding lie outside these groups).
+      if (!Decoder::address_dependent(w)) {
+        prev_stops = (w & 0xffff0000u) == 0;
+        continue;
+      }
       prev_stops = stops(w);
       if (enc::is_bl(w) || enc::is_b(w)) {
         const int64_t target = static_cast<int64_t>(rva) + enc::branch26(w);
