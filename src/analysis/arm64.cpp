@@ -205,11 +205,6 @@ std::optional<Def> Analysis::straight_line_def(const Site& site, const ArgPositi
 std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t region_start) {
   const CodeSection* sec = model_.section_at(region_start);  // (the region's words are this section's)
   if (!sec || rva < sec->rva) return std::nullopt;
-  const auto branched_to = [](const std::vector<Branch>& branches, uint32_t target) {
-    auto it = std::lower_bound(branches.begin(), branches.end(), target,
-                               [](const Branch& b, uint32_t x) { return b.target < x; });
-    return it != branches.end() && it->target == target;
-  };
   // Each step holds its own one-instruction region: a nested walk steps with another. The region holds the
   // walk's one instruction, which each step decodes anew.
   auto run = std::make_shared<InsnRun>();
@@ -219,8 +214,7 @@ std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t 
   region.insns.append(run, 0, 1);
   std::vector<Outcome> outcomes;
   for (uint32_t at = rva, steps = 0; steps < 64; at -= 4, ++steps) {
-    if (at == region_start || is_known_start(at) || branched_to(branches_, at) || branched_to(cond_branches_, at))
-      return std::nullopt;
+    if (at == region_start || joins_at(at)) return std::nullopt;
     if (auto word = sec->word(at - 4)) {
       decoder_.decode(*word, at - 4, prev);
     } else {

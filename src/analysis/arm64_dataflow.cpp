@@ -103,6 +103,42 @@ bool Analysis::is_known_start(uint32_t rva) const {
   return std::binary_search(known_starts_.begin(), known_starts_.end(), rva);
 }
 
+bool Analysis::joins_at_exactly(uint32_t rva) const {
+  const auto branched_to = [rva](const std::vector<Branch>& branches) {
+    auto it = std::lower_bound(branches.begin(), branches.end(), rva,
+                               [](const Branch& b, uint32_t x) { return b.target < x; });
+    return it != branches.end() && it->target == rva;
+  };
+  return is_known_start(rva) || branched_to(branches_) || branched_to(cond_branches_);
+}
+
+bool Analysis::may_join(uint32_t rva) const {
+  const uint64_t slot = (uint64_t{rva} - join_base_) >> 2;  // (huge below join_base_)
+  if (rva < join_base_ || slot >= uint64_t{join_bits_.size()} * 64) return true;
+  return (join_bits_[slot >> 6] >> (slot & 63)) & 1;
+}
+
+void Analysis::note_joins() {
+  uint64_t lo = UINT64_MAX, hi = 0, bytes = 0;
+  for (const CodeSection& sec : model_.sections) {
+    if (!sec.executable) continue;
+    lo = std::min<uint64_t>(lo, sec.rva & ~3u);
+    hi = std::max<uint64_t>(hi, uint64_t{sec.rva} + sec.size);
+    bytes += sec.file_size();
+  }
+  if (lo >= hi || (hi - lo) / 4 > 4 * bytes + 4096) return;  // (sections far apart: no map)
+  join_base_ = static_cast<uint32_t>(lo);
+  join_bits_.assign(static_cast<size_t>(((hi - lo) / 4 + 64) / 64), 0);
+  budget::charge(join_bits_.size() * sizeof(uint64_t));
+  const auto set = [this](uint32_t rva) {
+    const uint64_t slot = (uint64_t{rva} - join_base_) >> 2;
+    if (rva >= join_base_ && slot < uint64_t{join_bits_.size()} * 64) join_bits_[slot >> 6] |= uint64_t{1} << (slot & 63);
+  };
+  for (const uint32_t start : known_starts_) set(start);
+  for (const Branch& branch : branches_) set(branch.target);
+  for (const Branch& branch : cond_branches_) set(branch.target);
+}
+
 bool Analysis::inside_function_body(uint32_t rva) const {
   const RuntimeFunction* f = model_.function_at(rva);
   return f && f->begin_rva < rva;
@@ -206,6 +242,7 @@ void Analysis::sweep() {
   }
   for (const auto& [rva, import] : thunks_) known_starts_.push_back(rva);
   sort_unique(known_starts_);
+  note_joins();
 }
 
 // Where an IAT slot of a tag-taking API can be addressed from (Limits::targeted): an adrp of the slot's own

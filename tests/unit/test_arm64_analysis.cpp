@@ -514,6 +514,33 @@ TEST_CASE("arm64 targeted decoding and proofs find what full sweeps and walks fi
   CHECK(evidence > 100);
 }
 
+TEST_CASE("arm64 joins: the map of join points misses none of the known starts and branch targets") {
+  // At every word of every ARM64 sample and corpus driver's code, and around the code: joins_at() (the
+  // map, then the lists) answers what the lists alone answer.
+  const std::vector<fs::path> files = test::sample_and_corpus_drivers("-arm64");
+  REQUIRE(files.size() >= 4);
+  size_t joins = 0;
+  for (const fs::path& file : files) {
+    INFO(file.filename().string());
+    const std::string bytes = test::read_all(file);
+    auto image = PeImage::load(ByteView(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    REQUIRE_MESSAGE(image.ok(), image.error());
+    const arm64::CodeModel model = arm64::model_from_image(*image);
+    arm64::Analysis analysis(model);
+    analysis.sweep();
+    for (const arm64::CodeSection& sec : model.sections) {
+      if (!sec.executable) continue;
+      for (uint64_t rva = sec.rva >= 64 ? sec.rva - 64 : 0; rva < uint64_t{sec.rva} + sec.size + 64; rva += 4) {
+        const auto at = static_cast<uint32_t>(rva);
+        CAPTURE(at);
+        REQUIRE(analysis.joins_at(at) == analysis.joins_at_exactly(at));
+        joins += analysis.joins_at(at) ? 1 : 0;
+      }
+    }
+  }
+  CHECK(joins > 100);
+}
+
 TEST_CASE("arm64 straight-line proofs of an argument agree with the full data flow at every call site") {
   const std::vector<fs::path> files = test::sample_and_corpus_drivers("-arm64");
   REQUIRE(files.size() >= 4);
