@@ -544,10 +544,8 @@ void upgrade_findings_to_content_key(sqlite3* db) {
                 "DROP TABLE findings_v3; PRAGMA user_version = 4;");
 }
 
-void upgrade_evidence_texts_once(sqlite3* db) {
-  // Schema 4's blobs decode as they are; each is written again as a build writes it, so that an upgraded
-  // index is the one a build makes (and as small). The keys are read first: rows are not changed under a
-  // statement that reads them.
+void rewrite_evidence(sqlite3* db, bool texts_once) {
+  // The keys are read first: rows are not changed under a statement that reads them.
   std::vector<std::pair<int64_t, int64_t>> keys;  // (content, tag)
   {
     sql::Statement s(db, "SELECT content, tag FROM findings ORDER BY content, tag");
@@ -560,9 +558,15 @@ void upgrade_evidence_texts_once(sqlite3* db) {
     const std::optional<std::string> old = read.step() ? std::optional(read.blob(0)) : std::nullopt;
     read.reset();
     if (!old) continue;
-    write.bind_blob(1, encode_evidence(decode_evidence(*old, Tag{static_cast<uint32_t>(tag)})))
+    write.bind_blob(1, encode_evidence(decode_evidence(*old, Tag{static_cast<uint32_t>(tag)}), texts_once))
         .bind(2, content).bind(3, tag).run();
   }
+}
+
+void upgrade_evidence_texts_once(sqlite3* db) {
+  // Schema 4's blobs decode as they are; each is written again as a build writes it, so that an upgraded
+  // index is the one a build makes (and as small).
+  rewrite_evidence(db, true);
   sql::exec(db, "PRAGMA user_version = 5");
 }
 

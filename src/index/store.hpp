@@ -79,8 +79,10 @@ void upgrade_evidence_to_blobs(sqlite3* db);
 extern const char* const kFindingsSchema;
 // Schema 3 -> 4: findings keyed by (content, tag) instead of (tag, content) (in the caller's transaction).
 void upgrade_findings_to_content_key(sqlite3* db);
-// Schema 4 -> 5: each evidence blob written again with its texts once (encode_evidence), in the caller's
-// transaction.
+// Every finding's evidence blob written again, with its texts once or whole (encode_evidence), in the
+// caller's transaction.
+void rewrite_evidence(sqlite3* db, bool texts_once);
+// Schema 4 -> 5: rewrite_evidence(db, true) (in the caller's transaction).
 void upgrade_evidence_texts_once(sqlite3* db);
 // The stored finding of a tag in a content (nullopt when none).
 std::optional<Finding> read_finding(sqlite3* db, int64_t content, Tag tag);

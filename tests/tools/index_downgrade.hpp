@@ -39,22 +39,7 @@ void rewrite_index(const std::string& path, int version, Rewrite rewrite) {
 // Schema 5 -> 4: every evidence blob written with its texts whole.
 inline void downgrade_index_to_schema4(const std::string& path) {
   rewrite_index(path, 5, [](sqlite3* db) {
-    std::vector<std::pair<int64_t, int64_t>> keys;
-    {
-      sql::Statement s(db, "SELECT content, tag FROM findings");
-      while (s.step()) keys.emplace_back(s.i64(0), s.i64(1));
-    }
-    sql::Statement read(db, "SELECT evidence FROM findings WHERE content = ? AND tag = ?");
-    sql::Statement write(db, "UPDATE findings SET evidence = ? WHERE content = ? AND tag = ?");
-    for (const auto& [content, tag] : keys) {
-      read.bind(1, content).bind(2, tag);
-      if (!read.step()) throw std::runtime_error("finding vanished");
-      const std::string blob = read.blob(0);
-      read.reset();
-      const Tag value{static_cast<uint32_t>(tag)};
-      write.bind_blob(1, index_detail::encode_evidence(index_detail::decode_evidence(blob, value), false))
-          .bind(2, content).bind(3, tag).run();
-    }
+    index_detail::rewrite_evidence(db, false);
     sql::exec(db, "PRAGMA user_version = 4;");
   });
 }

@@ -1048,13 +1048,8 @@ TEST_CASE("ImmediateUses answers every address as immediate_at does, dense or sp
   // Sparse: hits at the first and the last immediate only, over more than two blocks, and at() searches
   // them all. Each address asked gives what immediate_at gives alone; an address not asked (an immediate
   // between the two, or beside an asked one), below the first or past the last gives nothing.
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(std::string(TAGWHO_SOURCE_DIR) + "/samples/bin")) files.push_back(entry.path());
-  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && fs::is_directory(corpus))
-    for (const auto& entry : fs::directory_iterator(corpus))
-      if (entry.path().extension() == ".sys") files.push_back(entry.path());
   size_t dense_files = 0, sparse_files = 0;
-  for (const fs::path& path : files) {
+  for (const fs::path& path : test::sample_and_corpus_drivers()) {
     auto mapped = MappedFile::open(path.string());
     REQUIRE(mapped);
     auto image = PeImage::load(mapped->view());
