@@ -106,22 +106,29 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
                                        const PeImage* image, const std::vector<Evidence>& calls,
                                        const ImmediateUses* known_uses) {
   // The hits by tag index, each tag's in their order (a counting sort: an index build classifies millions
-  // of hits of thousands of tags per file, which a map of vectors spent a fifth of this function on).
-  std::vector<size_t> first(tags.size() + 1, 0);  // tag index i: its hits are by_tag[first[i], first[i+1])
-  for (const LiteralHit& hit : hits) ++first[hit.tag_index + 1];
-  for (size_t i = 0; i < tags.size(); ++i) first[i + 1] += first[i];
+  // of hits of thousands of tags per file, which a map of vectors spent a fifth of this function on). Over
+  // the indexes the hits have, [lo, hi): an index build's matcher has tens of thousands of tags, and asks
+  // about a group of them at a time.
+  size_t lo = hits.empty() ? 0 : SIZE_MAX, hi = 0;
+  for (const LiteralHit& hit : hits) {
+    lo = std::min(lo, hit.tag_index);
+    hi = std::max(hi, hit.tag_index + 1);
+  }
+  std::vector<size_t> first(hi - lo + 1, 0);  // tag index i: its hits are by_tag[first[i-lo], first[i-lo+1])
+  for (const LiteralHit& hit : hits) ++first[hit.tag_index - lo + 1];
+  for (size_t i = 0; i + 1 < first.size(); ++i) first[i + 1] += first[i];
   std::vector<LiteralHit> by_tag(hits.size());
   {
     std::vector<size_t> next(first.begin(), first.end() - 1);
-    for (const LiteralHit& hit : hits) by_tag[next[hit.tag_index]++] = hit;
+    for (const LiteralHit& hit : hits) by_tag[next[hit.tag_index - lo]++] = hit;
   }
   std::optional<ImmediateUses> own_uses;
   if (!known_uses) own_uses.emplace(hits, image);  // once for the file, not once per tag
   const ImmediateUses& uses = known_uses ? *known_uses : *own_uses;
   // The instructions the call evidence took each tag from (only of tags with hits), as (tag, rva), sorted.
   std::vector<uint32_t> hit_tags;
-  for (size_t i = 0; i < tags.size(); ++i)
-    if (first[i + 1] > first[i]) hit_tags.push_back(tags[i].without_protected_bit().value);
+  for (size_t i = lo; i < hi; ++i)
+    if (first[i - lo + 1] > first[i - lo]) hit_tags.push_back(tags[i].without_protected_bit().value);
   std::sort(hit_tags.begin(), hit_tags.end());
   std::vector<std::pair<uint32_t, uint32_t>> call_rvas;
   for (const Evidence& call : calls) {
@@ -134,13 +141,15 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
   std::vector<uint32_t> rvas(call_rvas.size());
   for (size_t i = 0; i < call_rvas.size(); ++i) rvas[i] = call_rvas[i].second;
   std::vector<Evidence> evidence;
-  for (size_t i = 0; i < tags.size(); ++i) {
-    if (first[i + 1] == first[i]) continue;
+  for (size_t i = lo; i < hi; ++i) {
+    const size_t begin = first[i - lo], end = first[i - lo + 1];
+    if (begin == end) continue;
     const uint32_t tag = tags[i].without_protected_bit().value;
-    const auto lo = std::lower_bound(call_rvas.begin(), call_rvas.end(), std::make_pair(tag, uint32_t{0}));
-    const auto hi = std::upper_bound(lo, call_rvas.end(), std::make_pair(tag, UINT32_MAX));
-    const std::span<const uint32_t> tag_call_rvas(rvas.data() + (lo - call_rvas.begin()), static_cast<size_t>(hi - lo));
-    const std::span<const LiteralHit> tag_hits(by_tag.data() + first[i], first[i + 1] - first[i]);
+    const auto calls_from = std::lower_bound(call_rvas.begin(), call_rvas.end(), std::make_pair(tag, uint32_t{0}));
+    const auto calls_to = std::upper_bound(calls_from, call_rvas.end(), std::make_pair(tag, UINT32_MAX));
+    const std::span<const uint32_t> tag_call_rvas(rvas.data() + (calls_from - call_rvas.begin()),
+                                                  static_cast<size_t>(calls_to - calls_from));
+    const std::span<const LiteralHit> tag_hits(by_tag.data() + begin, end - begin);
     std::vector<Evidence> literals = classify_literal_hits_beside(tag_hits, tags, image, tag_call_rvas, &uses);
     std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
   }
