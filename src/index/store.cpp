@@ -312,10 +312,17 @@ std::vector<Evidence> decode_evidence(const std::string& blob, Tag tag) {
   std::vector<Evidence> items;
   BlobReader in(blob);
   std::vector<std::string> texts;  // the blob's strings so far, in order (see encode_evidence)
+  // The bytes the texts' numbers stand for: a blob tagwho wrote expands a few times at most (an item of a
+  // dozen bytes names an API); a damaged or crafted one whose every byte names a long text is refused
+  // before it fills the memory.
+  uint64_t expanded = 0;
+  const uint64_t expansion_limit = 16 * uint64_t{blob.size()} + 65536;
   const auto text = [&](uint8_t more, uint8_t ref_flag) -> std::string {
     if (more & ref_flag) {
       const uint64_t number = in.varint();
       if (number >= texts.size()) BlobReader::fail();
+      expanded += texts[number].size();
+      if (expanded > expansion_limit) BlobReader::fail();
       return texts[number];
     }
     texts.push_back(in.text());

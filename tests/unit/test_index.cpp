@@ -397,6 +397,11 @@ TEST_CASE("evidence blobs: each text written once, immediate details by their ad
   refused(std::string("\x02\x00\x10\x01", 4));
   // more: has detail | detail immediate, text "mov", below: 2 > rva 1.
   refused(std::string("\x02\x00\x82\x01\x03mov\x02", 9));
+  // A 60,000-byte detail, then 100,000 items naming it (6 GB of text from 560 KB): refused.
+  std::string bomb = std::string("\x02\x00\x02\x01", 4);
+  bomb += "\xe0\xd4\x03" + std::string(60000, 'x');  // varint 60,000
+  for (int i = 0; i < 100000; ++i) bomb += std::string("\x02\x00\x42\x01\x00", 5);
+  refused(bomb);
 }
 
 TEST_CASE("an index of schema 3 (findings keyed by tag) is upgraded in place to the same answers") {
