@@ -103,13 +103,14 @@ bool Analysis::is_known_start(uint32_t rva) const {
   return std::binary_search(known_starts_.begin(), known_starts_.end(), rva);
 }
 
+bool Analysis::branched_to(const std::vector<Branch>& branches, uint32_t target) {
+  auto it = std::lower_bound(branches.begin(), branches.end(), target,
+                             [](const Branch& b, uint32_t x) { return b.target < x; });
+  return it != branches.end() && it->target == target;
+}
+
 bool Analysis::joins_at_exactly(uint32_t rva) const {
-  const auto branched_to = [rva](const std::vector<Branch>& branches) {
-    auto it = std::lower_bound(branches.begin(), branches.end(), rva,
-                               [](const Branch& b, uint32_t x) { return b.target < x; });
-    return it != branches.end() && it->target == rva;
-  };
-  return is_known_start(rva) || branched_to(branches_) || branched_to(cond_branches_);
+  return is_known_start(rva) || branched_to(branches_, rva) || branched_to(cond_branches_, rva);
 }
 
 bool Analysis::may_join(uint32_t rva) const {
@@ -226,17 +227,12 @@ void Analysis::sweep() {
   // (page, rva): by the page the adrp addresses, then by where it is
   analysis::sort_by_target(adrps_, [](const std::pair<uint32_t, uint32_t>& a) { return a.first; },
                            [](const std::pair<uint32_t, uint32_t>& a) { return a.second; });
-  const auto is_branch_target = [this](uint32_t rva) {
-    auto it = std::lower_bound(branches_.begin(), branches_.end(), rva,
-                               [](const Branch& b, uint32_t x) { return b.target < x; });
-    return it != branches_.end() && it->target == rva;
-  };
   for (const auto& [rva, sec] : thunk_candidates) {
     auto slot_rva = thunk_slot(*sec, rva);
     if (!slot_rva) continue;
     const ImportRef* import = slot(*slot_rva);
     if (!import || inside_function_body(rva)) continue;
-    const bool starts = is_branch_target(rva) || std::binary_search(after_stop_.begin(), after_stop_.end(), rva) ||
+    const bool starts = branched_to(branches_, rva) || std::binary_search(after_stop_.begin(), after_stop_.end(), rva) ||
                         is_known_start(rva);
     if (starts) thunks_.emplace(rva, import);
   }

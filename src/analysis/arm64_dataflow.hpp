@@ -189,6 +189,8 @@ class Analysis {
     uint32_t target = 0;
     bool call = false;  // bl (else b)
   };
+  // Whether one of the branches (sorted by target) goes to `target`.
+  static bool branched_to(const std::vector<Branch>& branches, uint32_t target);
   std::vector<Branch> branches_;         // direct bl/b between code addresses, sorted by target
   std::vector<Branch> cond_branches_;    // b.cond / cbz / cbnz / tbz / tbnz between code addresses, sorted
   std::vector<std::pair<uint32_t, uint32_t>> adrps_;  // (page RVA or adr target RVA, instruction RVA), sorted

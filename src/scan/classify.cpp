@@ -104,7 +104,7 @@ void pair_arm64_halves(std::span<const LiteralHit> hits, const std::vector<Tag>&
 
 }  // namespace
 
-ImmediateUses::ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage* image) {
+ImmediateUses::ImmediateUses(std::span<const LiteralHit> hits, const PeImage* image) {
   const CodeAnalyser* analyser = image ? analyser_for(image->machine()) : nullptr;
   if (!analyser) return;
   const bool arm64 = image->machine() == Machine::arm64;
@@ -169,7 +169,7 @@ std::vector<Evidence> classify_literal_hits_beside(std::span<const LiteralHit> h
                                                    const PeImage* image, std::span<const uint32_t> call_tag_rvas,
                                                    const ImmediateUses* uses) {
   std::optional<ImmediateUses> own_uses;
-  if (!uses) uses = &own_uses.emplace(std::vector<LiteralHit>(hits.begin(), hits.end()), image);
+  if (!uses) uses = &own_uses.emplace(hits, image);
   std::vector<Evidence> evidence;
   const bool arm64 = image && image->machine() == Machine::arm64;
   for (const LiteralHit& hit : hits) {

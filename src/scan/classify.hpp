@@ -38,7 +38,7 @@ std::vector<uint32_t> call_tag_instructions(const std::vector<Evidence>& calls);
 // (CodeAnalyser::immediates_at) rather than one decoding per hit and tag.
 class ImmediateUses {
  public:
-  ImmediateUses(const std::vector<LiteralHit>& hits, const PeImage* image);
+  ImmediateUses(std::span<const LiteralHit> hits, const PeImage* image);
   // nullopt when no immediate covers rva, or rva was not among the hits looked up.
   std::optional<ImmediateUse> at(uint32_t rva) const;
 
