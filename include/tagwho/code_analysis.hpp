@@ -31,6 +31,15 @@ class CodeAnalyser {
   // given, the evidence of other tags is not kept (a search holds only its own: a large driver has
   // hundreds of thousands of call sites).
   virtual CallSiteAnalysis find_call_site_tags(const PeImage& image, const std::vector<Tag>* only = nullptr) const = 0;
+  // find_call_site_tags(image, &only) for a search whose tags the code can form only at `words` (RVAs): the
+  // ARM64 MOVZ/MOVK words holding a half of one, when the file holds no other encoding of them. The same
+  // evidence; an analyser may resolve only the call sites whose data flow can reach one of the words (the
+  // ARM64 one does). The default ignores them.
+  virtual CallSiteAnalysis find_call_site_tags_near(const PeImage& image, const std::vector<Tag>& only,
+                                                    const std::vector<uint32_t>& words) const {
+    (void)words;
+    return find_call_site_tags(image, &only);
+  }
   // When the 4 bytes at rva are (part of) an immediate operand of a decoded instruction, that instruction.
   virtual std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const = 0;
   // immediate_at for many addresses at once (one answer per rva, in the same order). A file with thousands

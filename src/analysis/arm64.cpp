@@ -13,8 +13,10 @@
 // the enclosing function's parameter seeds the wrapper fixpoint (wrappers.hpp), whose evidence is kind wrapper.
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 
+#include "core/budget.hpp"
 #include "analysis/arm64_dataflow.hpp"
 #include "analysis/call_sites.hpp"
 #include "tagwho/code_analysis.hpp"
@@ -106,6 +108,7 @@ std::vector<Site> Analysis::find_sites() {
   for (uint32_t rva : indirect_) {
     if (in_thunk(rva) || sites.count(rva)) continue;
     if (limits_.targeted && !kmdf_ && !may_reach_slot(rva)) continue;
+    if (!focused(rva)) continue;
     if (++resolved > limits_.max_indirect_branches) {
       problem("too many indirect branches: the rest were not analysed");
       break;
@@ -167,6 +170,54 @@ bool Analysis::may_reach_slot(uint32_t branch_rva) const {
   }
   auto it = std::lower_bound(slot_reach_.begin(), slot_reach_.end(), lowest);
   return it != slot_reach_.end() && *it < branch_rva;
+}
+
+void Analysis::focus_on(std::vector<uint32_t> words) {
+  // Every direct branch by source: callers_of() takes each (bl, b, b.cond, cbz...) as a wrapper's caller.
+  struct Source {
+    uint32_t rva, target;
+    std::optional<std::pair<uint32_t, uint32_t>> bounds;  // its region, once asked
+    bool asked = false;
+  };
+  std::vector<Source> sources;
+  sources.reserve(branches_.size() + cond_branches_.size());
+  for (const Branch& b : branches_) sources.push_back(Source{b.source, b.target, std::nullopt, false});
+  for (const Branch& b : cond_branches_) sources.push_back(Source{b.source, b.target, std::nullopt, false});
+  std::sort(sources.begin(), sources.end(), [](const Source& a, const Source& b) { return a.rva < b.rva; });
+  // No region reaches farther than this from its branch, either way (region_bounds).
+  const uint64_t reach = std::max({limits_.max_function_bytes, limits_.window_before, limits_.window_after});
+  // The points: the words, then each entry a branch reaches from a region holding a point (a parameter is
+  // what the function at an entry inside the region received). Bounded: past kMaxPoints, the analysis goes
+  // on whole (a hostile file's call graph cannot make this the slow part).
+  constexpr size_t kMaxPoints = 4096;
+  std::set<uint32_t> points;
+  std::vector<uint32_t> pending = std::move(words);
+  while (!pending.empty()) {
+    const uint32_t point = pending.back();
+    pending.pop_back();
+    if (!points.insert(point).second) continue;
+    if (points.size() > kMaxPoints) return;
+    auto it = std::lower_bound(sources.begin(), sources.end(), point > reach ? point - reach : 0,
+                               [](const Source& s, uint64_t x) { return s.rva < x; });
+    for (; it != sources.end() && it->rva <= point + reach; ++it) {
+      budget::tick();
+      if (!it->asked) {
+        it->bounds = region_bounds(it->rva);
+        it->asked = true;
+      }
+      if (it->bounds && it->bounds->first <= point && point < it->bounds->second && is_function_entry(it->target))
+        pending.push_back(it->target);
+    }
+  }
+  focus_points_.emplace(points.begin(), points.end());
+}
+
+bool Analysis::focused(uint32_t branch_rva) const {
+  if (!focus_points_) return true;
+  const auto bounds = region_bounds(branch_rva);
+  if (!bounds) return true;  // (no region either: resolved as before, to nothing)
+  auto it = std::lower_bound(focus_points_->begin(), focus_points_->end(), bounds->first);
+  return it != focus_points_->end() && *it < bounds->second;
 }
 
 namespace {
@@ -244,11 +295,13 @@ std::optional<Def> Analysis::straight_line_walk(uint32_t rva, Loc loc, uint32_t 
   return std::nullopt;
 }
 
-CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only, bool full_sweep) {
+CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only, bool full_sweep,
+                                    const std::vector<uint32_t>* focus) {
   Limits limits;
   limits.targeted = !full_sweep;
   Analysis analysis(model, limits);
   analysis.sweep();
+  if (focus && only) analysis.focus_on(*focus);
   return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), only);
 }
 
@@ -323,6 +376,11 @@ class CapstoneArm64Analyser final : public CodeAnalyser {
   CallSiteAnalysis find_call_site_tags(const PeImage& image, const std::vector<Tag>* only) const override {
     if (image.machine() != Machine::arm64) return {};
     return analyse_call_sites(model_from_image(image, true), only);
+  }
+  CallSiteAnalysis find_call_site_tags_near(const PeImage& image, const std::vector<Tag>& only,
+                                            const std::vector<uint32_t>& words) const override {
+    if (image.machine() != Machine::arm64) return {};
+    return analyse_call_sites(model_from_image(image, true), &only, false, &words);
   }
   std::optional<ImmediateUse> immediate_at(const PeImage& image, uint32_t rva) const override {
     if (image.machine() != Machine::arm64) return std::nullopt;

@@ -122,6 +122,14 @@ class Analysis {
   // Thunk calls and jumps (bl/b to "adrp xN; ldr xN, [xN, #slot]; br xN"), and blr/br through a register
   // that holds an IAT slot's value.
   std::vector<Site> find_sites();
+  // A search whose tags can be formed only at `words` (the RVAs of the MOVZ/MOVK words holding a half of
+  // one, when the file holds no other encoding of them): find_sites() then resolves only the blr/br that
+  // can yield one. A site's tag comes from its region (region_bounds) or, through wrappers, from the region
+  // of a caller up the chain, where the walk ends at a function entry inside the callee's region. So a
+  // blr/br counts when its region holds a word, or an entry that a branch reaches from a region holding a
+  // word, or from a region holding such an entry, and so on (focus_points_). Thunk calls are found as
+  // before (they cost nothing to find). Call after sweep().
+  void focus_on(std::vector<uint32_t> words);
   // Values reaching the argument at the site (x0-x7 for arguments 1-8, then [sp + 8*(n-9)]).
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
   // The one definition resolve_argument() would find, when the words just before the site prove it
@@ -204,6 +212,10 @@ class Analysis {
   std::vector<uint32_t> indirect_;       // blr/br sites, sorted
   std::vector<uint32_t> slot_reach_;     // sorted: adrp/adr reaching a tag-taking API's IAT slot, literal loads
   bool may_reach_slot(uint32_t branch_rva) const;
+  // focus_on(): the words and the entries branched to from regions holding a point (sorted), and whether
+  // a blr/br's region holds one (then it can yield a tag formed at a word).
+  std::optional<std::vector<uint32_t>> focus_points_;
+  bool focused(uint32_t branch_rva) const;
   void note_slot_reach(const std::vector<uint32_t>& literal_loads);
   bool kmdf_ = false;                    // imports WdfVersionBind: blr through the WdfFunctions table
   std::vector<uint32_t> known_starts_;   // sorted, unique

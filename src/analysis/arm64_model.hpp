@@ -52,8 +52,9 @@ struct CodeModel {
 CodeModel model_from_image(const PeImage& image, bool with_imports = true);
 
 // full_sweep: resolve every indirect branch, not only those an IAT slot address can reach (Limits::targeted).
+// focus: the only words where the `only` tags can be formed (Analysis::focus_on()).
 CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Tag>* only = nullptr,
-                                    bool full_sweep = false);
+                                    bool full_sweep = false, const std::vector<uint32_t>* focus = nullptr);
 // ARM64 meaning of immediate_at(): the 4 bytes at rva are one aligned instruction word in executable code,
 // and that instruction is a MOVZ or MOVK (W or X destination, LSL #0 or #16): the instruction that carries a
 // 16-bit half of a 32-bit constant. The mnemonic is "movz" or "movk". Anything else (a literal pool, data

@@ -192,6 +192,24 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     return !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
            may_hold_call_evidence(**hits, tags, pe->machine()) || prefilter_hint();
   };
+  // A search in an ARM64 image whose only encodings of the tags are MOVZ/MOVK words (no bytes of a tag, of
+  // a nearby constant or of a choice idiom): the RVAs of those words, the only places its code can form
+  // one of the tags (the prefilter's own reasoning: may_hold_call_evidence). The analysis then resolves
+  // only the call sites whose data flow can reach them (CodeAnalyser::find_call_site_tags_near). A large
+  // ARM64 driver holds a half of most tags somewhere, by chance.
+  const auto tag_words_only = [&]() -> std::optional<std::vector<uint32_t>> {
+    static const Tag kNone = *Tag::parse("None");
+    if (!matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
+        pe->machine() != Machine::arm64 || std::find(tags.begin(), tags.end(), kNone) != tags.end())
+      return std::nullopt;
+    std::vector<uint32_t> words;
+    for (const LiteralHit& hit : **hits) {
+      if (hit.encoding == LiteralEncoding::bytes) return std::nullopt;
+      if (const auto rva = pe->offset_to_rva(hit.offset)) words.push_back(*rva);
+    }
+    if (words.empty() || prefilter_hint()) return std::nullopt;
+    return words;
+  };
   std::vector<Evidence> evidence;
   if (pe) {
     report.parsed = true;
@@ -200,7 +218,9 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     const CodeAnalyser* analyser = analyser_for(pe->machine());
     if (analyser && imports_tag_api(*pe) && analyse_code()) {
       result.code_analysed = true;
-      CallSiteAnalysis calls = analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
+      const std::optional<std::vector<uint32_t>> words = tag_words_only();
+      CallSiteAnalysis calls = words ? analyser->find_call_site_tags_near(*pe, tags, *words)
+                                     : analyser->find_call_site_tags(*pe, all_calls ? nullptr : &tags);
       // Object-reference tags are never pool tags: listed apart in driver mode, left out of searches. The
       // analysis's own vector becomes the evidence (no copy: a large driver has hundreds of thousands).
       const auto pool_tag = [&](const Evidence& call) {

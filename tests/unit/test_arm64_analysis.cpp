@@ -836,6 +836,67 @@ TEST_CASE("tagwho Leak finds the ARM64 leak sample although the bytes \"Leak\" n
   }
 }
 
+TEST_CASE("arm64: a search focused on the tag's MOVZ/MOVK words finds what the whole analysis finds") {
+  // Every ARM64 sample and corpus driver, every tag of its call and wrapper evidence whose only encodings in
+  // the file are MOVZ/MOVK words (the scanner's condition for a focused search): the evidence is the whole
+  // analysis's, while fewer call sites are resolved.
+  std::vector<fs::path> files = arm64_samples();
+  if (const fs::path dir = test::corpus_dir_for_test(); !dir.empty())
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename().string().find("-arm64-") != std::string::npos) files.push_back(entry.path());
+  if (files.empty()) {
+    MESSAGE("no ARM64 drivers: skipped");
+    return;
+  }
+  const CodeAnalyser& analyser = *analyser_for(Machine::arm64);
+  size_t compared = 0, through_wrappers = 0, fewer_sites = 0;
+  for (const fs::path& file : files) {
+    INFO(file.filename().string());
+    const std::string bytes = test::read_all(file);
+    const ByteView view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    auto image = PeImage::load(view);
+    REQUIRE(image.ok());
+    const CallSiteAnalysis all = analyser.find_call_site_tags(*image);
+    std::vector<Tag> tags;
+    for (const Evidence& e : all.calls)
+      if (std::find(tags.begin(), tags.end(), e.tag.without_protected_bit()) == tags.end())
+        tags.push_back(e.tag.without_protected_bit());
+    for (const Tag tag : tags) {
+      INFO(tag.display());
+      auto matcher = LiteralMatcher::build({tag}, true);
+      REQUIRE(matcher.ok());
+      auto scratch = matcher->make_scratch();
+      auto hits = matcher->scan(view, *scratch, true);
+      REQUIRE(hits.ok());
+      std::vector<uint32_t> words;
+      bool words_only = matcher->count_prefilter(view, *scratch) == 0;
+      for (const LiteralHit& hit : *hits) {
+        words_only = words_only && hit.encoding != LiteralEncoding::bytes;
+        if (auto rva = image->offset_to_rva(hit.offset)) words.push_back(*rva);
+      }
+      if (!words_only || words.empty()) continue;
+      const std::vector<Tag> only{tag};
+      const CallSiteAnalysis focused = analyser.find_call_site_tags_near(*image, only, words);
+      std::vector<std::string> expected, got;
+      for (const Evidence& e : all.calls)
+        if (e.tag.without_protected_bit() == tag) expected.push_back(describe_evidence(e));
+      for (const Evidence& e : focused.calls) got.push_back(describe_evidence(e));
+      CHECK(got == expected);
+      CHECK(focused.call_sites <= all.call_sites);
+      fewer_sites += focused.call_sites < all.call_sites;
+      through_wrappers += std::any_of(all.calls.begin(), all.calls.end(), [&](const Evidence& e) {
+        return e.tag.without_protected_bit() == tag && e.kind == Confidence::wrapper;
+      });
+      ++compared;
+    }
+  }
+  CHECK(compared > 40);
+  CHECK(through_wrappers > 10);  // tags formed in a caller, passed down a chain of wrappers
+  CHECK(fewer_sites > compared / 2);
+  MESSAGE(compared << " tags compared, " << through_wrappers << " through wrappers, " << fewer_sites
+                   << " with fewer sites resolved");
+}
+
 TEST_CASE("arm64 quiet sample: the compared 'Leak' is code evidence from its MOVZ/MOVK pair, not a call") {
   const fs::path file = fs::path(TAGWHO_SOURCE_DIR) / "samples" / "bin" / "quiet-clang-arm64.sys";
   if (!fs::exists(file)) {
