@@ -487,11 +487,15 @@ std::vector<uint32_t> tags_of(const std::vector<Evidence>& evidence) {
 
 std::vector<Finding> findings_with_literals(std::vector<Evidence> calls, std::vector<Evidence> literals) {
   const std::vector<uint32_t> found = tags_of(literals);
-  std::vector<Evidence> evidence;
+  const auto gains = [&found](const Evidence& call) {
+    return std::binary_search(found.begin(), found.end(), call.tag.without_protected_bit().value);
+  };
+  // The literals' own vector takes the calls, grown once (group_by_tag sorts each finding: the order in
+  // does not matter): item by item into an empty vector, its regrowths were 2% of an index build.
+  std::vector<Evidence> evidence = std::move(literals);
+  evidence.reserve(evidence.size() + static_cast<size_t>(std::count_if(calls.begin(), calls.end(), gains)));
   for (Evidence& call : calls)
-    if (std::binary_search(found.begin(), found.end(), call.tag.without_protected_bit().value))
-      evidence.push_back(std::move(call));
-  std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
+    if (gains(call)) evidence.push_back(std::move(call));
   return group_by_tag(std::move(evidence));
 }
 

@@ -3,6 +3,7 @@
 #include <hs/hs.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -66,6 +67,8 @@ class WordTable {
     filter_.assign(size_t{1} << filter_words_bits, 0);
     for (size_t i = 0; i < entries_.size(); ++i) {
       if (i > 0 && entries_[i].value == entries_[i - 1].value) continue;  // (the same tag twice)
+      set_pair(pairs_low_, entries_[i].value & 0xffff);
+      set_pair(pairs_high_, entries_[i].value >> 16);
       const uint64_t hash = hash_of(entries_[i].value);
       filter_[hash >> filter_shift_] |= filter_bits(hash);
       size_t slot = hash >> slot_shift_;
@@ -86,6 +89,7 @@ class WordTable {
     for (uint64_t offset = 0; offset <= last; ++offset) {
       if ((offset & (kTickEvery - 1)) == 0 && !budget::try_tick()) return false;
       const uint32_t word = le32(data + offset);
+      if (!has_pair(pairs_low_, word & 0xffff) || !has_pair(pairs_high_, word >> 16)) continue;
       const uint64_t hash = hash_of(word);
       const uint64_t bits = filter_bits(hash);
       if ((filter_[hash >> filter_shift_] & bits) != bits) continue;
@@ -117,6 +121,14 @@ class WordTable {
     return uint64_t{1} << ((hash >> 32) & 63) | uint64_t{1} << ((hash >> 38) & 63);
   }
 
+  // The first two and the last two bytes of the values, one bit per 16-bit pair (8 KB each: they stay in
+  // the L1 cache). Tags are text: most offsets of code and data hold a pair no tag starts or ends with, and
+  // are turned away before the hash and the filter's load from the L2 cache.
+  using PairBits = std::array<uint64_t, 1024>;
+  static void set_pair(PairBits& bits, uint32_t pair) { bits[pair >> 6] |= uint64_t{1} << (pair & 63); }
+  static bool has_pair(const PairBits& bits, uint32_t pair) { return (bits[pair >> 6] >> (pair & 63)) & 1; }
+  PairBits pairs_low_{};
+  PairBits pairs_high_{};
   std::vector<Entry> entries_;  // sorted
   std::vector<Slot> slots_;     // open addressing, linear probing
   int slot_shift_ = 0;
