@@ -39,6 +39,7 @@ struct LiteralHit {
 struct PrefilterPlaces {
   std::vector<std::pair<uint64_t, uint64_t>> code;  // [begin, end): executable sections' raw data
   std::vector<std::pair<uint64_t, uint64_t>> data;  // [begin, end): the other sections' raw data
+  bool x86_code = true;  // the code is x86 or x64: the choice idiom (x86 instructions) can count in it
 };
 
 class LiteralMatcher {

@@ -54,6 +54,7 @@ bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, const std::vect
 // The file ranges of the image's sections, code and data apart (see PrefilterPlaces).
 PrefilterPlaces prefilter_places(const PeImage& image) {
   PrefilterPlaces places;
+  places.x86_code = image.machine() == Machine::x86 || image.machine() == Machine::x64;
   for (const Section& section : image.sections()) {
     if (section.raw_size == 0) continue;
     const std::pair<uint64_t, uint64_t> range{section.raw_offset, uint64_t{section.raw_offset} + section.raw_size};

@@ -192,6 +192,27 @@ TEST_CASE("search prefilter: the branchless choice idiom counts only when it com
   CHECK(prefilter_hits_in(*matcher, pad + le32_bytes(tag.value + 1) + pad) == 1);
 }
 
+TEST_CASE("search prefilter: the choice idiom is found at every offset, in the vector scan and in its tail") {
+  const Tag tag = *Tag::parse("Qzxw");
+  auto matcher = LiteralMatcher::build({tag}, true);
+  REQUIRE(matcher.ok());
+  const uint32_t other = 0x01020304;  // (neither immediate is a nearby constant of the tag)
+  const std::string idiom = std::string("\x25") + le32_bytes(tag.value - other) + "\x05" + le32_bytes(other);
+  const std::string with_rex = std::string("\x48\x81\xe1", 3) + le32_bytes(tag.value + other) +
+                               std::string("\x48\x81\xe9", 3) + le32_bytes(other);
+  // 60 bytes: three 16-byte blocks and a 12-byte tail; each idiom at every offset it fits at.
+  for (const std::string& form : {idiom, with_rex})
+    for (size_t offset = 0; offset + form.size() <= 60; ++offset) {
+      CAPTURE(offset);
+      std::string bytes(60, '\x90');
+      bytes.replace(offset, form.size(), form);
+      CHECK(prefilter_hits_in(*matcher, bytes) == 1);
+    }
+  // Every occurrence is counted without places: two idioms, and 0x25/0x81 bytes that start none.
+  std::string two = "\x81\x25" + idiom + std::string(20, '\x81') + with_rex + "\x25";
+  CHECK(prefilter_hits_in(*matcher, two) == 2);
+}
+
 TEST_CASE("search prefilter: matches count only where the analysis could use them") {
   const Tag tag = *Tag::parse("Qzxw");
   auto matcher = LiteralMatcher::build({tag}, true);
@@ -217,4 +238,10 @@ TEST_CASE("search prefilter: matches count only where the analysis could use the
   CHECK(prefilter_hits_in(*matcher, at(0x21, idiom), &places) == 1);
   CHECK(prefilter_hits_in(*matcher, at(0x140, idiom), &places) == 0);
   CHECK(prefilter_hits_in(*matcher, at(0x140, idiom)) == 1);
+  // ... of x86 or x64 code: an ARM64 image's analysis never reads x86 instructions. A nearby constant
+  // still counts there (ARM64 CINC).
+  PrefilterPlaces arm64 = places;
+  arm64.x86_code = false;
+  CHECK(prefilter_hits_in(*matcher, at(0x21, idiom), &arm64) == 0);
+  CHECK(prefilter_hits_in(*matcher, at(0x41, nearby), &arm64) == 1);
 }
