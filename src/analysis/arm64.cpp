@@ -172,41 +172,33 @@ bool Analysis::may_reach_slot(uint32_t branch_rva) const {
   return it != slot_reach_.end() && *it < branch_rva;
 }
 
-void Analysis::focus_on(std::vector<uint32_t> words) {
-  // Every direct branch by source: callers_of() takes each (bl, b, b.cond, cbz...) as a wrapper's caller.
-  struct Source {
-    uint32_t rva, target;
-    std::optional<std::pair<uint32_t, uint32_t>> bounds;  // its region, once asked
-    bool asked = false;
-  };
-  std::vector<Source> sources;
-  sources.reserve(branches_.size() + cond_branches_.size());
-  for (const Branch& b : branches_) sources.push_back(Source{b.source, b.target, std::nullopt, false});
-  for (const Branch& b : cond_branches_) sources.push_back(Source{b.source, b.target, std::nullopt, false});
-  std::sort(sources.begin(), sources.end(), [](const Source& a, const Source& b) { return a.rva < b.rva; });
+void Analysis::focus_on(std::vector<uint32_t> words) { focus_words_ = std::move(words); }
+
+void Analysis::note_focus_points() {
   // No region reaches farther than this from its branch, either way (region_bounds).
   const uint64_t reach = std::max({limits_.max_function_bytes, limits_.window_before, limits_.window_after});
+  std::unordered_map<size_t, std::optional<std::pair<uint32_t, uint32_t>>> bounds;  // of branch_sources_[i]
   // The points: the words, then each entry a branch reaches from a region holding a point (a parameter is
   // what the function at an entry inside the region received). Bounded: past kMaxPoints, the analysis goes
   // on whole (a hostile file's call graph cannot make this the slow part).
   constexpr size_t kMaxPoints = 4096;
   std::set<uint32_t> points;
-  std::vector<uint32_t> pending = std::move(words);
+  std::vector<uint32_t> pending = std::move(*focus_words_);
+  focus_words_.reset();
   while (!pending.empty()) {
     const uint32_t point = pending.back();
     pending.pop_back();
     if (!points.insert(point).second) continue;
     if (points.size() > kMaxPoints) return;
-    auto it = std::lower_bound(sources.begin(), sources.end(), point > reach ? point - reach : 0,
-                               [](const Source& s, uint64_t x) { return s.rva < x; });
-    for (; it != sources.end() && it->rva <= point + reach; ++it) {
+    auto it = std::lower_bound(branch_sources_.begin(), branch_sources_.end(),
+                               std::make_pair(static_cast<uint32_t>(point > reach ? point - reach : 0), uint32_t{0}));
+    for (; it != branch_sources_.end() && it->first <= point + reach; ++it) {
       budget::tick();
-      if (!it->asked) {
-        it->bounds = region_bounds(it->rva);
-        it->asked = true;
-      }
-      if (it->bounds && it->bounds->first <= point && point < it->bounds->second && is_function_entry(it->target))
-        pending.push_back(it->target);
+      auto [known, added] = bounds.try_emplace(static_cast<size_t>(it - branch_sources_.begin()));
+      if (added) known->second = region_bounds(it->first);
+      const auto& region = known->second;
+      if (region && region->first <= point && point < region->second && is_function_entry(it->second))
+        pending.push_back(it->second);
     }
   }
   focus_points_.emplace(points.begin(), points.end());
@@ -300,8 +292,8 @@ CallSiteAnalysis analyse_call_sites(const CodeModel& model, const std::vector<Ta
   Limits limits;
   limits.targeted = !full_sweep;
   Analysis analysis(model, limits);
-  analysis.sweep();
   if (focus && only) analysis.focus_on(*focus);
+  analysis.sweep();
   return analysis::analyse_call_sites(analysis, model, static_cast<uint8_t>(8), only);
 }
 

@@ -7,6 +7,7 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace tagwho::arm64 {
 namespace {
@@ -222,6 +223,18 @@ void Analysis::sweep() {
   sort_unique(known_starts_);
   const auto target = [](const Branch& b) { return b.target; };
   const auto source = [](const Branch& b) { return b.source; };
+  if (focus_words_) {
+    // Both lists are in the sweep's order, by source (unless the sections are not in address order).
+    const auto as_pair = [](const Branch& b) { return std::make_pair(b.source, b.target); };
+    branch_sources_.reserve(branches_.size() + cond_branches_.size());
+    std::transform(branches_.begin(), branches_.end(), std::back_inserter(branch_sources_), as_pair);
+    std::transform(cond_branches_.begin(), cond_branches_.end(), std::back_inserter(branch_sources_), as_pair);
+    const auto middle = branch_sources_.begin() + static_cast<std::ptrdiff_t>(branches_.size());
+    if (std::is_sorted(branch_sources_.begin(), middle) && std::is_sorted(middle, branch_sources_.end()))
+      std::inplace_merge(branch_sources_.begin(), middle, branch_sources_.end());
+    else
+      std::sort(branch_sources_.begin(), branch_sources_.end());
+  }
   analysis::sort_by_target(branches_, target, source);
   analysis::sort_by_target(cond_branches_, target, source);
   // (page, rva): by the page the adrp addresses, then by where it is
@@ -239,6 +252,7 @@ void Analysis::sweep() {
   for (const auto& [rva, import] : thunks_) known_starts_.push_back(rva);
   sort_unique(known_starts_);
   note_joins();
+  if (focus_words_) note_focus_points();
 }
 
 // Where an IAT slot of a tag-taking API can be addressed from (Limits::targeted): an adrp of the slot's own

@@ -128,7 +128,7 @@ class Analysis {
   // of a caller up the chain, where the walk ends at a function entry inside the callee's region. So a
   // blr/br counts when its region holds a word, or an entry that a branch reaches from a region holding a
   // word, or from a region holding such an entry, and so on (focus_points_). Thunk calls are found as
-  // before (they cost nothing to find). Call after sweep().
+  // before (they cost nothing to find). Call before sweep(), which notes the points at its end.
   void focus_on(std::vector<uint32_t> words);
   // Values reaching the argument at the site (x0-x7 for arguments 1-8, then [sp + 8*(n-9)]).
   std::vector<Def> resolve_argument(const Site& site, const ArgPosition& arg);
@@ -214,7 +214,11 @@ class Analysis {
   bool may_reach_slot(uint32_t branch_rva) const;
   // focus_on(): the words and the entries branched to from regions holding a point (sorted), and whether
   // a blr/br's region holds one (then it can yield a tag formed at a word).
+  std::optional<std::vector<uint32_t>> focus_words_;   // focus_on()'s, until the sweep's end
+  std::vector<std::pair<uint32_t, uint32_t>> branch_sources_;  // with focus: (source, target) of every
+                                                               // direct branch, by source
   std::optional<std::vector<uint32_t>> focus_points_;
+  void note_focus_points();
   bool focused(uint32_t branch_rva) const;
   void note_slot_reach(const std::vector<uint32_t>& literal_loads);
   bool kmdf_ = false;                    // imports WdfVersionBind: blr through the WdfFunctions table
