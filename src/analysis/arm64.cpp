@@ -174,10 +174,10 @@ bool Analysis::may_reach_slot(uint32_t branch_rva) const {
 
 void Analysis::focus_on(std::vector<uint32_t> words) { focus_words_ = std::move(words); }
 
-void Analysis::note_focus_points() {
+void Analysis::note_focus_points(const std::vector<std::pair<uint32_t, uint32_t>>& branch_sources) {
   // No region reaches farther than this from its branch, either way (region_bounds).
   const uint64_t reach = std::max({limits_.max_function_bytes, limits_.window_before, limits_.window_after});
-  std::unordered_map<size_t, std::optional<std::pair<uint32_t, uint32_t>>> bounds;  // of branch_sources_[i]
+  std::unordered_map<size_t, std::optional<std::pair<uint32_t, uint32_t>>> bounds;  // of branch_sources[i]
   // The points: the words, then each entry a branch reaches from a region holding a point (a parameter is
   // what the function at an entry inside the region received). Bounded: past kMaxPoints, the analysis goes
   // on whole (a hostile file's call graph cannot make this the slow part).
@@ -190,11 +190,11 @@ void Analysis::note_focus_points() {
     pending.pop_back();
     if (!points.insert(point).second) continue;
     if (points.size() > kMaxPoints) return;
-    auto it = std::lower_bound(branch_sources_.begin(), branch_sources_.end(),
+    auto it = std::lower_bound(branch_sources.begin(), branch_sources.end(),
                                std::make_pair(static_cast<uint32_t>(point > reach ? point - reach : 0), uint32_t{0}));
-    for (; it != branch_sources_.end() && it->first <= point + reach; ++it) {
+    for (; it != branch_sources.end() && it->first <= point + reach; ++it) {
       budget::tick();
-      auto [known, added] = bounds.try_emplace(static_cast<size_t>(it - branch_sources_.begin()));
+      auto [known, added] = bounds.try_emplace(static_cast<size_t>(it - branch_sources.begin()));
       if (added) known->second = region_bounds(it->first);
       const auto& region = known->second;
       if (region && region->first <= point && point < region->second && is_function_entry(it->second))

@@ -223,17 +223,20 @@ void Analysis::sweep() {
   sort_unique(known_starts_);
   const auto target = [](const Branch& b) { return b.target; };
   const auto source = [](const Branch& b) { return b.source; };
+  // With focus_on(): every direct branch as (source, target), by source, for note_focus_points() (only: a
+  // large driver has a million). Both lists are in the sweep's order, by source (unless the sections are not
+  // in address order).
+  std::vector<std::pair<uint32_t, uint32_t>> branch_sources;
   if (focus_words_) {
-    // Both lists are in the sweep's order, by source (unless the sections are not in address order).
     const auto as_pair = [](const Branch& b) { return std::make_pair(b.source, b.target); };
-    branch_sources_.reserve(branches_.size() + cond_branches_.size());
-    std::transform(branches_.begin(), branches_.end(), std::back_inserter(branch_sources_), as_pair);
-    std::transform(cond_branches_.begin(), cond_branches_.end(), std::back_inserter(branch_sources_), as_pair);
-    const auto middle = branch_sources_.begin() + static_cast<std::ptrdiff_t>(branches_.size());
-    if (std::is_sorted(branch_sources_.begin(), middle) && std::is_sorted(middle, branch_sources_.end()))
-      std::inplace_merge(branch_sources_.begin(), middle, branch_sources_.end());
+    branch_sources.reserve(branches_.size() + cond_branches_.size());
+    std::transform(branches_.begin(), branches_.end(), std::back_inserter(branch_sources), as_pair);
+    std::transform(cond_branches_.begin(), cond_branches_.end(), std::back_inserter(branch_sources), as_pair);
+    const auto middle = branch_sources.begin() + static_cast<std::ptrdiff_t>(branches_.size());
+    if (std::is_sorted(branch_sources.begin(), middle) && std::is_sorted(middle, branch_sources.end()))
+      std::inplace_merge(branch_sources.begin(), middle, branch_sources.end());
     else
-      std::sort(branch_sources_.begin(), branch_sources_.end());
+      std::sort(branch_sources.begin(), branch_sources.end());
   }
   analysis::sort_by_target(branches_, target, source);
   analysis::sort_by_target(cond_branches_, target, source);
@@ -252,7 +255,7 @@ void Analysis::sweep() {
   for (const auto& [rva, import] : thunks_) known_starts_.push_back(rva);
   sort_unique(known_starts_);
   note_joins();
-  if (focus_words_) note_focus_points();
+  if (focus_words_) note_focus_points(branch_sources);
 }
 
 // Where an IAT slot of a tag-taking API can be addressed from (Limits::targeted): an adrp of the slot's own

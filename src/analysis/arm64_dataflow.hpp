@@ -215,10 +215,9 @@ class Analysis {
   // focus_on(): the words and the entries branched to from regions holding a point (sorted), and whether
   // a blr/br's region holds one (then it can yield a tag formed at a word).
   std::optional<std::vector<uint32_t>> focus_words_;   // focus_on()'s, until the sweep's end
-  std::vector<std::pair<uint32_t, uint32_t>> branch_sources_;  // with focus: (source, target) of every
-                                                               // direct branch, by source
   std::optional<std::vector<uint32_t>> focus_points_;
-  void note_focus_points();
+  // The points, from every direct branch as (source, target), sorted by source.
+  void note_focus_points(const std::vector<std::pair<uint32_t, uint32_t>>& branch_sources);
   bool focused(uint32_t branch_rva) const;
   void note_slot_reach(const std::vector<uint32_t>& literal_loads);
   bool kmdf_ = false;                    // imports WdfVersionBind: blr through the WdfFunctions table

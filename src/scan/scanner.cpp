@@ -43,9 +43,14 @@ bool imports_tag_api(const PeImage& image) {
 // implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only (elsewhere they are bytes
 // that happen to look like one, and classification drops them too). This decides from the hits; the
 // caller asks count_prefilter only when this says no (most files with a hit of the tag need no more).
-bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, Machine machine) {
+// Whether the tags include 'None', which ExAllocatePool implies with no bytes at all.
+bool asks_for_none(const std::vector<Tag>& tags) {
   static const Tag kNone = *Tag::parse("None");
-  if (std::find(tags.begin(), tags.end(), kNone) != tags.end()) return true;
+  return std::find(tags.begin(), tags.end(), kNone) != tags.end();
+}
+
+bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, Machine machine) {
+  if (asks_for_none(tags)) return true;
   return std::any_of(hits.begin(), hits.end(), [&](const LiteralHit& hit) {
     return hit.encoding == LiteralEncoding::bytes || machine == Machine::arm64;
   });
@@ -189,9 +194,10 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   };
   // Asked only of an image whose code could be analysed (a user-mode DLL imports no tag-taking API): the
   // prefilter's second look (count_prefilter) is most of the scan's cost in a file without the tag.
+  // A search whose hits the prefilter decides from (else every image with a tag-taking import is analysed).
+  const bool prefiltered = matcher && !all_calls && prefilter && matcher->has_prefilter() && hits->ok();
   const auto analyse_code = [&] {
-    return !matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
-           may_hold_call_evidence(**hits, tags, pe->machine()) || prefilter_hint();
+    return !prefiltered || may_hold_call_evidence(**hits, tags, pe->machine()) || prefilter_hint();
   };
   // A search in an ARM64 image whose only encodings of the tags are MOVZ/MOVK words (no bytes of a tag, of
   // a nearby constant or of a choice idiom): the RVAs of those words, the only places its code can form
@@ -199,10 +205,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   // only the call sites whose data flow can reach them (CodeAnalyser::find_call_site_tags_near). A large
   // ARM64 driver holds a half of most tags somewhere, by chance.
   const auto tag_words_only = [&]() -> std::optional<std::vector<uint32_t>> {
-    static const Tag kNone = *Tag::parse("None");
-    if (!matcher || all_calls || !prefilter || !matcher->has_prefilter() || !hits->ok() ||
-        pe->machine() != Machine::arm64 || std::find(tags.begin(), tags.end(), kNone) != tags.end())
-      return std::nullopt;
+    if (!prefiltered || pe->machine() != Machine::arm64 || asks_for_none(tags)) return std::nullopt;
     std::vector<uint32_t> words;
     for (const LiteralHit& hit : **hits) {
       if (hit.encoding == LiteralEncoding::bytes) return std::nullopt;
