@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tagwho/result.hpp"
 
@@ -58,6 +59,38 @@ class ByteView {
   size_t size_ = 0;
 };
 
+// One pass over a whole file's bytes, a window at a time, for a reader of every byte (the literal scan),
+// most of which the analysis never looks at again. Over a mapped file it reads with pread into a buffer
+// small enough to stay in the cache: two threads read the bench corpus's 453 MB so in 28-32 ms, where
+// faulting the pages of their mappings in took 46-55 ms, and 75-90 ms with MAP_POPULATE (a process's page
+// tables are shared: its threads' faults and unmaps wait for each other). Over bytes in memory (a copy, a
+// file read out of a disk image), a window is a view of them.
+class WindowReader {
+ public:
+  static constexpr uint64_t kFileStep = uint64_t{256} << 10;  // (128 KB to 1 MB read as fast)
+  static constexpr uint64_t kMemoryStep = uint64_t{1} << 30;  // (hs_scan takes a 32-bit length)
+  explicit WindowReader(ByteView bytes, uint64_t step = kMemoryStep)
+      : bytes_(bytes), size_(bytes.size()), step_(aligned(step)) {}
+  // Reads the first `size` bytes of the open file fd (not owned; it must stay open while this is used).
+  WindowReader(int fd, uint64_t size, uint64_t step = kFileStep) : fd_(fd), size_(size), step_(aligned(step)) {}
+  uint64_t size() const { return size_; }
+  // How many bytes to ask for at a time: a multiple of 4 (ARM64 words stay aligned from one to the next).
+  uint64_t step() const { return step_; }
+  // The bytes [offset, offset + length) clipped to size(), valid until the next call. Empty when they could
+  // not be read: then failure() says why (the file shrank, or an I/O error).
+  ByteView window(uint64_t offset, uint64_t length);
+  const std::optional<std::string>& failure() const { return failure_; }
+
+ private:
+  static uint64_t aligned(uint64_t step) { return step < 4 ? 4 : step & ~uint64_t{3}; }
+  ByteView bytes_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  uint64_t step_;
+  std::vector<uint8_t> buffer_;
+  std::optional<std::string> failure_;
+};
+
 // Files larger than this are not analysed: a one-line error for a PE ("MZ"), the first bytes only for
 // anything else (enough to see it is not a PE). The largest Windows drivers are about 100 MB.
 constexpr uint64_t kMaxFileSize = 256ull << 20;
@@ -80,6 +113,8 @@ class MappedFile {
   ~MappedFile();
 
   ByteView view() const { return ByteView(address_, size_); }
+  // A pass over every byte: through pread on the file when it is mapped (see WindowReader), else the copy.
+  WindowReader windows() const { return guard_ >= 0 ? WindowReader(fd_, size_) : WindowReader(view()); }
   // The one-line error when reads of the mapping returned zeros: the file is now shorter than it was
   // mapped, or the SIGBUS handler caught a read (I/O error, or a file that shrank and grew again);
   // nullopt when every read was the file's.

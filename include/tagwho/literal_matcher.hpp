@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -77,6 +78,17 @@ class LiteralMatcher {
   // Every hit in the bytes, ordered by offset.
   // arm64_words false: the MOVZ/MOVK words are not looked for (they are evidence in ARM64 images only).
   Result<std::vector<LiteralHit>> scan(ByteView bytes, Scratch& scratch, bool arm64_words = true) const;
+
+  struct Scan {
+    std::vector<LiteralHit> hits;  // as scan() finds them
+    // With hint places: count_prefilter(bytes, scratch, places) > 0, decided in the same pass. nullopt when no
+    // places were given or a hit of a tag's bytes was found (the search prefilter asks only without one).
+    std::optional<bool> prefilter_hint;
+  };
+  // scan() over the windows of a file (one pass over its bytes), and the prefilter's second look with it.
+  // An error when the scan failed or a window could not be read.
+  Result<Scan> scan(WindowReader& windows, Scratch& scratch, bool arm64_words,
+                    const PrefilterPlaces* hint_places = nullptr) const;
 
   // The places a requested tag may be computed from without its bytes, which are never evidence: a nearby
   // constant (the tag +/- 1, 3, 5, 9 or 2^k: a branchless choice between two constants, SETcc + LEA/SHL/ADD

@@ -63,7 +63,8 @@ class Scanner {
  public:
   static Result<Scanner> create(ScanRequest request);
   FileResult analyse(const std::string& path) const;
-  FileResult analyse_bytes(const std::string& path, ByteView bytes) const;
+  // windows: the literal scan's pass over the bytes (MappedFile::windows()); null: over `bytes`.
+  FileResult analyse_bytes(const std::string& path, ByteView bytes, WindowReader* windows = nullptr) const;
   const ScanRequest& request() const { return request_; }
 
  private:

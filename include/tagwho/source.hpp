@@ -29,6 +29,8 @@ class FileBytes {
   explicit FileBytes(MappedFile mapped) : storage_(std::move(mapped)) {}
   explicit FileBytes(std::vector<uint8_t> buffer) : storage_(std::move(buffer)) {}
   ByteView view() const;
+  // A pass over every byte (MappedFile::windows()).
+  WindowReader windows() const;
   // MappedFile::read_failure(): the error when reads of the file returned zeros (it shrank, or a page
   // could not be read); what was learnt from it is not evidence. nullopt for a buffer.
   std::optional<std::string> read_failure() const;

@@ -81,16 +81,16 @@ class WordTable {
     }
   }
 
-  // Every hit in bytes, appended to hits (in offset order). False when the file's memory or time limit
-  // stopped it.
-  bool scan(ByteView bytes, std::vector<LiteralHit>& hits) const {
-    if (bytes.size() < 4) return true;
-    const uint8_t* data = bytes.data();
-    const uint64_t last = bytes.size() - 4;
+  // Every hit that starts in the window (at file offset window_start) below accept_below, appended to hits
+  // (in offset order). False when the file's memory or time limit stopped it.
+  bool scan(ByteView window, uint64_t window_start, uint64_t accept_below, std::vector<LiteralHit>& hits) const {
+    if (window.size() < 4) return true;
+    const uint8_t* data = window.data();
+    const uint64_t end = std::min<uint64_t>(window.size() - 3, accept_below - window_start);
     // A tick per KB: the clock is read every 4096 ticks, so a file without hits still reads it every 4 MB
     // (Hyperscan's scan ticks on matches only).
     constexpr uint64_t kTickEvery = uint64_t{1} << 10;
-    for (uint64_t offset = 0; offset <= last; ++offset) {
+    for (uint64_t offset = 0; offset < end; ++offset) {
       if ((offset & (kTickEvery - 1)) == 0 && !budget::try_tick()) return false;
       const uint32_t word = le32(data + offset);
       if (!has_pair(pairs_low_, word & 0xffff) || !has_pair(pairs_high_, word >> 16)) continue;
@@ -102,7 +102,7 @@ class WordTable {
         for (size_t i = slots_[slot].first - 1; i < entries_.size() && entries_[i].value == word; ++i) {
           if (!budget::try_charge(sizeof(LiteralHit)) || !budget::try_tick()) return false;
           LiteralHit hit;
-          hit.offset = offset;
+          hit.offset = window_start + offset;
           hit.tag_index = entries_[i].tag_index;
           hit.protected_bit = entries_[i].protected_bit;
           hits.push_back(hit);
@@ -181,24 +181,27 @@ constexpr uint32_t kMoveWideMask = 0x7fe00000u;  // all but sf (bit 31: X or W d
 constexpr uint32_t kMovzLsl0 = 0x52800000u;      // MOVZ Wd/Xd, #imm16
 constexpr uint32_t kMovkLsl16 = 0x72a00000u;     // MOVK Wd/Xd, #imm16, LSL #16
 
-// Every 4-byte-aligned word of the bytes that is a MOVZ of a tag's low half or a MOVK of its high half.
-// ARM64 code is 4-byte aligned in the file as in memory (section file offsets are multiples of 512).
-void scan_arm64_halves(ByteView bytes, const HalfIndex& halves, std::vector<LiteralHit>& hits) {
-  const uint8_t* data = bytes.data();
-  for (uint64_t offset = 0; offset + 4 <= bytes.size(); offset += 4) {
-    const uint32_t word = uint32_t{data[offset]} | uint32_t{data[offset + 1]} << 8 |
-                          uint32_t{data[offset + 2]} << 16 | uint32_t{data[offset + 3]} << 24;
+// Every 4-byte-aligned word of the window (at file offset window_start, a multiple of 4) below accept_below
+// that is a MOVZ of a tag's low half or a MOVK of its high half. ARM64 code is 4-byte aligned in the file
+// as in memory (section file offsets are multiples of 512).
+void scan_arm64_halves(ByteView window, uint64_t window_start, uint64_t accept_below, const HalfIndex& halves,
+                       std::vector<LiteralHit>& hits) {
+  const uint8_t* data = window.data();
+  // The words wholly in the window that start below accept_below.
+  const uint64_t end = std::min<uint64_t>(window.size() & ~uint64_t{3}, accept_below - window_start);
+  const auto look_at = [&](uint64_t offset) {
+    const uint32_t word = le32(data + offset);
     const uint32_t kind = word & kMoveWideMask;
-    if (kind != kMovzLsl0 && kind != kMovkLsl16) continue;
+    if (kind != kMovzLsl0 && kind != kMovkLsl16) return;
     const auto half = static_cast<uint16_t>(word >> 5);
     const bool low = kind == kMovzLsl0;
-    if (!HalfIndex::has(low ? halves.low_seen : halves.high_seen, half)) continue;
+    if (!HalfIndex::has(low ? halves.low_seen : halves.high_seen, half)) return;
     const std::vector<HalfIndex::Entry>& entries = low ? halves.low : halves.high;
     auto it = std::lower_bound(entries.begin(), entries.end(), HalfIndex::Entry{half, 0, false});
     for (; it != entries.end() && it->half == half; ++it) {
       LiteralHit hit;
       hit.tag_index = it->tag_index;
-      hit.offset = offset;
+      hit.offset = window_start + offset;
       hit.protected_bit = it->protected_bit;
       hit.encoding = low ? LiteralEncoding::arm64_movz_low : LiteralEncoding::arm64_movk_high;
       hit.reg = static_cast<uint8_t>(word & 0x1f);
@@ -206,7 +209,22 @@ void scan_arm64_halves(ByteView bytes, const HalfIndex& halves, std::vector<Lite
       budget::charge(sizeof(LiteralHit));
       hits.push_back(hit);
     }
+  };
+  uint64_t offset = 0;
+#if defined(__SSE2__)
+  // Four words at a time: most are neither a MOVZ nor a MOVK (the scalar loop was 8% of a search's time
+  // over files without the tag, most of it in ARM64 code).
+  const __m128i mask = _mm_set1_epi32(static_cast<int>(kMoveWideMask));
+  const __m128i movz = _mm_set1_epi32(static_cast<int>(kMovzLsl0));
+  const __m128i movk = _mm_set1_epi32(static_cast<int>(kMovkLsl16));
+  for (; offset + 16 <= end; offset += 16) {
+    const __m128i kinds = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + offset)), mask);
+    const __m128i either = _mm_or_si128(_mm_cmpeq_epi32(kinds, movz), _mm_cmpeq_epi32(kinds, movk));
+    for (auto words = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(either))); words != 0; words &= words - 1)
+      look_at(offset + 4 * static_cast<uint64_t>(__builtin_ctz(words)));
   }
+#endif
+  for (; offset < end; offset += 4) look_at(offset);
 }
 
 // Values a compiler may build a tag from when it picks between two constants without a branch (x86
@@ -254,15 +272,17 @@ std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end)
   return add ? mask + other : mask - other;
 }
 
-// The choice idioms in [begin, end) of the bytes that compute one of `values` (sorted): every place that
-// starts with an AND's opcode (25, or 81 with a ModRM of /4 and a register; a REX before it changes nothing
-// the value depends on), both opcodes found in one pass. At most one when stop_at_first. A hand-written
-// scan: as one more Hyperscan pattern (a regular expression of one-byte literals and gaps, with its start
-// reported), the idiom cost a fifth of a search's time over files without the tag.
-size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, const std::vector<uint32_t>& values,
-                           bool stop_at_first) {
+// The choice idioms starting in [begin, end) of the bytes and ending by `last` (the end of their section)
+// that compute one of `values` (sorted): every place that starts with an AND's opcode (25, or 81 with a
+// ModRM of /4 and a register; a REX before it changes nothing the value depends on), both opcodes found in
+// one pass. At most one when stop_at_first. A hand-written scan: as one more Hyperscan pattern (a regular
+// expression of one-byte literals and gaps, with its start reported), the idiom cost a fifth of a search's
+// time over files without the tag.
+size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, uint64_t last,
+                           const std::vector<uint32_t>& values, bool stop_at_first) {
   const uint8_t* p = bytes.data() + begin;
-  const uint8_t* const stop = bytes.data() + end;
+  const uint8_t* const candidates_end = bytes.data() + end;
+  const uint8_t* const stop = bytes.data() + last;
   size_t count = 0;
   // Counts the idiom starting at `at` when it computes a value asked for; true when that ends the scan.
   const auto count_and_stop = [&](const uint8_t* at) {
@@ -276,7 +296,7 @@ size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, const s
   // Both opcodes in one pass, 16 bytes at a time: two memchr passes read a large driver's code twice.
   const __m128i and_eax = _mm_set1_epi8(0x25);
   const __m128i and_reg = _mm_set1_epi8(static_cast<char>(0x81));
-  for (; stop - p >= 16; p += 16) {
+  for (; candidates_end - p >= 16; p += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m128i either = _mm_or_si128(_mm_cmpeq_epi8(v, and_eax), _mm_cmpeq_epi8(v, and_reg));
     auto mask = static_cast<unsigned>(_mm_movemask_epi8(either));
@@ -284,7 +304,7 @@ size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, const s
       if (count_and_stop(p + __builtin_ctz(mask))) return count;
   }
 #endif
-  for (; p < stop; ++p)
+  for (; p < candidates_end; ++p)
     if ((*p == 0x25 || *p == 0x81) && count_and_stop(p)) return count;
   return count;
 }
@@ -363,10 +383,55 @@ std::vector<std::pair<uint64_t, uint64_t>> merged(std::vector<std::pair<uint64_t
   return out;
 }
 
-// hs_scan takes a 32-bit length: files of 4 GB and more are scanned in chunks that overlap by three bytes,
-// so that a 4-byte pattern straddling a boundary is still seen exactly once (the callbacks drop matches
-// that start at or after accept_below).
-constexpr uint64_t kChunk = 1ull << 30;
+// A file is scanned in windows (WindowReader::step() bytes from each other; hs_scan also takes a 32-bit
+// length) that overlap by this much, so that a match straddling a boundary is still seen exactly once: a
+// match belongs to the window it starts in (the callbacks drop matches that start at or after accept_below).
+// A tag is 4 bytes; a choice idiom at most 14.
+constexpr uint64_t kOverlap = 16;
+
+// count_prefilter's matches, one window after another (each counted in the window it starts in).
+class PrefilterCount {
+ public:
+  PrefilterCount(hs_database_t* nearby, hs_scratch_t* scratch, const std::vector<uint32_t>& values,
+                 const PrefilterPlaces* places, uint64_t size)
+      : nearby_(nearby), scratch_(scratch), values_(values), places_(places),
+        code_(places ? merged(places->code, size) : std::vector<std::pair<uint64_t, uint64_t>>{{0, size}}) {}
+
+  // With places, the first match that counts ends the count (1): a hostile file can hold millions.
+  bool done() const { return places_ && count_ > 0; }
+  size_t count() const { return count_; }
+
+  void add(ByteView window, uint64_t window_start, uint64_t accept_below) {
+    if (done()) return;
+    NearbyContext context{window_start, accept_below, places_};
+    const hs_error_t status = hs_scan(nearby_, reinterpret_cast<const char*>(window.data()),
+                                      static_cast<unsigned>(window.size()), 0, scratch_, on_nearby, &context);
+    if (context.over_budget) budget::tick_now();  // over time: throws
+    count_ += context.count;
+    // (HS_SCAN_TERMINATED: stopped at the first that counts. Another error: the file is analysed.)
+    if (places_ && status != HS_SUCCESS) count_ = std::max<size_t>(count_, 1);
+    if (done()) return;
+    // The choice idiom: in executable sections only (call-site analysis decodes nothing else), and only in
+    // x86 or x64 code (an ARM64 image's analysis never reads x86 instructions).
+    if (places_ && !places_->x86_code) return;
+    const uint64_t window_end = window_start + window.size();
+    for (const auto& [begin, end] : code_) {
+      const uint64_t from = std::max(begin, window_start), to = std::min(end, accept_below);
+      if (from >= to) continue;
+      count_ += count_choice_idioms(window, from - window_start, to - window_start,
+                                    std::min(end, window_end) - window_start, values_, places_ != nullptr);
+      if (done()) return;
+    }
+  }
+
+ private:
+  hs_database_t* nearby_;
+  hs_scratch_t* scratch_;
+  const std::vector<uint32_t>& values_;
+  const PrefilterPlaces* places_;
+  std::vector<std::pair<uint64_t, uint64_t>> code_;  // where the choice idiom is looked for: merged
+  size_t count_ = 0;
+};
 
 }  // namespace
 
@@ -488,22 +553,45 @@ std::unique_ptr<LiteralMatcher::Scratch> LiteralMatcher::make_scratch() const {
 }
 
 Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& scratch, bool arm64_words) const {
-  std::vector<LiteralHit> hits;
-  if (database_->words && !database_->words->scan(bytes, hits)) {
-    budget::tick_now();  // over time: throws; else it was memory
-    budget::stop_for_memory();
-  }
-  for (uint64_t start = 0; database_->handle && start < bytes.size(); start += kChunk) {
-    ByteView chunk = bytes.clipped(start, kChunk + 3);
-    ScanContext context{&hits, start, start + kChunk};
-    hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(chunk.data()),
-                                static_cast<unsigned>(chunk.size()), 0, static_cast<hs_scratch_t*>(scratch.handle_), on_match, &context);
-    if (context.over_budget) {
+  WindowReader windows(bytes);
+  auto scanned = scan(windows, scratch, arm64_words);
+  if (!scanned) return Error{scanned.error()};
+  return std::move(scanned->hits);
+}
+
+Result<LiteralMatcher::Scan> LiteralMatcher::scan(WindowReader& windows, Scratch& scratch, bool arm64_words,
+                                                  const PrefilterPlaces* hint_places) const {
+  auto* hs_scratch = static_cast<hs_scratch_t*>(scratch.handle_);
+  Scan result;
+  std::vector<LiteralHit>& hits = result.hits;  // the byte hits first; the word hits are merged in at the end
+  std::vector<LiteralHit> word_hits;
+  std::optional<PrefilterCount> prefilter;
+  if (hint_places && database_->nearby)
+    prefilter.emplace(database_->nearby, hs_scratch, database_->values, hint_places, windows.size());
+  const uint64_t step = windows.step();
+  for (uint64_t start = 0; start < windows.size(); start += step) {
+    const ByteView window = windows.window(start, step + kOverlap);
+    if (windows.failure()) return Error{*windows.failure()};
+    const uint64_t accept_below = start + step;
+    if (database_->words && !database_->words->scan(window, start, accept_below, hits)) {
       budget::tick_now();  // over time: throws; else it was memory
       budget::stop_for_memory();
     }
-    if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
+    if (database_->handle) {
+      ScanContext context{&hits, start, accept_below};
+      const hs_error_t status = hs_scan(database_->handle, reinterpret_cast<const char*>(window.data()),
+                                        static_cast<unsigned>(window.size()), 0, hs_scratch, on_match, &context);
+      if (context.over_budget) {
+        budget::tick_now();  // over time: throws; else it was memory
+        budget::stop_for_memory();
+      }
+      if (status != HS_SUCCESS) return Error{"literal scan failed (hyperscan error " + std::to_string(status) + ")"};
+    }
+    if (arm64_words) scan_arm64_halves(window, start, accept_below, database_->halves, word_hits);
+    // The prefilter's look is wanted only while no byte hit is found.
+    if (prefilter && hits.empty()) prefilter->add(window, start, accept_below);
   }
+  if (prefilter && hits.empty()) result.prefilter_hint = prefilter->count() > 0;
   // Ordered by offset, then tag and encoding: no two hits are equal in that order (a word is one tag's
   // plain or protected value, a MOVZ or a MOVK), so sorting the byte hits and the word hits apart and
   // merging them gives the one order. The table and the word scan find theirs in that order already
@@ -514,37 +602,24 @@ Result<std::vector<LiteralHit>> LiteralMatcher::scan(ByteView bytes, Scratch& sc
     return a.encoding < b.encoding;
   };
   if (!std::is_sorted(hits.begin(), hits.end(), before)) std::sort(hits.begin(), hits.end(), before);
-  const auto byte_hits = static_cast<std::ptrdiff_t>(hits.size());
-  if (arm64_words) scan_arm64_halves(bytes, database_->halves, hits);
-  if (!std::is_sorted(hits.begin() + byte_hits, hits.end(), before)) std::sort(hits.begin() + byte_hits, hits.end(), before);
-  std::inplace_merge(hits.begin(), hits.begin() + byte_hits, hits.end(), before);
-  return hits;
+  if (!word_hits.empty()) {
+    if (!std::is_sorted(word_hits.begin(), word_hits.end(), before)) std::sort(word_hits.begin(), word_hits.end(), before);
+    const auto byte_hits = static_cast<std::ptrdiff_t>(hits.size());
+    hits.insert(hits.end(), word_hits.begin(), word_hits.end());
+    std::inplace_merge(hits.begin(), hits.begin() + byte_hits, hits.end(), before);
+  }
+  return result;
 }
 
 size_t LiteralMatcher::count_prefilter(ByteView bytes, Scratch& scratch, const PrefilterPlaces* places) const {
   if (!database_->nearby) return 0;
-  size_t count = 0;
-  for (uint64_t start = 0; start < bytes.size(); start += kChunk) {
-    ByteView chunk = bytes.clipped(start, kChunk + 3);
-    NearbyContext context{start, start + kChunk, places};
-    const hs_error_t status = hs_scan(database_->nearby, reinterpret_cast<const char*>(chunk.data()),
-                                      static_cast<unsigned>(chunk.size()), 0,
-                                      static_cast<hs_scratch_t*>(scratch.handle_), on_nearby, &context);
-    if (context.over_budget) budget::tick_now();  // over time: throws
-    count += context.count;
-    // (HS_SCAN_TERMINATED: stopped at the first that counts. Another error: the file is analysed.)
-    if (places && (context.count > 0 || status != HS_SUCCESS)) return 1;
-  }
-  // The choice idiom: in executable sections only (call-site analysis decodes nothing else), and only in x86
-  // or x64 code (an ARM64 image's analysis never reads x86 instructions).
-  if (places && !places->x86_code) return count;
-  const std::vector<std::pair<uint64_t, uint64_t>> code =
-      places ? merged(places->code, bytes.size()) : std::vector<std::pair<uint64_t, uint64_t>>{{0, bytes.size()}};
-  for (const auto& [begin, end] : code) {
-    count += count_choice_idioms(bytes, begin, end, database_->values, places != nullptr);
-    if (places && count > 0) return 1;
-  }
-  return count;
+  WindowReader windows(bytes);
+  PrefilterCount prefilter(database_->nearby, static_cast<hs_scratch_t*>(scratch.handle_), database_->values, places,
+                           bytes.size());
+  const uint64_t step = windows.step();
+  for (uint64_t start = 0; start < bytes.size() && !prefilter.done(); start += step)
+    prefilter.add(windows.window(start, step + kOverlap), start, start + step);
+  return prefilter.done() ? 1 : prefilter.count();
 }
 
 }  // namespace tagwho

@@ -151,9 +151,10 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
     size = std::min<uint64_t>(size, 4096);
   }
   if (size == 0) return mapped;
-  // Mapped, with the page tables filled at once (every byte is read by the literal scan anyway); a copy
-  // where the file system cannot map files or the guard table is full.
-  void* address = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, guard.fd, 0);
+  // Mapped, each page faulted in when the analysis first reads it (a search reads every byte through
+  // WindowReader, and most files' code never); a copy where the file system cannot map files or the guard
+  // table is full.
+  void* address = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, guard.fd, 0);
   if (address != MAP_FAILED) {
     mapped.guard_ = claim_guard_slot(static_cast<const uint8_t*>(address), static_cast<size_t>(size));
     if (mapped.guard_ >= 0) {
@@ -177,6 +178,25 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
     done += static_cast<size_t>(n);
   }
   return mapped;
+}
+
+ByteView WindowReader::window(uint64_t offset, uint64_t length) {
+  if (failure_ || offset >= size_) return ByteView();
+  length = std::min(length, size_ - offset);
+  if (fd_ < 0) return bytes_.clipped(offset, length);
+  if (buffer_.size() < length) buffer_.resize(static_cast<size_t>(length));
+  size_t done = 0;
+  while (done < length) {
+    const ssize_t n = ::pread(fd_, buffer_.data() + done, static_cast<size_t>(length) - done,
+                              static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      failure_ = n == 0 ? std::string(kShrankWhileRead) : "cannot read file: " + std::string(std::strerror(errno));
+      return ByteView();
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ByteView(buffer_.data(), static_cast<size_t>(length));
 }
 
 std::optional<std::string> MappedFile::read_failure() const {

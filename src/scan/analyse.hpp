@@ -27,8 +27,10 @@ std::vector<Evidence> classify_per_tag(const std::vector<LiteralHit>& hits, cons
 // matcher's tags when a matcher is given. Findings hold, per tag, what a search for that tag alone finds.
 // prefilter (a search: not all_calls, a matcher built with_prefilter): the code is analysed only when the
 // file holds some encoding of a requested tag (see may_hold_call_evidence in scanner.cpp); same answer.
-// A file over its limits gets one error and no findings.
+// A file over its limits gets one error and no findings. windows: the literal scan's pass over the bytes
+// (MappedFile::windows()); null: over `bytes`.
 FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
-                              const LiteralMatcher* matcher, bool prefilter = true, const FileLimits& limits = {});
+                              const LiteralMatcher* matcher, bool prefilter = true, const FileLimits& limits = {},
+                              WindowReader* windows = nullptr);
 
 }  // namespace tagwho

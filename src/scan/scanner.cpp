@@ -166,8 +166,8 @@ namespace {
 
 // analyse_file_bytes without its limits (which stop it by throwing budget::Exceeded); fills `result` as it
 // goes, so what was learnt before a stop (machine, version) stays.
-void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
-                           const LiteralMatcher* matcher, bool prefilter) {
+void analyse_within_budget(FileResult& result, ByteView bytes, WindowReader& windows, bool all_calls,
+                           const std::vector<Tag>& tags, const LiteralMatcher* matcher, bool prefilter) {
   DriverReport& report = result.report;
   // Only the MZ signature decides whether a file is meant to be a PE: a damaged header after it is an
   // error worth reporting, not a reason to skip the file.
@@ -179,25 +179,33 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
 
   auto image = PeImage::load(bytes);
   const PeImage* pe = image ? &*image : nullptr;
+  const CodeAnalyser* analyser = pe ? analyser_for(pe->machine()) : nullptr;
+  const bool code_to_analyse = analyser && imports_tag_api(*pe);
+  // A search the prefilter decides for (else every image with a tag-taking import is analysed).
+  const bool prefiltering = matcher && !all_calls && prefilter && matcher->has_prefilter();
+  // The prefilter's second look (count_prefilter), in the same pass over the bytes as the hits: wanted only
+  // of an image whose code could be analysed (a user-mode DLL imports no tag-taking API), and only while no
+  // hit of a tag's bytes is found.
+  std::optional<PrefilterPlaces> hint_places;
+  if (prefiltering && code_to_analyse && !asks_for_none(tags)) hint_places = prefilter_places(*pe);
   // Literal hits: the search prefilter decides from them whether the code is worth decoding. MOVZ/MOVK words
   // are evidence in ARM64 images only (classify_literal_hits drops them elsewhere): not looked for elsewhere.
-  std::optional<Result<std::vector<LiteralHit>>> hits;
-  std::unique_ptr<LiteralMatcher::Scratch> scratch;
+  std::optional<Result<LiteralMatcher::Scan>> hits;
   if (matcher) {
-    scratch = matcher->make_scratch();
+    std::unique_ptr<LiteralMatcher::Scratch> scratch = matcher->make_scratch();
     const bool arm64_words = pe && pe->machine() == Machine::arm64;
-    hits = scratch ? matcher->scan(bytes, *scratch, arm64_words) : Result<std::vector<LiteralHit>>(Error{"out of memory"});
+    hits = scratch ? matcher->scan(windows, *scratch, arm64_words, hint_places ? &*hint_places : nullptr)
+                   : Result<LiteralMatcher::Scan>(Error{"out of memory"});
   }
-  const auto prefilter_hint = [&] {
-    const PrefilterPlaces places = prefilter_places(*pe);
-    return matcher->count_prefilter(bytes, *scratch, &places) > 0;
-  };
-  // Asked only of an image whose code could be analysed (a user-mode DLL imports no tag-taking API): the
-  // prefilter's second look (count_prefilter) is most of the scan's cost in a file without the tag.
-  // A search whose hits the prefilter decides from (else every image with a tag-taking import is analysed).
-  const bool prefiltered = matcher && !all_calls && prefilter && matcher->has_prefilter() && hits->ok();
+  if (windows.failure()) {  // (the bytes the analysis would read are not the file's either)
+    report.errors.push_back(*windows.failure());
+    return;
+  }
+  // (Asked only without a hit of a tag's bytes: then the scan decided it.)
+  const auto prefilter_hint = [&] { return (*hits)->prefilter_hint.value_or(true); };
+  const bool prefiltered = prefiltering && hits->ok();
   const auto analyse_code = [&] {
-    return !prefiltered || may_hold_call_evidence(**hits, tags, pe->machine()) || prefilter_hint();
+    return !prefiltered || may_hold_call_evidence((*hits)->hits, tags, pe->machine()) || prefilter_hint();
   };
   // A search in an ARM64 image whose only encodings of the tags are MOVZ/MOVK words (no bytes of a tag, of
   // a nearby constant or of a choice idiom): the RVAs of those words, the only places its code can form
@@ -207,7 +215,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
   const auto tag_words_only = [&]() -> std::optional<std::vector<uint32_t>> {
     if (!prefiltered || pe->machine() != Machine::arm64 || asks_for_none(tags)) return std::nullopt;
     std::vector<uint32_t> words;
-    for (const LiteralHit& hit : **hits) {
+    for (const LiteralHit& hit : (*hits)->hits) {
       if (hit.encoding == LiteralEncoding::bytes) return std::nullopt;
       if (const auto rva = pe->offset_to_rva(hit.offset)) words.push_back(*rva);
     }
@@ -219,8 +227,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     report.parsed = true;
     report.machine = pe->machine();
     report.version = pe->version();
-    const CodeAnalyser* analyser = analyser_for(pe->machine());
-    if (analyser && imports_tag_api(*pe) && analyse_code()) {
+    if (code_to_analyse && analyse_code()) {
       result.code_analysed = true;
       const std::optional<std::vector<uint32_t>> words = tag_words_only();
       CallSiteAnalysis calls = words ? analyser->find_call_site_tags_near(*pe, tags, *words)
@@ -249,7 +256,7 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
     if (!hits->ok()) {
       report.errors.push_back(hits->error());
     } else {
-      std::vector<Evidence> literals = classify_per_tag(**hits, matcher->tags(), pe, evidence);
+      std::vector<Evidence> literals = classify_per_tag((*hits)->hits, matcher->tags(), pe, evidence);
       evidence.reserve(evidence.size() + literals.size());  // (one exact growth, not a doubling)
       std::move(literals.begin(), literals.end(), std::back_inserter(evidence));
     }
@@ -260,13 +267,15 @@ void analyse_within_budget(FileResult& result, ByteView bytes, bool all_calls, c
 }  // namespace
 
 FileResult analyse_file_bytes(const std::string& path, ByteView bytes, bool all_calls, const std::vector<Tag>& tags,
-                              const LiteralMatcher* matcher, bool prefilter, const FileLimits& limits) {
+                              const LiteralMatcher* matcher, bool prefilter, const FileLimits& limits,
+                              WindowReader* windows) {
   FileResult result;
   result.report.path = path;
   result.report.size = bytes.size();
   try {
     budget::Scope scope(limits);
-    analyse_within_budget(result, bytes, all_calls, tags, matcher, prefilter);
+    WindowReader own_windows(bytes);
+    analyse_within_budget(result, bytes, windows ? *windows : own_windows, all_calls, tags, matcher, prefilter);
   } catch (const budget::Exceeded& stop) {
     // Partial evidence would rank the file by what happened to be found first: none is reported.
     result.report.findings.clear();
@@ -296,7 +305,8 @@ FileResult Scanner::analyse(const std::string& path) const {
     result.report.errors.push_back(mapped.error());
     return result;
   }
-  FileResult result = analyse_bytes(path, mapped->view());
+  WindowReader windows = mapped->windows();
+  FileResult result = analyse_bytes(path, mapped->view(), &windows);
   if (auto failure = mapped->read_failure()) return failed_read(path, mapped->view().size(), *failure);
   return result;
 }
@@ -309,9 +319,9 @@ FileResult failed_read(const std::string& path, uint64_t size, const std::string
   return result;
 }
 
-FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes) const {
+FileResult Scanner::analyse_bytes(const std::string& path, ByteView bytes, WindowReader* windows) const {
   return analyse_file_bytes(path, bytes, request_.all_tags, request_.tags, matcher_.get(), !request_.full_analysis,
-                            request_.limits);
+                            request_.limits, windows);
 }
 
 std::vector<FileResult> scan_files(const Scanner& scanner, const std::vector<InputFile>& inputs, unsigned threads) {

@@ -51,6 +51,11 @@ ByteView FileBytes::view() const {
   return ByteView(buffer.data(), buffer.size());
 }
 
+WindowReader FileBytes::windows() const {
+  if (const auto* mapped = std::get_if<MappedFile>(&storage_)) return mapped->windows();
+  return WindowReader(view());
+}
+
 std::optional<std::string> FileBytes::read_failure() const {
   const auto* mapped = std::get_if<MappedFile>(&storage_);
   return mapped ? mapped->read_failure() : std::nullopt;
@@ -105,7 +110,8 @@ FileResult analyse_source(const Scanner& scanner, const SourceFile& file, const 
     result.report.size = file.size;
     result.report.errors.push_back(bytes.error());
   } else {
-    result = scanner.analyse_bytes(file.path, bytes->view());
+    WindowReader windows = bytes->windows();
+    result = scanner.analyse_bytes(file.path, bytes->view(), &windows);
     if (auto failure = bytes->read_failure()) result = failed_read(file.path, bytes->view().size(), *failure);
   }
   result.report.service = file.service;

@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -208,6 +210,27 @@ TEST_CASE("search prefilter: the choice idiom is found at every offset, in the v
       bytes.replace(offset, form.size(), form);
       CHECK(prefilter_hits_in(*matcher, bytes) == 1);
     }
+  // Every pair of forms: AND eax / AND reg / REX AND reg, then ADD or SUB of eax, of a register, with a REX.
+  struct Second {
+    std::string opcode;
+    bool add;
+  };
+  const std::vector<std::string> firsts = {"\x25", "\x81\xe2", "\x49\x81\xe7"};
+  const std::vector<Second> seconds = {{"\x05", true}, {"\x2d", false}, {"\x81\xc3", true},
+                                       {"\x81\xee", false}, {"\x4c\x81\xc1", true}};
+  for (const std::string& first : firsts)
+    for (const Second& second : seconds) {
+      const uint32_t mask = second.add ? tag.value - other : tag.value + other;
+      const std::string form = first + le32_bytes(mask) + second.opcode + le32_bytes(other);
+      for (size_t offset = 0; offset + form.size() <= 60; ++offset) {
+        CAPTURE(first.size());
+        CAPTURE(second.opcode.size());
+        CAPTURE(offset);
+        std::string bytes(60, '\x90');
+        bytes.replace(offset, form.size(), form);
+        CHECK(prefilter_hits_in(*matcher, bytes) == 1);
+      }
+    }
   // Every occurrence is counted without places: two idioms, and 0x25/0x81 bytes that start none.
   std::string two = "\x81\x25" + idiom + std::string(20, '\x81') + with_rex + "\x25";
   CHECK(prefilter_hits_in(*matcher, two) == 2);
@@ -244,4 +267,108 @@ TEST_CASE("search prefilter: matches count only where the analysis could use the
   arm64.x86_code = false;
   CHECK(prefilter_hits_in(*matcher, at(0x21, idiom), &arm64) == 0);
   CHECK(prefilter_hits_in(*matcher, at(0x41, nearby), &arm64) == 1);
+}
+
+namespace {
+
+// What a scan in windows of `step` bytes finds: each hit's line, then the prefilter's answer ("hint 0/1",
+// "hint -" when the scan did not decide it).
+std::vector<std::string> windowed_scan(const LiteralMatcher& matcher, WindowReader windows, bool arm64_words,
+                                       const PrefilterPlaces* places) {
+  auto scratch = matcher.make_scratch();
+  REQUIRE(scratch);
+  auto scanned = matcher.scan(windows, *scratch, arm64_words, places);
+  REQUIRE(scanned.ok());
+  std::vector<std::string> lines;
+  for (const LiteralHit& hit : scanned->hits) lines.push_back(hit_text(hit));
+  lines.push_back(scanned->prefilter_hint ? "hint " + std::to_string(*scanned->prefilter_hint) : "hint -");
+  return lines;
+}
+
+// The same from one scan of the whole bytes and count_prefilter (asked only without a hit of a tag's bytes).
+std::vector<std::string> whole_scan(const LiteralMatcher& matcher, ByteView bytes, bool arm64_words,
+                                    const PrefilterPlaces* places) {
+  auto scratch = matcher.make_scratch();
+  REQUIRE(scratch);
+  auto hits = matcher.scan(bytes, *scratch, arm64_words);
+  REQUIRE(hits.ok());
+  std::vector<std::string> lines;
+  for (const LiteralHit& hit : *hits) lines.push_back(hit_text(hit));
+  const bool byte_hit = std::any_of(hits->begin(), hits->end(),
+                                    [](const LiteralHit& hit) { return hit.encoding == LiteralEncoding::bytes; });
+  lines.push_back(places && matcher.has_prefilter() && !byte_hit
+                      ? "hint " + std::to_string(matcher.count_prefilter(bytes, *scratch, places) > 0)
+                      : "hint -");
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("a scan in windows finds what one scan of the whole bytes finds, at every window boundary") {
+  const Tag tag = *Tag::parse("Qzxw");
+  auto matcher = LiteralMatcher::build({tag, *Tag::parse("Leak")}, true);
+  REQUIRE(matcher.ok());
+  const uint32_t other = 0x01020304;
+  const std::string idiom = std::string("\x48\x81\xe1", 3) + le32_bytes(tag.value + other) +
+                            std::string("\x48\x81\xe9", 3) + le32_bytes(other);  // 14 bytes: the longest
+  const std::string movz = le32_bytes(0x52800000u | uint32_t{tag.value & 0xffff} << 5 | 3);
+  const std::string movk = le32_bytes(0xf2a00000u | uint32_t{tag.value >> 16} << 5 | 3);
+  PrefilterPlaces places;
+  places.code.push_back({0, 96});
+  places.data.push_back({96, 128});
+  // Each encoding at every offset of a 128-byte buffer, scanned in windows of 16 bytes: every boundary.
+  for (const std::string& form : {le32_bytes(tag.value), le32_bytes(tag.with_protected_bit().value), idiom,
+                                  le32_bytes(tag.value - 64), movz + movk})
+    for (size_t offset = 0; offset + form.size() <= 128; ++offset) {
+      CAPTURE(offset);
+      std::string bytes(128, '\x90');
+      bytes.replace(offset, form.size(), form);
+      const ByteView view = view_of(bytes);
+      for (const PrefilterPlaces* where : {static_cast<const PrefilterPlaces*>(nullptr), static_cast<const PrefilterPlaces*>(&places)}) {
+        const std::vector<std::string> whole = whole_scan(*matcher, view, true, where);
+        CHECK(windowed_scan(*matcher, WindowReader(view, 16), true, where) == whole);
+        CHECK(windowed_scan(*matcher, WindowReader(view, 4), true, where) == whole);
+      }
+    }
+}
+
+TEST_CASE("a scan in windows read from the file finds what one scan of its mapping finds") {
+  std::mt19937 random(11);
+  std::vector<std::string> dirs{std::string(TAGWHO_SOURCE_DIR) + "/samples/bin"};
+  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && std::filesystem::is_directory(corpus))
+    dirs.push_back(corpus);
+  size_t files = 0, hinted = 0;
+  for (const std::string& dir : dirs)
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (!entry.is_regular_file() || entry.file_size() > (size_t{4} << 20)) continue;
+      auto mapped = MappedFile::open(entry.path().string());
+      REQUIRE(mapped.ok());
+      const ByteView view = mapped->view();
+      // Every other file: tags from its bytes (found), matched by the hash table; else random tags, most
+      // of them found nowhere, with the prefilter (which the scan then decides).
+      std::vector<Tag> tags = tags_from(view, 4, random);
+      if (tags.empty()) continue;
+      const bool found = files % 2;
+      tags.erase(found ? tags.begin() + 4 : tags.begin(), found ? tags.end() : tags.begin() + 4);
+      auto matcher = found ? LiteralMatcher::build(tags, false, LiteralMatcher::Engine::table)
+                           : LiteralMatcher::build(tags, true);
+      REQUIRE(matcher.ok());
+      // The code and data as a PE's sections would give them: the file's halves, for the test.
+      PrefilterPlaces places;
+      places.code.push_back({0, view.size() / 2});
+      places.data.push_back({view.size() / 2, view.size()});
+      const std::vector<std::string> whole = whole_scan(*matcher, view, true, &places);
+      hinted += whole.back() != "hint -";
+      const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+      REQUIRE(fd >= 0);
+      for (uint64_t step : {uint64_t{4096}, uint64_t{12} << 10, WindowReader::kFileStep}) {
+        CAPTURE(step);
+        CHECK_MESSAGE(windowed_scan(*matcher, WindowReader(fd, view.size(), step), true, &places) == whole,
+                      entry.path().string());
+      }
+      ::close(fd);
+      ++files;
+    }
+  CHECK(files >= 15);
+  CHECK(hinted >= files / 4);
 }

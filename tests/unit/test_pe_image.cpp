@@ -375,7 +375,7 @@ TEST_CASE("MappedFile: a file that shrinks while mapped reads as zeros past its 
   REQUIRE(other.ok());
   REQUIRE(mapped->mapped());  // (a copy could not shrink: the test would prove nothing)
   CHECK_FALSE(mapped->read_failure());
-  std::filesystem::resize_file(path, page + 10);  // (after MAP_POPULATE: the pages were mapped already)
+  std::filesystem::resize_file(path, page + 10);
   // Within the new size, the file's bytes; past it, zeros instead of SIGBUS (reads through volatile, so
   // that each one touches the mapping).
   const volatile uint8_t* data = mapped->view().data();
