@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,7 +88,8 @@ class WindowReader {
   int fd_ = -1;
   uint64_t size_ = 0;
   uint64_t step_;
-  std::vector<uint8_t> buffer_;
+  std::unique_ptr<uint8_t[]> buffer_;  // (not zeroed: every byte handed out was read first)
+  uint64_t buffer_size_ = 0;
   std::optional<std::string> failure_;
 };
 

@@ -7,7 +7,12 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tagwho::arm64 {
 namespace {
@@ -169,52 +174,81 @@ void Analysis::sweep() {
   for (const CodeSection& sec : model_.sections) {
     if (!sec.executable) continue;
     const uint32_t first = (sec.rva + 3) & ~3u;
-    bool prev_stops = true;
-    for (uint64_t at = first; at + 4 <= uint64_t{sec.rva} + sec.file_size(); at += 4) {
-      budget::tick();
-      const uint32_t rva = static_cast<uint32_t>(at);
-      const uint32_t w = *sec.word(rva);
-      if (prev_stops) after_stop_.push_back(rva);
+    const uint64_t end = uint64_t{sec.rva} + sec.file_size();  // the words [first, end) in 4-byte steps
+    if (uint64_t{first} + 4 > end) continue;
+    const uint8_t* const bytes = sec.bytes.data();  // (the word at rva: bytes + (rva - sec.rva))
+    // The word at rva: what it means for the model, and whether it is one after which execution does not
+    // fall through (the next word is then noted in after_stop_, as is the section's first).
+    const auto look_at = [&](uint32_t rva) {
+      uint32_t w;
+      std::memcpy(&w, bytes + (rva - sec.rva), 4);
       // Most words (data processing, loads and stores) are none of what follows: one test passes them
       // (of stops(), only udf and padding lie outside these groups).
+      bool stop;
       if (!Decoder::address_dependent(w)) {
-        prev_stops = (w & 0xffff0000u) == 0;
-        continue;
-      }
-      prev_stops = stops(w);
-      if (enc::is_bl(w) || enc::is_b(w)) {
-        const int64_t target = static_cast<int64_t>(rva) + enc::branch26(w);
-        if (in_code(target)) {
-          branches_.push_back(Branch{rva, static_cast<uint32_t>(target), enc::is_bl(w)});
-          if (enc::is_bl(w)) known_starts_.push_back(static_cast<uint32_t>(target));
-        }
-      } else if (enc::is_blr(w) || enc::is_br(w)) {
-        indirect_.push_back(rva);
-      } else if (enc::is_adrp(w)) {
-        thunk_candidates.emplace_back(rva, &sec);
-        const int64_t page = static_cast<int64_t>(((model_.image_base + rva) & ~uint64_t{0xfff}) - model_.image_base) +
-                             enc::adrp_offset(w);
-        if (page >= 0 && page <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(page), rva);
-      } else if ((w & 0xbf000000u) == 0x18000000u || (w & 0xff000000u) == 0x98000000u) {  // ldr/ldrsw literal
-        literal_loads.push_back(rva);
-      } else if ((w & 0x9f000000u) == 0x10000000u) {  // adr
-        const uint32_t imm = ((w >> 5) & 0x7ffff) << 2 | ((w >> 29) & 3);
-        const int64_t target = static_cast<int64_t>(rva) + (static_cast<int32_t>(imm << 11) >> 11);
-        if (target >= 0 && target <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(target), rva);
+        stop = (w & 0xffff0000u) == 0;
       } else {
-        // Conditional branches (tail calls to wrappers may be conditional).
-        int64_t offset = 0;
-        bool cond = false;
-        if ((w & 0xff000010u) == 0x54000000u || (w & 0x7e000000u) == 0x34000000u) {  // b.cond, cbz, cbnz
-          offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x7ffff) << 13) >> 13) * 4;
-          cond = true;
-        } else if ((w & 0x7e000000u) == 0x36000000u) {  // tbz, tbnz
-          offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x3fff) << 18) >> 18) * 4;
-          cond = true;
+        stop = stops(w);
+        if (enc::is_bl(w) || enc::is_b(w)) {
+          const int64_t target = static_cast<int64_t>(rva) + enc::branch26(w);
+          if (in_code(target)) {
+            branches_.push_back(Branch{rva, static_cast<uint32_t>(target), enc::is_bl(w)});
+            if (enc::is_bl(w)) known_starts_.push_back(static_cast<uint32_t>(target));
+          }
+        } else if (enc::is_blr(w) || enc::is_br(w)) {
+          indirect_.push_back(rva);
+        } else if (enc::is_adrp(w)) {
+          thunk_candidates.emplace_back(rva, &sec);
+          const int64_t page = static_cast<int64_t>(((model_.image_base + rva) & ~uint64_t{0xfff}) - model_.image_base) +
+                               enc::adrp_offset(w);
+          if (page >= 0 && page <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(page), rva);
+        } else if ((w & 0xbf000000u) == 0x18000000u || (w & 0xff000000u) == 0x98000000u) {  // ldr/ldrsw literal
+          literal_loads.push_back(rva);
+        } else if ((w & 0x9f000000u) == 0x10000000u) {  // adr
+          const uint32_t imm = ((w >> 5) & 0x7ffff) << 2 | ((w >> 29) & 3);
+          const int64_t target = static_cast<int64_t>(rva) + (static_cast<int32_t>(imm << 11) >> 11);
+          if (target >= 0 && target <= 0xffffffffll) adrps_.emplace_back(static_cast<uint32_t>(target), rva);
+        } else {
+          // Conditional branches (tail calls to wrappers may be conditional).
+          int64_t offset = 0;
+          bool cond = false;
+          if ((w & 0xff000010u) == 0x54000000u || (w & 0x7e000000u) == 0x34000000u) {  // b.cond, cbz, cbnz
+            offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x7ffff) << 13) >> 13) * 4;
+            cond = true;
+          } else if ((w & 0x7e000000u) == 0x36000000u) {  // tbz, tbnz
+            offset = static_cast<int64_t>(static_cast<int32_t>(((w >> 5) & 0x3fff) << 18) >> 18) * 4;
+            cond = true;
+          }
+          const int64_t target = static_cast<int64_t>(rva) + offset;
+          if (cond && in_code(target)) cond_branches_.push_back(Branch{rva, static_cast<uint32_t>(target), false});
         }
-        const int64_t target = static_cast<int64_t>(rva) + offset;
-        if (cond && in_code(target)) cond_branches_.push_back(Branch{rva, static_cast<uint32_t>(target), false});
       }
+      if (stop && uint64_t{rva} + 8 <= end) after_stop_.push_back(rva + 4);
+    };
+    after_stop_.push_back(first);
+    uint64_t at = first;
+#if defined(__SSE2__)
+    // Four words at a time: only those address_dependent() or with a zero upper half are looked at (the
+    // word-by-word loop was 13% of a search's time over files without the tag, most of it in large ARM64
+    // drivers that hold one half of it somewhere).
+    const auto with = [](uint32_t value) { return _mm_set1_epi32(static_cast<int>(value)); };
+    const auto group = [&](__m128i v, uint32_t mask, uint32_t value) {
+      return _mm_cmpeq_epi32(_mm_and_si128(v, with(mask)), with(value));
+    };
+    for (; at + 16 <= end; at += 16) {
+      budget::tick();
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + (at - sec.rva)));
+      const __m128i branch_or_system = group(v, 0x1c000000u, 0x14000000u);
+      const __m128i pc_relative = _mm_or_si128(group(v, 0x1f000000u, 0x10000000u), group(v, 0x3b000000u, 0x18000000u));
+      const __m128i padding = group(v, 0xffff0000u, 0);
+      const __m128i wanted = _mm_or_si128(_mm_or_si128(branch_or_system, pc_relative), padding);
+      for (auto lanes = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(wanted))); lanes != 0; lanes &= lanes - 1)
+        look_at(static_cast<uint32_t>(at + 4 * static_cast<unsigned>(__builtin_ctz(lanes))));
+    }
+#endif
+    for (; at + 4 <= end; at += 4) {
+      budget::tick();
+      look_at(static_cast<uint32_t>(at));
     }
   }
   for (const RuntimeFunction& f : model_.functions) known_starts_.push_back(f.begin_rva);

@@ -184,10 +184,13 @@ ByteView WindowReader::window(uint64_t offset, uint64_t length) {
   if (failure_ || offset >= size_) return ByteView();
   length = std::min(length, size_ - offset);
   if (fd_ < 0) return bytes_.clipped(offset, length);
-  if (buffer_.size() < length) buffer_.resize(static_cast<size_t>(length));
+  if (buffer_size_ < length) {
+    buffer_ = std::make_unique_for_overwrite<uint8_t[]>(static_cast<size_t>(length));
+    buffer_size_ = length;
+  }
   size_t done = 0;
   while (done < length) {
-    const ssize_t n = ::pread(fd_, buffer_.data() + done, static_cast<size_t>(length) - done,
+    const ssize_t n = ::pread(fd_, buffer_.get() + done, static_cast<size_t>(length) - done,
                               static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -196,7 +199,7 @@ ByteView WindowReader::window(uint64_t offset, uint64_t length) {
     }
     done += static_cast<size_t>(n);
   }
-  return ByteView(buffer_.data(), static_cast<size_t>(length));
+  return ByteView(buffer_.get(), static_cast<size_t>(length));
 }
 
 std::optional<std::string> MappedFile::read_failure() const {

@@ -234,6 +234,30 @@ TEST_CASE("arm64 call forms and data flow on hand-encoded code") {
   CHECK(checked);
 }
 
+TEST_CASE("arm64 sweep: a 'b' stub after zero padding is a thunk stub, wherever the padding falls") {
+  using namespace a64;
+  const uint32_t thunk = 0x1400;
+  // The sweep looks at four words at a time: the padding word in each of the four places of a block.
+  for (uint32_t shift = 0; shift < 16; shift += 4) {
+    CAPTURE(shift);
+    const uint32_t stub = 0x1380 + shift;
+    Program p;
+    p.put(0x1000, {kStpFpLr, movz_w(1, 0x0011), movk_w(1, 0x7a00), bl(0x100c, stub), kLdpFpLr, kRet});
+    // Neither a function (no .pdata) nor branched to by anything but calls: only the zero word before it
+    // (udf, padding: execution does not fall through it) makes the stub a place code can start.
+    p.put(stub - 8, {kNop, 0, b(stub, thunk)}, false);
+    p.put(thunk, {adrp(16, thunk, kIat), ldr_x(16, 16, 8), br(16)}, false);
+    Built built;
+    build(p, built);
+    const CallSiteAnalysis a = arm64::analyse_call_sites(built.model);
+    const auto found = with_tag(a, 0x7a000011);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0]->api == "ExFreePoolWithTag");
+    CHECK(found[0]->form == CallForm::thunk);
+    CHECK(found[0]->rva == 0x100c);
+  }
+}
+
 TEST_CASE("arm64 wrappers: the fixpoint and memory constants on hand-encoded code") {
   using namespace a64;
   using Chain = std::vector<std::string>;
