@@ -272,8 +272,8 @@ std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end)
   return add ? mask + other : mask - other;
 }
 
-// The choice idioms starting in [begin, end) of the bytes and ending by `last` (the end of their section)
-// that compute one of `values` (sorted): every place that starts with an AND's opcode (25, or 81 with a
+// The choice idioms starting in [begin, end) of the bytes and ending by `last` (the end of their section, or
+// of the bytes) that compute one of `values` (sorted): every place that starts with an AND's opcode (25, or 81 with a
 // ModRM of /4 and a register; a REX before it changes nothing the value depends on), both opcodes found in
 // one pass. At most one when stop_at_first. A hand-written scan: as one more Hyperscan pattern (a regular
 // expression of one-byte literals and gaps, with its start reported), the idiom cost a fifth of a search's
