@@ -3,6 +3,7 @@
 // of pooltag.txt on a scanned Windows root.
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "tagwho/tagdb.hpp"
@@ -43,14 +44,15 @@ Result<TagdbChoice> from_environment(const std::string& value) {
 }
 
 // The scanned path, then each folder above it: a scan of <root>/Windows/System32/drivers finds the kit
-// installed under <root>.
-std::vector<fs::path> self_and_ancestors(const std::string& scanned) {
+// installed under <root>. Up to the first path `seen` holds (the folders above it were listed with it:
+// hundreds of files named in one folder have their folders looked at once), and each is added to it.
+std::vector<fs::path> self_and_ancestors(const std::string& scanned, std::set<fs::path>& seen) {
   std::vector<fs::path> paths;
   std::error_code error;
   fs::path path = fs::absolute(scanned, error);
   if (error) return paths;
   path = path.lexically_normal();
-  while (true) {
+  while (seen.insert(path).second) {
     if (is_dir(path)) paths.push_back(path);
     if (!path.has_relative_path()) break;
     fs::path parent = path.parent_path();
@@ -61,8 +63,9 @@ std::vector<fs::path> self_and_ancestors(const std::string& scanned) {
 }
 
 std::optional<std::string> kit_under(const std::vector<std::string>& roots) {
+  std::set<fs::path> seen;
   for (const std::string& scanned : roots)
-    for (const fs::path& root : self_and_ancestors(scanned))
+    for (const fs::path& root : self_and_ancestors(scanned, seen))
       for (const std::string& candidate : windows_kit_tagdb_paths(root.string()))
         if (is_file(candidate)) return candidate;
   return std::nullopt;

@@ -297,6 +297,12 @@ TEST_CASE("database location: --tagdb, then $TAGWHO_TAGDB, then the installed fo
   REQUIRE(choice.ok());
   CHECK(choice->files == std::vector<std::string>{(kit / "pooltag.txt").string()});
   CHECK(choice->origin == "Windows kit");
+  // Each folder is looked at once: a path whose folders above were looked at before (with nothing found)
+  // still has its own folders looked at, up to the first of those (here, work).
+  sources.scan_roots = {(work / "empty").string(), drivers + "/a.sys", drivers + "/b.sys"};
+  choice = choose_tagdb(sources);
+  REQUIRE(choice.ok());
+  CHECK(choice->files == std::vector<std::string>{(kit / "pooltag.txt").string()});
 
   sources.installed_dirs.push_back((work / "installed").string());
   choice = choose_tagdb(sources);
