@@ -49,6 +49,18 @@ std::vector<Tag> tags_from(ByteView bytes, size_t count, std::mt19937& random) {
   return tags;
 }
 
+// The sample drivers and the generated corpus's drivers (when TAGWHO_CORPUS_DIR names it) of up to 4 MB.
+std::vector<std::filesystem::path> small_drivers() {
+  std::vector<std::string> dirs{std::string(TAGWHO_SOURCE_DIR) + "/samples/bin"};
+  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && std::filesystem::is_directory(corpus))
+    dirs.push_back(corpus);
+  std::vector<std::filesystem::path> files;
+  for (const std::string& dir : dirs)
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+      if (entry.is_regular_file() && entry.file_size() <= (size_t{4} << 20)) files.push_back(entry.path());
+  return files;
+}
+
 }  // namespace
 
 TEST_CASE("the hash table engine finds exactly the hits Hyperscan finds") {
@@ -71,23 +83,18 @@ TEST_CASE("the hash table engine finds exactly the hits Hyperscan finds") {
     CHECK(std::count_if(table.begin(), table.end(), [](const std::string& l) { return l.find(" 2 0 bytes") != std::string::npos; }) == 2);
   }
   SUBCASE("the sample drivers and the generated corpus, with thousands of tags") {
-    std::vector<std::string> dirs{std::string(TAGWHO_SOURCE_DIR) + "/samples/bin"};
-    if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && std::filesystem::is_directory(corpus))
-      dirs.push_back(corpus);
     size_t files = 0, hits = 0;
-    for (const std::string& dir : dirs)
-      for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-        if (!entry.is_regular_file() || entry.file_size() > (size_t{4} << 20)) continue;
-        std::ifstream in(entry.path(), std::ios::binary);
-        const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
-        const ByteView view(bytes.data(), bytes.size());
-        const std::vector<Tag> tags = tags_from(view, files % 2 ? 3000 : 20, random);
-        if (tags.empty()) continue;
-        const std::vector<std::string> table = hits_of(tags, view, LiteralMatcher::Engine::table);
-        CHECK_MESSAGE(table == hits_of(tags, view, LiteralMatcher::Engine::hyperscan), entry.path().string());
-        ++files;
-        hits += table.size();
-      }
+    for (const std::filesystem::path& path : small_drivers()) {
+      std::ifstream in(path, std::ios::binary);
+      const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+      const ByteView view(bytes.data(), bytes.size());
+      const std::vector<Tag> tags = tags_from(view, files % 2 ? 3000 : 20, random);
+      if (tags.empty()) continue;
+      const std::vector<std::string> table = hits_of(tags, view, LiteralMatcher::Engine::table);
+      CHECK_MESSAGE(table == hits_of(tags, view, LiteralMatcher::Engine::hyperscan), path.string());
+      ++files;
+      hits += table.size();
+    }
     CHECK(files >= 15);
     CHECK(hits >= 20 * files);
   }
@@ -334,41 +341,36 @@ TEST_CASE("a scan in windows finds what one scan of the whole bytes finds, at ev
 
 TEST_CASE("a scan in windows read from the file finds what one scan of its mapping finds") {
   std::mt19937 random(11);
-  std::vector<std::string> dirs{std::string(TAGWHO_SOURCE_DIR) + "/samples/bin"};
-  if (const char* corpus = std::getenv("TAGWHO_CORPUS_DIR"); corpus && std::filesystem::is_directory(corpus))
-    dirs.push_back(corpus);
   size_t files = 0, hinted = 0;
-  for (const std::string& dir : dirs)
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (!entry.is_regular_file() || entry.file_size() > (size_t{4} << 20)) continue;
-      auto mapped = MappedFile::open(entry.path().string());
-      REQUIRE(mapped.ok());
-      const ByteView view = mapped->view();
-      // Every other file: tags from its bytes (found), matched by the hash table; else random tags, most
-      // of them found nowhere, with the prefilter (which the scan then decides).
-      std::vector<Tag> tags = tags_from(view, 4, random);
-      if (tags.empty()) continue;
-      const bool found = files % 2;
-      tags.erase(found ? tags.begin() + 4 : tags.begin(), found ? tags.end() : tags.begin() + 4);
-      auto matcher = found ? LiteralMatcher::build(tags, false, LiteralMatcher::Engine::table)
-                           : LiteralMatcher::build(tags, true);
-      REQUIRE(matcher.ok());
-      // The code and data as a PE's sections would give them: the file's halves, for the test.
-      PrefilterPlaces places;
-      places.code.push_back({0, view.size() / 2});
-      places.data.push_back({view.size() / 2, view.size()});
-      const std::vector<std::string> whole = whole_scan(*matcher, view, true, &places);
-      hinted += whole.back() != "hint -";
-      const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
-      REQUIRE(fd >= 0);
-      for (uint64_t step : {uint64_t{4096}, uint64_t{12} << 10, WindowReader::kFileStep}) {
-        CAPTURE(step);
-        CHECK_MESSAGE(windowed_scan(*matcher, WindowReader(fd, view.size(), step), true, &places) == whole,
-                      entry.path().string());
-      }
-      ::close(fd);
-      ++files;
+  for (const std::filesystem::path& path : small_drivers()) {
+    auto mapped = MappedFile::open(path.string());
+    REQUIRE(mapped.ok());
+    const ByteView view = mapped->view();
+    // Every other file: tags from its bytes (found), matched by the hash table; else random tags, most
+    // of them found nowhere, with the prefilter (which the scan then decides).
+    std::vector<Tag> tags = tags_from(view, 4, random);
+    if (tags.empty()) continue;
+    const bool found = files % 2;
+    tags.erase(found ? tags.begin() + 4 : tags.begin(), found ? tags.end() : tags.begin() + 4);
+    auto matcher = found ? LiteralMatcher::build(tags, false, LiteralMatcher::Engine::table)
+                         : LiteralMatcher::build(tags, true);
+    REQUIRE(matcher.ok());
+    // The code and data as a PE's sections would give them: the file's halves, for the test.
+    PrefilterPlaces places;
+    places.code.push_back({0, view.size() / 2});
+    places.data.push_back({view.size() / 2, view.size()});
+    const std::vector<std::string> whole = whole_scan(*matcher, view, true, &places);
+    hinted += whole.back() != "hint -";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    for (uint64_t step : {uint64_t{4096}, uint64_t{12} << 10, WindowReader::kFileStep}) {
+      CAPTURE(step);
+      CHECK_MESSAGE(windowed_scan(*matcher, WindowReader(fd, view.size(), step), true, &places) == whole,
+                    path.string());
     }
+    ::close(fd);
+    ++files;
+  }
   CHECK(files >= 15);
   CHECK(hinted >= files / 4);
 }
