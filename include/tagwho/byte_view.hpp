@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "tagwho/result.hpp"
 
@@ -62,7 +61,7 @@ class ByteView {
 
 // One pass over a whole file's bytes, a window at a time, for a reader of every byte (the literal scan),
 // most of which the analysis never looks at again. Over a mapped file it reads with pread into a buffer
-// small enough to stay in the cache: two threads read the bench corpus's 453 MB so in 28-32 ms, where
+// small enough to stay in the cache: two threads read the bench corpus's 431.6 MB so in 28-32 ms, where
 // faulting the pages of their mappings in took 46-55 ms, and 75-90 ms with MAP_POPULATE (a process's page
 // tables are shared: its threads' faults and unmaps wait for each other). Over bytes in memory (a copy, a
 // file read out of a disk image), a window is a view of them.

@@ -173,9 +173,11 @@ void Analysis::sweep() {
   std::vector<uint32_t> literal_loads;
   for (const CodeSection& sec : model_.sections) {
     if (!sec.executable) continue;
-    const uint32_t first = (sec.rva + 3) & ~3u;
-    const uint64_t end = uint64_t{sec.rva} + sec.file_size();  // the words [first, end) in 4-byte steps
-    if (uint64_t{first} + 4 > end) continue;
+    // The words [first, end) in 4-byte steps: on the section's 4-byte grid of RVAs, below 4 GB (a hostile
+    // section may start in the last 3 bytes, or run past it).
+    const uint64_t first = (uint64_t{sec.rva} + 3) & ~uint64_t{3};
+    const uint64_t end = std::min(uint64_t{sec.rva} + sec.file_size(), uint64_t{1} << 32);
+    if (first + 4 > end) continue;
     const uint8_t* const bytes = sec.bytes.data();  // (the word at rva: bytes + (rva - sec.rva))
     // The word at rva: what it means for the model, and whether it is one after which execution does not
     // fall through (the next word is then noted in after_stop_, as is the section's first).
@@ -225,7 +227,7 @@ void Analysis::sweep() {
       }
       if (stop && uint64_t{rva} + 8 <= end) after_stop_.push_back(rva + 4);
     };
-    after_stop_.push_back(first);
+    after_stop_.push_back(static_cast<uint32_t>(first));
     uint64_t at = first;
 #if defined(__SSE2__)
     // Four words at a time: only those address_dependent() or with a zero upper half are looked at (the

@@ -151,9 +151,9 @@ Result<MappedFile> MappedFile::open(const std::string& path, uint64_t max_size) 
     size = std::min<uint64_t>(size, 4096);
   }
   if (size == 0) return mapped;
-  // Mapped, each page faulted in when the analysis first reads it (a search reads every byte through
-  // WindowReader, and most files' code never); a copy where the file system cannot map files or the guard
-  // table is full.
+  // Mapped, each page faulted in when it is first read (a search reads every byte through WindowReader, and
+  // the analysis reads the headers and, of few files, the code); a copy where the file system cannot map
+  // files or the guard table is full.
   void* address = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ, MAP_PRIVATE, guard.fd, 0);
   if (address != MAP_FAILED) {
     mapped.guard_ = claim_guard_slot(static_cast<const uint8_t*>(address), static_cast<size_t>(size));

@@ -647,9 +647,10 @@ TEST_CASE("arm64 hostile code: random words and self loops finish quickly") {
 }
 
 TEST_CASE("arm64 hostile code: a code section at the top of the address space") {
-  // The last 256 bytes below 4 GB, and a section not on a 4-byte boundary just below them: decoding in
-  // blocks must neither wrap around nor read words off the section's own grid.
-  for (uint32_t rva : {0xffffff00u, 0xfffffe02u}) {
+  // The last 256 bytes below 4 GB, a section not on a 4-byte boundary just below them, and sections that
+  // run past 4 GB (one starting in its last 3 bytes): decoding in blocks must neither wrap around nor read
+  // words off the section's own grid.
+  for (uint32_t rva : {0xffffff00u, 0xfffffe02u, 0xffffff40u, 0xfffffffdu}) {
     INFO(rva);
     std::vector<uint8_t> text;
     const auto put = [&](uint32_t w) {
