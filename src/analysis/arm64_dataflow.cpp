@@ -28,10 +28,14 @@ bool volatile_reg(uint8_t r) { return r <= 18 || r == kLr; }
 
 using analysis::sort_unique;
 
+// udf and zero padding: no instruction has a zero upper half.
+constexpr Decoder::Group kPadding{0xffff0000u, 0};
+bool is_padding(uint32_t w) { return (w & kPadding.mask) == kPadding.value; }
+
 // Words after which execution does not fall through: b, br, ret, brk, udf / zero padding.
 bool stops(uint32_t w) {
   return enc::is_b(w) || enc::is_br(w) || enc::is_ret(w) || (w & 0xffe0001fu) == 0xd4200000u /* brk */ ||
-         (w & 0xffff0000u) == 0 /* udf / padding */;
+         is_padding(w);
 }
 
 }  // namespace
@@ -188,7 +192,7 @@ void Analysis::sweep() {
       // (of stops(), only udf and padding lie outside these groups).
       bool stop;
       if (!Decoder::address_dependent(w)) {
-        stop = (w & 0xffff0000u) == 0;
+        stop = is_padding(w);
       } else {
         stop = stops(w);
         if (enc::is_bl(w) || enc::is_b(w)) {
@@ -234,16 +238,15 @@ void Analysis::sweep() {
     // word-by-word loop was 13% of a search's time over files without the tag, most of it in large ARM64
     // drivers that hold one half of it somewhere).
     const auto with = [](uint32_t value) { return _mm_set1_epi32(static_cast<int>(value)); };
-    const auto group = [&](__m128i v, uint32_t mask, uint32_t value) {
-      return _mm_cmpeq_epi32(_mm_and_si128(v, with(mask)), with(value));
+    const auto in_group = [&](__m128i v, Decoder::Group group) {
+      return _mm_cmpeq_epi32(_mm_and_si128(v, with(group.mask)), with(group.value));
     };
     for (; at + 16 <= end; at += 16) {
       budget::tick();
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + (at - sec.rva)));
-      const __m128i branch_or_system = group(v, 0x1c000000u, 0x14000000u);
-      const __m128i pc_relative = _mm_or_si128(group(v, 0x1f000000u, 0x10000000u), group(v, 0x3b000000u, 0x18000000u));
-      const __m128i padding = group(v, 0xffff0000u, 0);
-      const __m128i wanted = _mm_or_si128(_mm_or_si128(branch_or_system, pc_relative), padding);
+      __m128i wanted = in_group(v, kPadding);
+      for (const Decoder::Group& group : Decoder::kAddressDependent)
+        wanted = _mm_or_si128(wanted, in_group(v, group));
       for (auto lanes = static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(wanted))); lanes != 0; lanes &= lanes - 1)
         look_at(static_cast<uint32_t>(at + 4 * static_cast<unsigned>(__builtin_ctz(lanes))));
     }

@@ -90,9 +90,19 @@ class Decoder {
   // Whether a word is in a group that holds the PC-relative words, whose decoding depends on their address
   // (decode() moves it): the branch, exception and system group, adr/adrp and literal loads. A superset:
   // branches to a register, system instructions and exceptions decode the same anywhere.
+  // The groups as (mask, value): a word is in one when word & mask == value (the sweep tests four words at
+  // a time against them).
+  struct Group {
+    uint32_t mask, value;
+  };
+  static constexpr Group kAddressDependent[] = {
+      {0x1c000000u, 0x14000000u},  // branches, exceptions, system
+      {0x1f000000u, 0x10000000u},  // adr, adrp
+      {0x3b000000u, 0x18000000u},  // literal loads
+  };
   static bool address_dependent(uint32_t word) {
-    return (word & 0x1c000000u) == 0x14000000u || (word & 0x1f000000u) == 0x10000000u ||
-           (word & 0x3b000000u) == 0x18000000u;
+    const auto in = [word](const Group& group) { return (word & group.mask) == group.value; };
+    return in(kAddressDependent[0]) || in(kAddressDependent[1]) || in(kAddressDependent[2]);
   }
   // Lower-case mnemonic of the word ("movz"...); empty when it does not decode.
   std::string_view mnemonic(uint32_t word, uint32_t rva);

@@ -273,9 +273,9 @@ std::optional<uint32_t> choice_idiom_value(const uint8_t* p, const uint8_t* end)
 }
 
 // The choice idioms starting in [begin, end) of the bytes and ending by `last` (the end of their section, or
-// of the bytes) that compute one of `values` (sorted): every place that starts with an AND's opcode (25, or 81 with a
-// ModRM of /4 and a register; a REX before it changes nothing the value depends on), both opcodes found in
-// one pass. At most one when stop_at_first. A hand-written scan: as one more Hyperscan pattern (a regular
+// of the bytes) that compute one of `values` (sorted): every place that starts with an AND's opcode (25, or
+// 81 with a ModRM of /4 and a register; a REX before it changes nothing the value depends on), both opcodes
+// found in one pass. At most one when stop_at_first. A hand-written scan: as one more Hyperscan pattern (a regular
 // expression of one-byte literals and gaps, with its start reported), the idiom cost a fifth of a search's
 // time over files without the tag.
 size_t count_choice_idioms(ByteView bytes, uint64_t begin, uint64_t end, uint64_t last,
