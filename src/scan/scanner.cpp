@@ -35,20 +35,20 @@ bool imports_tag_api(const PeImage& image) {
                      [](const ImportSlot& slot) { return starts_tag_analysis(slot.name); });
 }
 
-// The search prefilter. Call-site analysis recovers a tag from constants in the file: an immediate (its
-// bytes), a constant in data (its bytes), an ARM64 MOVZ/MOVK pair (or one half of it, when a compiler
-// derives the constant from another that shares a half), or a branchless choice whose other constant is
-// nearby or arbitrary (LiteralMatcher::count_prefilter). A file with none of these for any requested tag
-// cannot yield call evidence for it, so its code is not decoded. 'None' is the exception: ExAllocatePool
-// implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only (elsewhere they are bytes
-// that happen to look like one, and classification drops them too). This decides from the hits; the
-// caller asks count_prefilter only when this says no (most files with a hit of the tag need no more).
 // Whether the tags include 'None', which ExAllocatePool implies with no bytes at all.
 bool asks_for_none(const std::vector<Tag>& tags) {
   static const Tag kNone = *Tag::parse("None");
   return std::find(tags.begin(), tags.end(), kNone) != tags.end();
 }
 
+// The search prefilter. Call-site analysis recovers a tag from constants in the file: an immediate (its
+// bytes), a constant in data (its bytes), an ARM64 MOVZ/MOVK pair (or one half of it, when a compiler
+// derives the constant from another that shares a half), or a branchless choice whose other constant is
+// nearby or arbitrary (LiteralMatcher::count_prefilter). A file with none of these for any requested tag
+// cannot yield call evidence for it, so its code is not decoded. 'None' is the exception: ExAllocatePool
+// implies it with no bytes at all. MOVZ/MOVK words count in ARM64 images only (elsewhere they are bytes
+// that happen to look like one, and classification drops them too). This decides from the hits; when it
+// says no, the scan's prefilter_hint (count_prefilter's answer, decided in the same pass) has the last word.
 bool may_hold_call_evidence(const std::vector<LiteralHit>& hits, const std::vector<Tag>& tags, Machine machine) {
   if (asks_for_none(tags)) return true;
   return std::any_of(hits.begin(), hits.end(), [&](const LiteralHit& hit) {
